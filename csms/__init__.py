@@ -1,0 +1,1 @@
+"""The OCPP central system: gateway, functional blocks, storage, grid planning and API."""

@@ -1,0 +1,130 @@
+"""Settings of the CSMS: defaults < TOML file (`--config`) < CSMS_* environment < CLI flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A setting is missing, malformed or unsafe; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    db_url: str = "sqlite://./csms.db"
+    ocpp_host: str = "0.0.0.0"
+    ocpp_port: int = 9000
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    #: Bearer token for the REST API; required when the API binds beyond loopback.
+    api_token: str | None = None
+    #: Heartbeat interval (s) given to stations in BootNotification responses.
+    heartbeat_interval: int = 300
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    #: Largest inbound websocket frame (bytes); larger frames close the connection
+    #: without being buffered whole.
+    max_frame_bytes: int = 65536
+    #: How long a CSMS->CS CALL may wait for its CALLRESULT (s).
+    call_timeout: float = 30.0
+    #: Commands allowed to wait behind the one outstanding CALL of a connection.
+    max_queued_calls: int = 100
+    #: Websocket ping period (s); a station missing two pongs is marked disconnected.
+    ping_interval: float = 20.0
+    #: Status returned for an idToken the CSMS does not know: "Unknown" or "Invalid".
+    unknown_token_status: str = "Unknown"
+    #: Answer BootNotification of unknown stations with Pending instead of Rejected.
+    #: (Unknown stations cannot pass the handshake anyway unless auth is disabled.)
+    allow_unknown_stations: bool = False
+    #: Replan period of the live planner (s).
+    plan_interval: int = 60
+    #: Max time the durable writer waits to fill a group commit (s).
+    commit_window: float = 0.002
+    #: Max writes in one group commit.
+    commit_batch: int = 512
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        if self.unknown_token_status not in ("Unknown", "Invalid"):
+            raise ConfigError("unknown_token_status must be 'Unknown' or 'Invalid'")
+        for name in ("ocpp_port", "api_port"):
+            port = getattr(self, name)
+            if not 0 <= port <= 65535:
+                raise ConfigError(f"{name} must be a TCP port, got {port}")
+        if self.heartbeat_interval <= 0:
+            raise ConfigError("heartbeat_interval must be positive")
+        if self.max_frame_bytes < 1024:
+            raise ConfigError("max_frame_bytes must be at least 1024")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError("tls_cert and tls_key must be given together")
+        if not is_loopback(self.api_host) and not self.api_token:
+            raise ConfigError(
+                f"CSMS_API_TOKEN is required when the API binds to {self.api_host!r} "
+                "(anything but loopback)"
+            )
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+_FIELDS = {f.name: f for f in fields(Settings)}
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    kind = _FIELDS[name].type
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            return str(raw).strip().lower() in ("1", "true", "yes", "on")
+        return None if raw in (None, "") and "None" in str(kind) else str(raw)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{name}: cannot read {raw!r} as {kind}") from error
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Merge defaults, the TOML file, CSMS_* variables and explicit overrides (None = unset)."""
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            data = tomllib.loads(Path(config_file).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise ConfigError(f"config file {config_file}: {error}") from error
+        section = data.get("csms", data)
+        for key, raw in section.items():
+            if key not in _FIELDS:
+                raise ConfigError(f"config file {config_file}: unknown key {key!r}")
+            values[key] = _coerce(key, raw)
+    env = os.environ if environ is None else environ
+    for name in _FIELDS:
+        variable = f"CSMS_{name.upper()}"
+        if variable in env:
+            values[name] = _coerce(name, env[variable])
+    for name, raw in (overrides or {}).items():
+        if raw is not None:
+            values[name] = _coerce(name, raw)
+    return Settings(**values)

@@ -1,0 +1,1 @@
+"""Grid planning: instances, the allocation kernel, the LP reference, the checker."""

@@ -1,0 +1,1 @@
+"""Driverless battery swap: bay state machine, queue policy, safety gates, battery choice."""
