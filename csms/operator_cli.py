@@ -3,7 +3,295 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import logging
+import urllib.error
+import urllib.request
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, TypeAlias, TypeVar
+
+from rich.table import Table
+
+from csms.blocks import authorization, stations
+from csms.blocks.transactions import list_transactions, transaction_json
+from csms.config import ConfigError, Settings, load_settings
+from csms.console import CliError, console
+from csms.db.database import close_database, open_database
+
+T = TypeVar("T")
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+#: `serve` flags: (flag, settings field, type, help).
+_SERVE_FLAGS: list[tuple[str, str, type, str]] = [
+    ("--db-url", "db_url", str, "database URL (CSMS_DB_URL), default sqlite://./csms.db"),
+    ("--ocpp-host", "ocpp_host", str, "OCPP websocket bind address (CSMS_OCPP_HOST), 0.0.0.0"),
+    ("--ocpp-port", "ocpp_port", int, "OCPP websocket port (CSMS_OCPP_PORT), default 9000"),
+    ("--api-host", "api_host", str, "REST API bind address (CSMS_API_HOST), 127.0.0.1"),
+    ("--api-port", "api_port", int, "REST API port (CSMS_API_PORT), default 8080"),
+    ("--api-token", "api_token", str, "bearer token for the API (CSMS_API_TOKEN)"),
+    ("--heartbeat-interval", "heartbeat_interval", int, "seconds (CSMS_HEARTBEAT_INTERVAL)"),
+    ("--tls-cert", "tls_cert", str, "PEM certificate: serve wss (CSMS_TLS_CERT)"),
+    ("--tls-key", "tls_key", str, "PEM private key (CSMS_TLS_KEY)"),
+    ("--max-frame-bytes", "max_frame_bytes", int, "largest OCPP frame (CSMS_MAX_FRAME_BYTES)"),
+    ("--call-timeout", "call_timeout", float, "seconds a command waits (CSMS_CALL_TIMEOUT)"),
+    ("--plan-interval", "plan_interval", int, "replan period, s (CSMS_PLAN_INTERVAL)"),
+    ("--log-level", "log_level", str, "DEBUG, INFO, WARNING (CSMS_LOG_LEVEL)"),
+]
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the operator sub-commands."""
+def settings_from(args: argparse.Namespace) -> Settings:
+    overrides = {field: getattr(args, field, None) for _, field, _, _ in _SERVE_FLAGS}
+    try:
+        return load_settings(getattr(args, "config", None), overrides=overrides)
+    except ConfigError as error:
+        raise CliError(str(error)) from error
+
+
+def with_database(args: argparse.Namespace, work: Callable[[], Awaitable[T]]) -> T:
+    """Run `work` against the configured database (CSMS_DB_URL / --db-url)."""
+    settings = settings_from(args)
+
+    async def run() -> T:
+        try:
+            await open_database(settings.db_url)
+        except Exception as error:
+            raise CliError(f"cannot open database {settings.db_url}: {error}") from error
+        try:
+            return await work()
+        finally:
+            await close_database()
+
+    return asyncio.run(run())
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="TOML settings file ([csms] table)")
+    parser.add_argument("--db-url", dest="db_url", help="database URL (CSMS_DB_URL)")
+
+
+def register(commands: Commands) -> None:
+    serve = commands.add_parser("serve", help="run the CSMS (OCPP gateway + REST API)")
+    serve.add_argument("--config", help="TOML settings file ([csms] table)")
+    for flag, field, kind, text in _SERVE_FLAGS:
+        serve.add_argument(flag, dest=field, type=kind, help=text)
+    serve.set_defaults(func=cmd_serve)
+
+    station = commands.add_parser("stations", help="provision and inspect stations")
+    station_commands = station.add_subparsers(dest="action", required=True)
+    add = station_commands.add_parser("add", help="provision a station and its password")
+    add.add_argument("id")
+    add.add_argument("--password", required=True, help="basic-auth password, 16-40 chars")
+    add.add_argument("--node", help="grid node the station hangs under")
+    add.add_argument("--status", default="Accepted", choices=stations.REGISTRATION_STATUSES)
+    _add_common(add)
+    add.set_defaults(func=cmd_stations_add)
+    listing = station_commands.add_parser("list", help="all stations")
+    _add_common(listing)
+    listing.set_defaults(func=cmd_stations_list)
+    show = station_commands.add_parser("show", help="one station with its connectors")
+    show.add_argument("id")
+    _add_common(show)
+    show.set_defaults(func=cmd_stations_show)
+
+    token = commands.add_parser("tokens", help="id tokens for authorization")
+    token_commands = token.add_subparsers(dest="action", required=True)
+    token_add = token_commands.add_parser("add", help="add an id token")
+    token_add.add_argument("token")
+    token_add.add_argument("--type", default="ISO14443", choices=authorization.TOKEN_TYPES)
+    token_add.add_argument("--status", default="Accepted", choices=authorization.STORED_STATUSES)
+    token_add.add_argument("--expires", help="expiry, ISO 8601 with offset")
+    token_add.add_argument("--group", help="group id token")
+    _add_common(token_add)
+    token_add.set_defaults(func=cmd_tokens_add)
+    token_list = token_commands.add_parser("list", help="all id tokens")
+    _add_common(token_list)
+    token_list.set_defaults(func=cmd_tokens_list)
+    block = token_commands.add_parser("block", help="block a token (all its types)")
+    block.add_argument("token")
+    _add_common(block)
+    block.set_defaults(func=cmd_tokens_block)
+
+    transactions = commands.add_parser("transactions", help="charging transactions")
+    transaction_commands = transactions.add_subparsers(dest="action", required=True)
+    tx_list = transaction_commands.add_parser("list", help="transactions, newest first")
+    tx_list.add_argument("--station", help="only this station")
+    _add_common(tx_list)
+    tx_list.set_defaults(func=cmd_transactions_list)
+
+    command = commands.add_parser(
+        "command", help="send a CSMS->station OCPP action through the running server"
+    )
+    command.add_argument("station")
+    command.add_argument("action", help="OCPP action, e.g. Reset")
+    command.add_argument("payload", help='OCPP JSON payload, e.g. \'{"type": "Immediate"}\'')
+    command.add_argument("--api", help="API base URL (default from CSMS_API_HOST/PORT)")
+    command.add_argument("--config", help="TOML settings file ([csms] table)")
+    command.set_defaults(func=cmd_command)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from csms.app import serve_forever
+
+    settings = settings_from(args)
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        asyncio.run(serve_forever(settings))
+    except OSError as error:
+        raise CliError(f"cannot start: {error}") from error
+    return 0
+
+
+def cmd_stations_add(args: argparse.Namespace) -> int:
+    async def work() -> stations.StationView:
+        try:
+            return await stations.add_station(args.id, args.password, args.node, args.status)
+        except (ValueError, stations.AlreadyExists) as error:
+            raise CliError(str(error)) from error
+
+    view = with_database(args, work)
+    console.print(f"[green]station {view.id} added[/] (connect to /ocpp/{view.id})")
+    return 0
+
+
+def cmd_stations_list(args: argparse.Namespace) -> int:
+    views = with_database(args, stations.list_stations)
+    table = Table("station", "status", "connected", "last seen", "node", "vendor / model")
+    for view in views:
+        table.add_row(
+            view.id,
+            view.registration_status,
+            "[green]yes[/]" if view.connected else "[dim]no[/]",
+            view.last_seen.isoformat(timespec="seconds") if view.last_seen else "-",
+            view.node or "-",
+            f"{view.vendor_name or '-'} / {view.model or '-'}",
+        )
+    console.print(table)
+    return 0
+
+
+def cmd_stations_show(args: argparse.Namespace) -> int:
+    async def work() -> stations.StationView:
+        try:
+            return await stations.get_station(args.id)
+        except stations.NotFound as error:
+            raise CliError(str(error)) from error
+
+    view = with_database(args, work)
+    table = Table(title=f"station {view.id}", show_header=False)
+    for key, value in view.to_json().items():
+        if key != "connectors":
+            table.add_row(key, str(value))
+    console.print(table)
+    connectors = Table("evse", "connector", "status", "since")
+    for connector in view.connectors:
+        connectors.add_row(
+            str(connector["evse_id"]),
+            str(connector["connector_id"]),
+            connector["status"],
+            connector["status_at"],
+        )
+    console.print(connectors)
+    return 0
+
+
+def cmd_tokens_add(args: argparse.Namespace) -> int:
+    try:
+        expires = datetime.fromisoformat(args.expires) if args.expires else None
+    except ValueError as error:
+        raise CliError(f"--expires: {error}") from error
+
+    async def work() -> dict[str, Any]:
+        try:
+            return await authorization.add_token(
+                args.token, args.type, args.status, expires, args.group
+            )
+        except (ValueError, authorization.TokenExists) as error:
+            raise CliError(str(error)) from error
+
+    token = with_database(args, work)
+    console.print(f"[green]token {token['id_token']} ({token['type']}) added[/]")
+    return 0
+
+
+def cmd_tokens_list(args: argparse.Namespace) -> int:
+    tokens = with_database(args, authorization.list_tokens)
+    table = Table("token", "type", "status", "expires", "group")
+    for token in tokens:
+        table.add_row(
+            token["id_token"],
+            token["type"],
+            token["status"],
+            token["expires_at"] or "-",
+            token["group_id"] or "-",
+        )
+    console.print(table)
+    return 0
+
+
+def cmd_tokens_block(args: argparse.Namespace) -> int:
+    async def work() -> int:
+        try:
+            return await authorization.set_token_status(args.token, "Blocked")
+        except authorization.TokenNotFound as error:
+            raise CliError(str(error)) from error
+
+    with_database(args, work)
+    console.print(f"[yellow]token {args.token} blocked[/]")
+    return 0
+
+
+def cmd_transactions_list(args: argparse.Namespace) -> int:
+    async def work() -> list[dict[str, Any]]:
+        return [transaction_json(row) for row in await list_transactions(args.station)]
+
+    rows = with_database(args, work)
+    table = Table("transaction", "station", "evse", "token", "started", "ended", "kWh", "out kWh")
+    for row in rows:
+        table.add_row(
+            row["transaction_id"],
+            row["station_id"],
+            str(row["evse_id"] or "-"),
+            row["id_token"] or "-",
+            row["started_at"] or "-",
+            row["ended_at"] or "[green]active[/]",
+            f"{row['energy_wh'] / 1000:.2f}",
+            f"{row['discharged_wh'] / 1000:.2f}",
+        )
+    console.print(table)
+    return 0
+
+
+def cmd_command(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    try:
+        payload = json.loads(args.payload)
+    except json.JSONDecodeError as error:
+        raise CliError(f"payload is not JSON: {error}") from error
+    host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::") else settings.api_host
+    base = args.api or f"http://{host}:{settings.api_port}"
+    url = f"{base}/api/v1/stations/{args.station}/commands/{args.action}"
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), method="POST", headers=_api_headers(settings)
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=settings.call_timeout + 5) as response:
+            answer = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        message = json.loads(error.read() or b"{}").get("error", error.reason)
+        raise CliError(f"{error.code}: {message}") from error
+    except urllib.error.URLError as error:
+        raise CliError(f"cannot reach the CSMS API at {base}: {error.reason}") from error
+    console.print_json(data=answer)
+    return 0
+
+
+def _api_headers(settings: Settings) -> dict[str, str]:
+    headers = {"Content-Type": "application/json"}
+    if settings.api_token:
+        headers["Authorization"] = f"Bearer {settings.api_token}"
+    return headers

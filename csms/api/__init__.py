@@ -1,0 +1,1 @@
+"""The REST API (aiohttp) and its OpenAPI document."""

@@ -1,0 +1,221 @@
+"""The OpenAPI 3 document of the REST API, served at /api/v1/openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    reasons = {
+        401: "missing or wrong bearer token",
+        404: "not found",
+        409: "conflict",
+        422: "invalid input; the message says which field",
+        502: "the station answered with a CALLERROR",
+        503: "too many commands already wait for this station",
+        504: "the station did not answer in time",
+    }
+    return {str(code): _json(_ERROR, reasons[code]) for code in codes}
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _array(name: str) -> dict[str, Any]:
+    return {"type": "array", "items": _ref(name)}
+
+
+def _string(nullable: bool = False, **extra: Any) -> dict[str, Any]:
+    return {"type": ["string", "null"] if nullable else "string", **extra}
+
+
+_SCHEMAS: dict[str, Any] = {
+    "Error": {"type": "object", "properties": {"error": _string()}, "required": ["error"]},
+    "NewStation": {
+        "type": "object",
+        "required": ["id", "password"],
+        "properties": {
+            "id": _string(pattern=r"^[A-Za-z0-9*\-_=:+|@.]{1,48}$"),
+            "password": _string(minLength=16, maxLength=40),
+            "node": _string(),
+            "registration_status": _string(enum=["Accepted", "Pending", "Rejected"]),
+        },
+    },
+    "Station": {
+        "type": "object",
+        "properties": {
+            "id": _string(),
+            "node": _string(True),
+            "registration_status": _string(),
+            "connected": {"type": "boolean"},
+            "last_seen": _string(True, format="date-time"),
+            "vendor_name": _string(True),
+            "model": _string(True),
+            "firmware_version": _string(True),
+            "protocol": _string(True),
+            "connectors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "evse_id": {"type": "integer"},
+                        "connector_id": {"type": "integer"},
+                        "status": _string(),
+                        "status_at": _string(format="date-time"),
+                    },
+                },
+            },
+        },
+    },
+    "Token": {
+        "type": "object",
+        "required": ["id_token"],
+        "properties": {
+            "id_token": _string(maxLength=36),
+            "type": _string(),
+            "status": _string(enum=["Accepted", "Blocked", "Expired", "Invalid"]),
+            "expires_at": _string(True, format="date-time"),
+            "group_id": _string(True),
+        },
+    },
+    "Transaction": {
+        "type": "object",
+        "properties": {
+            "transaction_id": _string(),
+            "station_id": _string(),
+            "evse_id": {"type": ["integer", "null"]},
+            "connector_id": {"type": ["integer", "null"]},
+            "id_token": _string(True),
+            "started_at": _string(True, format="date-time"),
+            "ended_at": _string(True, format="date-time"),
+            "energy_wh": {"type": "number"},
+            "discharged_wh": {"type": "number"},
+            "state": _string(enum=["active", "ended"]),
+            "charging_state": _string(True),
+            "stopped_reason": _string(True),
+            "remote_start_id": {"type": ["integer", "null"]},
+            "seq_gaps": {"type": "array", "items": {"type": "integer"}},
+        },
+    },
+    "OcppPayload": {
+        "type": "object",
+        "description": "An OCPP payload in wire form (camelCase), as the action's schema says",
+    },
+}
+
+_STATION_ID = {"name": "id", "in": "path", "required": True, "schema": _string()}
+
+
+def openapi_document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "CSMS REST API", "version": "1"},
+        "components": {
+            "schemas": _SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/api/v1/stations": {
+                "get": {
+                    "summary": "List stations",
+                    "responses": {"200": _json(_array("Station"), "stations"), **_errors(401)},
+                },
+                "post": {
+                    "summary": "Provision a station with its basic-auth password",
+                    "requestBody": {
+                        "content": {"application/json": {"schema": _ref("NewStation")}}
+                    },
+                    "responses": {
+                        "201": _json(_ref("Station"), "created"),
+                        **_errors(401, 409, 422),
+                    },
+                },
+            },
+            "/api/v1/stations/{id}": {
+                "get": {
+                    "summary": "One station with its connectors' live status",
+                    "parameters": [_STATION_ID],
+                    "responses": {
+                        "200": _json(_ref("Station"), "the station"),
+                        **_errors(401, 404),
+                    },
+                }
+            },
+            "/api/v1/stations/{id}/commands/{action}": {
+                "post": {
+                    "summary": "Send any CSMS-to-station OCPP action; returns the station's answer",
+                    "parameters": [
+                        _STATION_ID,
+                        {"name": "action", "in": "path", "required": True, "schema": _string()},
+                    ],
+                    "requestBody": {
+                        "content": {"application/json": {"schema": _ref("OcppPayload")}}
+                    },
+                    "responses": {
+                        "200": _json(_ref("OcppPayload"), "the CALLRESULT payload"),
+                        **_errors(401, 404, 409, 422, 502, 503, 504),
+                    },
+                }
+            },
+            "/api/v1/stations/{id}/local-list": {
+                "post": {
+                    "summary": "Push the full local authorization list (next version)",
+                    "parameters": [_STATION_ID],
+                    "responses": {
+                        "200": _json(_ref("OcppPayload"), "SendLocalList answer + versionNumber"),
+                        **_errors(401, 409, 502, 504),
+                    },
+                }
+            },
+            "/api/v1/stations/{id}/variables": {
+                "get": {
+                    "summary": "The station's reported device model (from NotifyReport)",
+                    "parameters": [
+                        _STATION_ID,
+                        {"name": "component", "in": "query", "schema": _string()},
+                        {"name": "variable", "in": "query", "schema": _string()},
+                    ],
+                    "responses": {"200": _json({"type": "array"}, "variables"), **_errors(401)},
+                }
+            },
+            "/api/v1/tokens": {
+                "get": {
+                    "summary": "List id tokens",
+                    "responses": {"200": _json(_array("Token"), "tokens"), **_errors(401)},
+                },
+                "post": {
+                    "summary": "Add an id token",
+                    "requestBody": {"content": {"application/json": {"schema": _ref("Token")}}},
+                    "responses": {"201": _json(_ref("Token"), "created"), **_errors(401, 409, 422)},
+                },
+            },
+            "/api/v1/tokens/{id_token}": {
+                "patch": {
+                    "summary": "Change a token's status (e.g. block it)",
+                    "parameters": [
+                        {"name": "id_token", "in": "path", "required": True, "schema": _string()}
+                    ],
+                    "requestBody": {"content": {"application/json": {"schema": _ref("Token")}}},
+                    "responses": {"200": _json(_ref("Token"), "updated"), **_errors(401, 404, 422)},
+                }
+            },
+            "/api/v1/transactions": {
+                "get": {
+                    "summary": "Transactions, newest first",
+                    "parameters": [{"name": "station", "in": "query", "schema": _string()}],
+                    "responses": {
+                        "200": _json(_array("Transaction"), "transactions"),
+                        **_errors(401),
+                    },
+                }
+            },
+        },
+    }

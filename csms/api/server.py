@@ -1,0 +1,232 @@
+"""REST API: JSON with snake_case fields under /api/v1; OCPP payloads stay camelCase."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from csms.api.openapi import openapi_document
+from csms.blocks import authorization, stations
+from csms.blocks.transactions import list_transactions, transaction_json
+from csms.gateway import schemas
+from csms.gateway.connection import (
+    CommandQueueFull,
+    CommandRejected,
+    CommandTimeout,
+    StationNotConnected,
+)
+from csms.gateway.ocppj import OcppError
+
+if TYPE_CHECKING:
+    from csms.app import Csms
+
+CSMS_KEY: web.AppKey[Csms] = web.AppKey("csms")
+#: Largest request body the API reads (bytes).
+MAX_BODY_BYTES = 1 << 20
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+async def body(request: web.Request) -> dict[str, Any]:
+    try:
+        data = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as failure:
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": f"body is not JSON: {failure}"}),
+            content_type="application/json",
+        ) from failure
+    if not isinstance(data, dict):
+        raise web.HTTPUnprocessableEntity(
+            text=json.dumps({"error": "body must be a JSON object"}),
+            content_type="application/json",
+        )
+    return data
+
+
+def _require(data: dict[str, Any], name: str, kind: type = str) -> Any:
+    value = data.get(name)
+    if not isinstance(value, kind):
+        raise web.HTTPUnprocessableEntity(
+            text=json.dumps({"error": f"field {name!r} is required ({kind.__name__})"}),
+            content_type="application/json",
+        )
+    return value
+
+
+def _token_middleware(token: str | None) -> Any:
+    @web.middleware
+    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if token is not None:
+            given = request.headers.get("Authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                return error(401, "missing or wrong bearer token")
+        return await handler(request)
+
+    return check
+
+
+def csms_of(request: web.Request) -> Csms:
+    return request.app[CSMS_KEY]
+
+
+async def get_openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())
+
+
+async def get_stations(request: web.Request) -> web.Response:
+    return web.json_response([s.to_json() for s in await stations.list_stations()])
+
+
+async def post_station(request: web.Request) -> web.Response:
+    data = await body(request)
+    node = data.get("node")
+    if node is not None and not isinstance(node, str):
+        return error(422, "field 'node' must be a string")
+    try:
+        view = await stations.add_station(
+            _require(data, "id"),
+            _require(data, "password"),
+            node,
+            data.get("registration_status", "Accepted"),
+        )
+    except ValueError as failure:
+        return error(422, str(failure))
+    except stations.AlreadyExists as failure:
+        return error(409, str(failure))
+    return web.json_response(view.to_json(), status=201)
+
+
+async def get_station(request: web.Request) -> web.Response:
+    try:
+        view = await stations.get_station(request.match_info["id"])
+    except stations.NotFound as failure:
+        return error(404, str(failure))
+    return web.json_response(view.to_json())
+
+
+async def get_tokens(request: web.Request) -> web.Response:
+    return web.json_response(await authorization.list_tokens())
+
+
+async def post_token(request: web.Request) -> web.Response:
+    data = await body(request)
+    expires = data.get("expires_at")
+    try:
+        token = await authorization.add_token(
+            _require(data, "id_token"),
+            data.get("type", "ISO14443"),
+            data.get("status", "Accepted"),
+            datetime.fromisoformat(expires) if isinstance(expires, str) else None,
+            data.get("group_id"),
+        )
+    except ValueError as failure:
+        return error(422, str(failure))
+    except authorization.TokenExists as failure:
+        return error(409, str(failure))
+    return web.json_response(token, status=201)
+
+
+async def patch_token(request: web.Request) -> web.Response:
+    data = await body(request)
+    try:
+        await authorization.set_token_status(
+            request.match_info["id_token"], _require(data, "status"), data.get("type")
+        )
+    except ValueError as failure:
+        return error(422, str(failure))
+    except authorization.TokenNotFound as failure:
+        return error(404, str(failure))
+    return web.json_response({"id_token": request.match_info["id_token"], "status": data["status"]})
+
+
+async def get_transactions(request: web.Request) -> web.Response:
+    rows = await list_transactions(request.query.get("station"))
+    return web.json_response([transaction_json(row) for row in rows])
+
+
+async def post_command(request: web.Request) -> web.Response:
+    station_id = request.match_info["id"]
+    action = request.match_info["action"]
+    if action not in schemas.actions("v201") | schemas.actions("v21"):
+        return error(404, f"unknown OCPP action {action!r}")
+    payload = await body(request)
+    csms = csms_of(request)
+    try:
+        response = await csms.remote_control.send(station_id, action, payload)
+    except StationNotConnected:
+        return error(409, f"station {station_id} is not connected")
+    except OcppError as failure:
+        return error(422, f"{failure.code}: {failure.description}")
+    except CommandTimeout as failure:
+        return error(504, str(failure))
+    except CommandQueueFull as failure:
+        return error(503, str(failure))
+    except CommandRejected as failure:
+        return error(502, f"station answered CALLERROR {failure}")
+    return web.json_response(response)
+
+
+async def post_local_list(request: web.Request) -> web.Response:
+    station_id = request.match_info["id"]
+    try:
+        response = await csms_of(request).remote_control.push_local_list(station_id)
+    except StationNotConnected:
+        return error(409, f"station {station_id} is not connected")
+    except CommandTimeout as failure:
+        return error(504, str(failure))
+    except CommandRejected as failure:
+        return error(502, f"station answered CALLERROR {failure}")
+    return web.json_response(response)
+
+
+async def get_variables(request: web.Request) -> web.Response:
+    rows = await csms_of(request).device_model.variables(
+        request.match_info["id"], request.query.get("component"), request.query.get("variable")
+    )
+    return web.json_response(rows)
+
+
+def build_app(csms: Csms) -> web.Application:
+    app = web.Application(
+        middlewares=[_token_middleware(csms.settings.api_token)], client_max_size=MAX_BODY_BYTES
+    )
+    app[CSMS_KEY] = csms
+    app.router.add_get("/api/v1/openapi.json", get_openapi)
+    app.router.add_get("/api/v1/stations", get_stations)
+    app.router.add_post("/api/v1/stations", post_station)
+    app.router.add_get("/api/v1/stations/{id}", get_station)
+    app.router.add_post("/api/v1/stations/{id}/commands/{action}", post_command)
+    app.router.add_post("/api/v1/stations/{id}/local-list", post_local_list)
+    app.router.add_get("/api/v1/stations/{id}/variables", get_variables)
+    app.router.add_get("/api/v1/tokens", get_tokens)
+    app.router.add_post("/api/v1/tokens", post_token)
+    app.router.add_patch("/api/v1/tokens/{id_token}", patch_token)
+    app.router.add_get("/api/v1/transactions", get_transactions)
+    return app
+
+
+async def start_api(csms: Csms) -> web.AppRunner:
+    runner = web.AppRunner(build_app(csms), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, csms.settings.api_host, csms.settings.api_port)
+    await site.start()
+    return runner
+
+
+def bound_port(runner: web.AppRunner) -> int:
+    for address in runner.addresses:
+        return int(address[1])
+    raise RuntimeError("the API is not listening")
+
+
+async def stop_api(runner: web.AppRunner) -> None:
+    await runner.cleanup()

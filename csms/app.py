@@ -1,0 +1,151 @@
+"""Composition root: database, durable writer, block services, gateway and REST API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import Any
+
+from aiohttp import web
+
+from csms.api.server import bound_port, start_api, stop_api
+from csms.blocks.authorization import Authorization
+from csms.blocks.availability import Availability
+from csms.blocks.base import BlockContext, Clock, utc_now
+from csms.blocks.data_transfer import DataTransferRouter
+from csms.blocks.device_model import DeviceModel
+from csms.blocks.diagnostics import Diagnostics
+from csms.blocks.provisioning import Provisioning
+from csms.blocks.remote_control import RemoteControl
+from csms.blocks.smart_charging import SmartCharging
+from csms.blocks.transactions import Transactions
+from csms.config import Settings
+from csms.db.database import close_database, open_database
+from csms.db.writer import DurableWriter
+from csms.gateway.router import Handler, Router
+from csms.gateway.server import ConnectionRegistry, Gateway
+
+log = logging.getLogger(__name__)
+
+
+class Csms:
+    """The whole central system in one process. `await start()`, then `await stop()`."""
+
+    def __init__(self, settings: Settings, clock: Clock = utc_now):
+        self.settings = settings
+        self.writer = DurableWriter(settings.commit_window, settings.commit_batch)
+        context = BlockContext(self.writer, settings, clock)
+        self.registry = ConnectionRegistry()
+        self.authorization = Authorization(context)
+        self.provisioning = Provisioning(context)
+        self.availability = Availability(context)
+        self.transactions = Transactions(context, self.authorization)
+        self.device_model = DeviceModel(context)
+        self.diagnostics = Diagnostics(context)
+        self.smart_charging = SmartCharging(context)
+        self.data_transfer = DataTransferRouter()
+        self.remote_control = RemoteControl(context, self.registry, self.authorization)
+        self.router = self._routes()
+        self.gateway = Gateway(
+            settings,
+            self.router,
+            self.registry,
+            self.provisioning.mark_connected,
+            self.provisioning.mark_disconnected,
+        )
+        self._api_runner: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def _routes(self) -> Router:
+        router = Router()
+        router.add("BootNotification", self.provisioning.boot_notification)
+        router.add("Heartbeat", self.provisioning.heartbeat)
+        router.add("StatusNotification", self.availability.status_notification)
+        router.add("Authorize", self.authorization.authorize)
+        router.add("TransactionEvent", self.transactions.transaction_event)
+        router.add("MeterValues", self.transactions.meter_values)
+        router.add("NotifyReport", self.device_model.notify_report)
+        router.add("NotifyEVChargingNeeds", self.smart_charging.notify_ev_charging_needs)
+        router.add("DataTransfer", self.data_transfer.data_transfer)
+        for kind in (
+            "NotifyEvent",
+            "SecurityEventNotification",
+            "FirmwareStatusNotification",
+            "LogStatusNotification",
+        ):
+            router.add(kind, _recorder(self.diagnostics, kind))
+        return router
+
+    @property
+    def ocpp_port(self) -> int:
+        return self.gateway.port
+
+    @property
+    def api_port(self) -> int:
+        assert self._api_runner is not None
+        return bound_port(self._api_runner)
+
+    async def start(self, *, api: bool = True) -> None:
+        await open_database(self.settings.db_url)
+        await self.provisioning.disconnect_all()
+        self.writer.start()
+        await self.gateway.start()
+        if api:
+            self._api_runner = await start_api(self)
+        self._tasks.append(asyncio.create_task(self._liveness(), name="liveness"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self._api_runner is not None:
+            await stop_api(self._api_runner)
+            self._api_runner = None
+        await self.gateway.stop()
+        await self.writer.stop()
+        await close_database()
+
+    async def _liveness(self) -> None:
+        """Keep last-seen true to within the ping interval for every open link.
+
+        A dead link fails its websocket ping within one more interval and is then marked
+        disconnected by the gateway.
+        """
+        while True:
+            await asyncio.sleep(self.settings.ping_interval)
+            try:
+                await self.provisioning.touch(self.registry.station_ids())
+            except Exception:
+                log.exception("could not record last-seen times")
+
+
+def _recorder(diagnostics: Diagnostics, kind: str) -> Handler:
+    async def record(station_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return await diagnostics.record(station_id, kind, payload)
+
+    return record
+
+
+async def serve_forever(settings: Settings) -> None:
+    """Run until SIGINT/SIGTERM, then shut down cleanly (acknowledged writes are committed)."""
+    csms = Csms(settings)
+    await csms.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    log.info(
+        "CSMS running: OCPP on port %d, REST API on http://%s:%d/api/v1",
+        csms.ocpp_port,
+        settings.api_host,
+        csms.api_port,
+    )
+    try:
+        await stop.wait()
+    finally:
+        await csms.stop()

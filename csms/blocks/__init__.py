@@ -1,0 +1,1 @@
+"""One module per OCPP functional block: version-agnostic domain services and pure cores."""

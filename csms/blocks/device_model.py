@@ -1,0 +1,89 @@
+"""Device model block: NotifyReport parts stored as component/variable/attribute values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from csms.blocks.base import BlockContext
+from csms.db.models import DeviceVariable
+
+
+def variable_rows(report_data: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One dict of DeviceVariable fields per reported attribute (pure)."""
+    rows = []
+    for item in report_data:
+        component = item["component"]
+        variable = item["variable"]
+        evse = component.get("evse") or {}
+        for attribute in item["variableAttribute"]:
+            rows.append(
+                {
+                    "component": component["name"],
+                    "component_instance": component.get("instance", ""),
+                    "evse_id": evse.get("id", 0),
+                    "connector_id": evse.get("connectorId", 0),
+                    "variable": variable["name"],
+                    "variable_instance": variable.get("instance", ""),
+                    "attribute_type": attribute.get("type", "Actual"),
+                    "value": attribute.get("value"),
+                    "mutability": attribute.get("mutability"),
+                    "characteristics": item.get("variableCharacteristics"),
+                }
+            )
+    return rows
+
+
+class DeviceModel:
+    def __init__(self, context: BlockContext):
+        self.context = context
+
+    async def notify_report(self, station_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        rows = variable_rows(payload.get("reportData", []))
+        now = self.context.clock()
+
+        async def write(conn: BaseDBAsyncClient) -> None:
+            for fields in rows:
+                key = {name: fields[name] for name in _KEY}
+                updated = (
+                    await DeviceVariable.filter(station_id=station_id, **key)
+                    .using_db(conn)
+                    .update(
+                        value=fields["value"],
+                        mutability=fields["mutability"],
+                        characteristics=fields["characteristics"],
+                        updated_at=now,
+                    )
+                )
+                if not updated:
+                    await DeviceVariable.create(
+                        station_id=station_id, updated_at=now, using_db=conn, **fields
+                    )
+
+        await self.context.writer.submit(write)
+        return {}
+
+    async def variables(
+        self, station_id: str, component: str | None = None, variable: str | None = None
+    ) -> list[dict[str, Any]]:
+        query = DeviceVariable.filter(station_id=station_id)
+        if component:
+            query = query.filter(component=component)
+        if variable:
+            query = query.filter(variable=variable)
+        rows = await query.order_by("component", "evse_id", "connector_id", "variable")
+        return [
+            {name: getattr(row, name) for name in (*_KEY, "value", "mutability")} for row in rows
+        ]
+
+
+_KEY = (
+    "component",
+    "component_instance",
+    "evse_id",
+    "connector_id",
+    "variable",
+    "variable_instance",
+    "attribute_type",
+)

@@ -1,0 +1,95 @@
+"""Provisioning block: BootNotification, Heartbeat, and stations' connected / last-seen state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from csms.blocks.base import BlockContext, ocpp_time
+from csms.db.models import Station
+
+#: How long a Rejected station is told to wait before it boots again (s).
+REJECTED_RETRY_INTERVAL = 600
+
+
+class Provisioning:
+    def __init__(self, context: BlockContext):
+        self.context = context
+
+    async def boot_notification(self, station_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        charging_station = payload["chargingStation"]
+        now = self.context.clock()
+
+        async def write(conn: BaseDBAsyncClient) -> str:
+            station = await Station.filter(id=station_id).using_db(conn).first()
+            if station is None:
+                return "Rejected"
+            await (
+                Station.filter(id=station_id)
+                .using_db(conn)
+                .update(
+                    vendor_name=charging_station["vendorName"],
+                    model=charging_station["model"],
+                    serial_number=charging_station.get("serialNumber"),
+                    firmware_version=charging_station.get("firmwareVersion"),
+                    boot_reason=payload["reason"],
+                    last_boot_at=now,
+                    last_seen=now,
+                )
+            )
+            return station.registration_status
+
+        status = await self.context.writer.submit(write)
+        interval = (
+            REJECTED_RETRY_INTERVAL
+            if status == "Rejected"
+            else self.context.settings.heartbeat_interval
+        )
+        return {"currentTime": ocpp_time(now), "interval": interval, "status": status}
+
+    async def heartbeat(self, station_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return {"currentTime": ocpp_time(self.context.clock())}
+
+    async def registration_status(self, station_id: str) -> str | None:
+        station = await Station.filter(id=station_id).only("registration_status").first()
+        return None if station is None else station.registration_status
+
+    async def mark_connected(self, station_id: str, protocol: str) -> None:
+        now = self.context.clock()
+
+        async def write(conn: BaseDBAsyncClient) -> None:
+            await (
+                Station.filter(id=station_id)
+                .using_db(conn)
+                .update(connected=True, last_seen=now, protocol=protocol)
+            )
+
+        await self.context.writer.submit(write)
+
+    async def mark_disconnected(self, station_id: str) -> None:
+        now = self.context.clock()
+
+        async def write(conn: BaseDBAsyncClient) -> None:
+            await (
+                Station.filter(id=station_id).using_db(conn).update(connected=False, last_seen=now)
+            )
+
+        await self.context.writer.submit(write)
+
+    async def touch(self, station_ids: Iterable[str]) -> None:
+        """Record that these stations' links are alive now (one UPDATE for all)."""
+        ids = list(station_ids)
+        if not ids:
+            return
+        now = self.context.clock()
+
+        async def write(conn: BaseDBAsyncClient) -> None:
+            await Station.filter(id__in=ids).using_db(conn).update(last_seen=now, connected=True)
+
+        await self.context.writer.submit(write)
+
+    async def disconnect_all(self) -> None:
+        """At start-up no station is connected to this process yet."""
+        await Station.filter(connected=True).update(connected=False)

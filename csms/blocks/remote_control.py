@@ -1,0 +1,111 @@
+"""Commands to stations (CSMS -> CS CALLs) with a stored outcome, and local auth lists."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from csms.blocks.authorization import Authorization
+from csms.blocks.base import BlockContext
+from csms.db.models import Command, Station
+from csms.gateway.connection import (
+    CommandQueueFull,
+    CommandRejected,
+    CommandTimeout,
+    StationNotConnected,
+)
+from csms.gateway.ocppj import OcppError
+from csms.gateway.server import ConnectionRegistry
+
+log = logging.getLogger(__name__)
+
+
+class RemoteControl:
+    def __init__(
+        self, context: BlockContext, registry: ConnectionRegistry, authorization: Authorization
+    ):
+        self.context = context
+        self.registry = registry
+        self.authorization = authorization
+
+    async def send(self, station_id: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Send `action` and return the station's answer; the outcome is stored either way.
+
+        Raises StationNotConnected, OcppError (payload breaks the schema), CommandQueueFull,
+        CommandTimeout or CommandRejected.
+        """
+        connection = self.registry.get(station_id)
+        record = await self._record(station_id, action, payload)
+        try:
+            response = await connection.call(action, payload)
+        except OcppError as error:
+            await self._finish(record, "invalid", error=f"{error.code}: {error.description}")
+            raise
+        except CommandTimeout as error:
+            await self._finish(record, "timeout", error=str(error))
+            raise
+        except CommandRejected as error:
+            await self._finish(record, "error", error=str(error))
+            raise
+        except (StationNotConnected, CommandQueueFull) as error:
+            await self._finish(record, "failed", error=str(error) or type(error).__name__)
+            raise
+        await self._finish(record, "answered", response=response)
+        return response
+
+    async def _record(self, station_id: str, action: str, payload: dict[str, Any]) -> int:
+        now = self.context.clock()
+
+        async def write(conn: BaseDBAsyncClient) -> int:
+            row = await Command.create(
+                station_id=station_id,
+                action=action,
+                payload=payload,
+                status="sent",
+                created_at=now,
+                using_db=conn,
+            )
+            return int(row.id)
+
+        return await self.context.writer.submit(write)
+
+    async def _finish(
+        self,
+        command_id: int,
+        status: str,
+        *,
+        response: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        now = self.context.clock()
+
+        async def write(conn: BaseDBAsyncClient) -> None:
+            await (
+                Command.filter(id=command_id)
+                .using_db(conn)
+                .update(status=status, response=response, error=error, completed_at=now)
+            )
+
+        await self.context.writer.submit(write)
+
+    async def push_local_list(self, station_id: str) -> dict[str, Any]:
+        """Send the full token list with the next version; the version is kept if Accepted."""
+        station = await Station.get(id=station_id)
+        version = station.local_list_version + 1
+        entries = await self.authorization.local_list()
+        response = await self.send(
+            station_id,
+            "SendLocalList",
+            {"versionNumber": version, "updateType": "Full", "localAuthorizationList": entries},
+        )
+        if response.get("status") == "Accepted":
+
+            async def write(conn: BaseDBAsyncClient) -> None:
+                await (
+                    Station.filter(id=station_id).using_db(conn).update(local_list_version=version)
+                )
+
+            await self.context.writer.submit(write)
+        return {**response, "versionNumber": version}

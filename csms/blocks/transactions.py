@@ -1,0 +1,185 @@
+"""Transactions block: TransactionEvent and MeterValues, stored before they are answered."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from csms.blocks import transaction_state as machine
+from csms.blocks.authorization import Authorization
+from csms.blocks.base import BlockContext
+from csms.blocks.meter import (
+    EXPORT_REGISTER,
+    IMPORT_REGISTER,
+    Reading,
+    parse_timestamp,
+    readings,
+    register_values,
+)
+from csms.db.models import MeterValue, Transaction, TransactionEvent
+
+
+def parse_event(payload: dict[str, Any]) -> tuple[machine.TxEvent, list[Reading]]:
+    """TransactionEventRequest -> the state machine's event and its meter readings."""
+    info = payload["transactionInfo"]
+    evse = payload.get("evse") or {}
+    token = payload.get("idToken") or {}
+    samples = readings(payload.get("meterValue", ()))
+    event = machine.TxEvent(
+        transaction_id=info["transactionId"],
+        event_type=machine.EventType(payload["eventType"]),
+        seq_no=payload["seqNo"],
+        timestamp=parse_timestamp(payload["timestamp"]),
+        trigger_reason=payload["triggerReason"],
+        offline=bool(payload.get("offline", False)),
+        evse_id=evse.get("id"),
+        connector_id=evse.get("connectorId"),
+        id_token=token.get("idToken"),
+        id_token_type=token.get("type"),
+        charging_state=info.get("chargingState"),
+        stopped_reason=info.get("stoppedReason"),
+        remote_start_id=info.get("remoteStartId"),
+        import_readings=tuple(register_values(samples, IMPORT_REGISTER)),
+        export_readings=tuple(register_values(samples, EXPORT_REGISTER)),
+    )
+    return event, samples
+
+
+def meter_rows(
+    station_id: str,
+    evse_id: int,
+    transaction_id: str | None,
+    samples: Iterable[Reading],
+) -> list[MeterValue]:
+    return [
+        MeterValue(
+            station_id=station_id,
+            evse_id=evse_id,
+            transaction_id=transaction_id,
+            timestamp=sample.timestamp,
+            measurand=sample.measurand,
+            phase=sample.phase,
+            context=sample.context,
+            value=sample.value,
+            unit=sample.unit,
+        )
+        for sample in samples
+    ]
+
+
+class Transactions:
+    def __init__(self, context: BlockContext, authorization: Authorization):
+        self.context = context
+        self.authorization = authorization
+
+    async def transaction_event(self, station_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        event, samples = parse_event(payload)
+        received_at = self.context.clock()
+
+        async def write(conn: BaseDBAsyncClient) -> bool:
+            row = (
+                await Transaction.filter(station_id=station_id, transaction_id=event.transaction_id)
+                .using_db(conn)
+                .first()
+            )
+            before = None if row is None else machine.from_json(row.machine)
+            state, duplicate = machine.apply(before, event)
+            if duplicate:
+                return True
+            await TransactionEvent.create(
+                station_id=station_id,
+                transaction_id=event.transaction_id,
+                seq_no=event.seq_no,
+                event_type=event.event_type.value,
+                trigger_reason=event.trigger_reason,
+                timestamp=event.timestamp,
+                offline=event.offline,
+                payload=payload,
+                received_at=received_at,
+                using_db=conn,
+            )
+            fields = _transaction_fields(state)
+            if row is None:
+                await Transaction.create(
+                    station_id=station_id,
+                    transaction_id=event.transaction_id,
+                    using_db=conn,
+                    **fields,
+                )
+            else:
+                await Transaction.filter(id=row.id).using_db(conn).update(**fields)
+            if samples:
+                evse_id = state.evse_id if state.evse_id is not None else 0
+                await MeterValue.bulk_create(
+                    meter_rows(station_id, evse_id, event.transaction_id, samples), using_db=conn
+                )
+            return False
+
+        await self.context.writer.submit(write)
+        response: dict[str, Any] = {}
+        if event.id_token is not None and event.id_token_type is not None:
+            response["idTokenInfo"] = await self.authorization.info(
+                event.id_token, event.id_token_type
+            )
+        return response
+
+    async def meter_values(self, station_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        samples = readings(payload["meterValue"])
+        evse_id = payload["evseId"]
+
+        async def write(conn: BaseDBAsyncClient) -> None:
+            await MeterValue.bulk_create(
+                meter_rows(station_id, evse_id, None, samples), using_db=conn
+            )
+
+        await self.context.writer.submit(write)
+        return {}
+
+
+def _transaction_fields(state: machine.TxState) -> dict[str, Any]:
+    started: datetime | None = state.started_at
+    return {
+        "evse_id": state.evse_id,
+        "connector_id": state.connector_id,
+        "id_token": state.id_token,
+        "id_token_type": state.id_token_type,
+        "state": "ended" if state.ended else "active",
+        "charging_state": state.charging_state,
+        "started_at": started,
+        "ended_at": state.ended_at,
+        "stopped_reason": state.stopped_reason,
+        "remote_start_id": state.remote_start_id,
+        "energy_wh": state.energy_wh,
+        "discharged_wh": state.discharged_wh,
+        "machine": machine.to_json(state),
+        "seq_gaps": state.gaps,
+    }
+
+
+def transaction_json(row: Transaction) -> dict[str, Any]:
+    return {
+        "transaction_id": row.transaction_id,
+        "station_id": row.station_id,
+        "evse_id": row.evse_id,
+        "connector_id": row.connector_id,
+        "id_token": row.id_token,
+        "started_at": row.started_at.isoformat() if row.started_at else None,
+        "ended_at": row.ended_at.isoformat() if row.ended_at else None,
+        "energy_wh": row.energy_wh,
+        "discharged_wh": row.discharged_wh,
+        "state": row.state,
+        "charging_state": row.charging_state,
+        "stopped_reason": row.stopped_reason,
+        "remote_start_id": row.remote_start_id,
+        "seq_gaps": row.seq_gaps,
+    }
+
+
+async def list_transactions(station_id: str | None = None, limit: int = 1000) -> list[Transaction]:
+    query = Transaction.all()
+    if station_id is not None:
+        query = query.filter(station_id=station_id)
+    return await query.order_by("-id").limit(limit)

@@ -1,0 +1,1 @@
+"""Storage: tortoise models, database start-up and the group-commit durable writer."""

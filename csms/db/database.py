@@ -1,0 +1,46 @@
+"""Opening and closing the database (SQLite by default, PostgreSQL via asyncpg)."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from tortoise import Tortoise
+
+MODELS = ["csms.db.models"]
+
+
+def normalise_db_url(url: str) -> str:
+    """Make SQLite durable by default: WAL with synchronous=FULL unless the URL says otherwise.
+
+    A committed write then survives a crash of the process and of the machine; group
+    commit (csms.db.writer) amortises the fsync over many messages.
+    """
+    if url.startswith("postgresql://"):
+        url = "postgres://" + url.removeprefix("postgresql://")
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        query = dict(parse_qsl(parts.query))
+        query.setdefault("journal_mode", "WAL")
+        query.setdefault("synchronous", "FULL")
+        query.setdefault("busy_timeout", "5000")
+        url = urlunsplit(parts._replace(query=urlencode(query)))
+    return url
+
+
+async def open_database(url: str, *, create_schema: bool = True) -> None:
+    url = normalise_db_url(url)
+    # One connection name per dialect: tortoise caches compiled SQL per connection name,
+    # and SQLite's placeholders must never reach PostgreSQL (tests use both in one process).
+    name = f"csms_{urlsplit(url).scheme}"
+    await Tortoise.init(
+        config={
+            "connections": {name: url},
+            "apps": {"models": {"models": MODELS, "default_connection": name}},
+        }
+    )
+    if create_schema:
+        await Tortoise.generate_schemas(safe=True)
+
+
+async def close_database() -> None:
+    await Tortoise.close_connections()

@@ -1,0 +1,201 @@
+"""Tortoise ORM models. They stay in csms/db: the cores see plain values only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Station(Model):
+    id = fields.CharField(max_length=48, primary_key=True)
+    password_hash = fields.CharField(max_length=255)
+    #: Grid node the station hangs under (see the grid topology), if known.
+    node = fields.CharField(max_length=64, null=True)
+    #: What BootNotification answers: Accepted, Pending or Rejected (set by the operator).
+    registration_status = fields.CharField(max_length=16, default="Accepted")
+    vendor_name = fields.CharField(max_length=50, null=True)
+    model = fields.CharField(max_length=20, null=True)
+    serial_number = fields.CharField(max_length=25, null=True)
+    firmware_version = fields.CharField(max_length=50, null=True)
+    boot_reason = fields.CharField(max_length=32, null=True)
+    last_boot_at = fields.DatetimeField(null=True)
+    protocol = fields.CharField(max_length=16, null=True)
+    connected = fields.BooleanField(default=False)
+    last_seen = fields.DatetimeField(null=True)
+    local_list_version = fields.IntField(default=0)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "station"
+
+
+class Connector(Model):
+    id = fields.IntField(primary_key=True)
+    station_id = fields.CharField(max_length=48, db_index=True)
+    evse_id = fields.IntField()
+    connector_id = fields.IntField()
+    status = fields.CharField(max_length=16)
+    status_at = fields.DatetimeField()
+
+    class Meta:
+        table = "connector"
+        unique_together = (("station_id", "evse_id", "connector_id"),)
+
+
+class IdToken(Model):
+    id = fields.IntField(primary_key=True)
+    id_token = fields.CharField(max_length=255)
+    type = fields.CharField(max_length=20, default="ISO14443")
+    status = fields.CharField(max_length=16, default="Accepted")
+    expires_at = fields.DatetimeField(null=True)
+    group_id = fields.CharField(max_length=255, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "id_token"
+        unique_together = (("id_token", "type"),)
+
+
+class Transaction(Model):
+    id = fields.IntField(primary_key=True)
+    station_id = fields.CharField(max_length=48, db_index=True)
+    transaction_id = fields.CharField(max_length=36)
+    evse_id = fields.IntField(null=True)
+    connector_id = fields.IntField(null=True)
+    id_token = fields.CharField(max_length=255, null=True)
+    id_token_type = fields.CharField(max_length=20, null=True)
+    #: "active" until an Ended event arrives, then "ended".
+    state = fields.CharField(max_length=8)
+    charging_state = fields.CharField(max_length=20, null=True)
+    started_at = fields.DatetimeField(null=True)
+    ended_at = fields.DatetimeField(null=True)
+    stopped_reason = fields.CharField(max_length=32, null=True)
+    remote_start_id = fields.IntField(null=True)
+    energy_wh = fields.FloatField(default=0.0)
+    discharged_wh = fields.FloatField(default=0.0)
+    #: The pure state machine's state (seqNo ranges, first/last registers) as JSON.
+    machine: Any = fields.JSONField()
+    seq_gaps: Any = fields.JSONField(default=list)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "transaction"
+        unique_together = (("station_id", "transaction_id"),)
+
+
+class TransactionEvent(Model):
+    id = fields.BigIntField(primary_key=True)
+    station_id = fields.CharField(max_length=48)
+    transaction_id = fields.CharField(max_length=36)
+    seq_no = fields.IntField()
+    event_type = fields.CharField(max_length=8)
+    trigger_reason = fields.CharField(max_length=32)
+    timestamp = fields.DatetimeField()
+    offline = fields.BooleanField(default=False)
+    payload: Any = fields.JSONField()
+    received_at = fields.DatetimeField()
+
+    class Meta:
+        table = "transaction_event"
+        unique_together = (("station_id", "transaction_id", "seq_no"),)
+
+
+class MeterValue(Model):
+    """One sampled value, normalised to W / Wh / percent, from any message that carries it."""
+
+    id = fields.BigIntField(primary_key=True)
+    station_id = fields.CharField(max_length=48)
+    evse_id = fields.IntField()
+    transaction_id = fields.CharField(max_length=36, null=True)
+    timestamp = fields.DatetimeField()
+    measurand = fields.CharField(max_length=48)
+    phase = fields.CharField(max_length=8, null=True)
+    context = fields.CharField(max_length=24, null=True)
+    value = fields.FloatField()
+    unit = fields.CharField(max_length=16, null=True)
+
+    class Meta:
+        table = "meter_value"
+        indexes = (("station_id", "timestamp"),)
+
+
+class ChargingNeeds(Model):
+    """NotifyEVChargingNeeds as reported, newest per EVSE read by the planner."""
+
+    id = fields.IntField(primary_key=True)
+    station_id = fields.CharField(max_length=48)
+    evse_id = fields.IntField()
+    departure_time = fields.DatetimeField(null=True)
+    requested_energy_wh = fields.FloatField(null=True)
+    payload: Any = fields.JSONField()
+    received_at = fields.DatetimeField()
+
+    class Meta:
+        table = "charging_needs"
+        unique_together = (("station_id", "evse_id"),)
+
+
+class DeviceVariable(Model):
+    """One attribute of one variable of one component of a station's device model."""
+
+    id = fields.IntField(primary_key=True)
+    station_id = fields.CharField(max_length=48, db_index=True)
+    component = fields.CharField(max_length=50)
+    component_instance = fields.CharField(max_length=50, default="")
+    evse_id = fields.IntField(default=0)
+    connector_id = fields.IntField(default=0)
+    variable = fields.CharField(max_length=50)
+    variable_instance = fields.CharField(max_length=50, default="")
+    attribute_type = fields.CharField(max_length=8, default="Actual")
+    value = fields.TextField(null=True)
+    mutability = fields.CharField(max_length=10, null=True)
+    characteristics: Any = fields.JSONField(null=True)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "device_variable"
+        unique_together = (
+            (
+                "station_id",
+                "component",
+                "component_instance",
+                "evse_id",
+                "connector_id",
+                "variable",
+                "variable_instance",
+                "attribute_type",
+            ),
+        )
+
+
+class StationEvent(Model):
+    """Notifications kept as an audit log: NotifyEvent, security events, firmware, logs..."""
+
+    id = fields.BigIntField(primary_key=True)
+    station_id = fields.CharField(max_length=48, db_index=True)
+    kind = fields.CharField(max_length=40)
+    timestamp = fields.DatetimeField()
+    payload: Any = fields.JSONField()
+
+    class Meta:
+        table = "station_event"
+
+
+class Command(Model):
+    """A CSMS -> station CALL and its outcome."""
+
+    id = fields.BigIntField(primary_key=True)
+    station_id = fields.CharField(max_length=48, db_index=True)
+    action = fields.CharField(max_length=48)
+    payload: Any = fields.JSONField()
+    #: queued -> accepted (CALLRESULT) | error (CALLERROR) | timeout | failed
+    status = fields.CharField(max_length=12)
+    response: Any = fields.JSONField(null=True)
+    error = fields.TextField(null=True)
+    created_at = fields.DatetimeField()
+    completed_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "command"

@@ -1,0 +1,119 @@
+"""Group commit: write operations from many connections share one database transaction.
+
+A caller awaits `submit(op)`; its op runs inside a transaction together with up to
+`max_batch` other ops that arrived within `window` seconds, and the caller resumes only
+after that transaction committed. So an acknowledgement sent after `submit` returns is
+always for durable data, and one fsync serves the whole batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+WriteOp = Callable[[BaseDBAsyncClient], Awaitable[T]]
+
+
+@dataclass(slots=True)
+class _Pending(Generic[T]):
+    op: WriteOp[T]
+    future: asyncio.Future[T] = field(repr=False)
+
+
+class WriterClosed(RuntimeError):
+    """The writer is stopping; nothing more is accepted (and nothing was acknowledged)."""
+
+
+class DurableWriter:
+    """Runs write ops in batched transactions.
+
+    :param window: how long (s) the first op of a batch waits for companions; bounds the
+        latency that group commit adds to a lone write.
+    :param max_batch: most ops in one transaction; bounds how long one commit holds the
+        database and how much is retried one by one if the batch fails.
+    :param max_queue: ops waiting to be written; a full queue makes `submit` wait, which
+        pushes back on the connections instead of growing memory without bound.
+    """
+
+    def __init__(self, window: float = 0.002, max_batch: int = 512, max_queue: int = 10000):
+        self.window = window
+        self.max_batch = max_batch
+        self._queue: asyncio.Queue[_Pending[Any]] = asyncio.Queue(max_queue)
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.batches = 0
+        self.ops = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="durable-writer")
+
+    async def stop(self) -> None:
+        """Write everything already submitted, then stop."""
+        self._closing = True
+        if self._task is not None:
+            await self._queue.join()
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def submit(self, op: WriteOp[T]) -> T:
+        if self._closing:
+            raise WriterClosed("the CSMS is shutting down")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Pending(op, future))
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            first = await self._queue.get()
+            batch = [first]
+            deadline = asyncio.get_running_loop().time() + self.window
+            while len(batch) < self.max_batch:
+                timeout = deadline - asyncio.get_running_loop().time()
+                try:
+                    if self._queue.empty() and timeout > 0:
+                        batch.append(await asyncio.wait_for(self._queue.get(), timeout))
+                    else:
+                        batch.append(self._queue.get_nowait())
+                except (TimeoutError, asyncio.QueueEmpty):
+                    break
+            try:
+                await self._write(batch)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _write(self, batch: list[_Pending[Any]]) -> None:
+        live = [item for item in batch if not item.future.done()]
+        if not live:
+            return
+        try:
+            async with in_transaction() as conn:
+                results = [await item.op(conn) for item in live]
+        except Exception as error:
+            if len(live) > 1:
+                # One bad op must not fail its neighbours: retry each in its own transaction.
+                log.warning("group commit of %d ops failed; retrying one by one", len(live))
+                for item in live:
+                    await self._write([item])
+                return
+            log.exception("write failed")
+            if not live[0].future.done():
+                live[0].future.set_exception(error)
+            return
+        self.batches += 1
+        self.ops += len(live)
+        for item, result in zip(live, results, strict=True):
+            if not item.future.done():
+                item.future.set_result(result)

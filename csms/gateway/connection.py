@@ -1,0 +1,195 @@
+"""One station's websocket: inbound CALLs in order, outbound CALLs one at a time.
+
+OCPP-J allows one outstanding CALL per direction. Inbound CALLs are answered in arrival
+order (each after its data is committed). Outbound CALLs wait their turn behind a FIFO
+lock, at most `max_queued` of them; each waits `timeout` seconds for its answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from csms.gateway import ocppj, schemas
+from csms.gateway.ocppj import Call, CallError, CallResult, ErrorCode, FrameError, OcppError
+
+log = logging.getLogger(__name__)
+
+InboundHandler = Callable[[str, str, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class CommandError(Exception):
+    """An outbound CALL did not get a CALLRESULT."""
+
+
+class StationNotConnected(CommandError):
+    pass
+
+
+class CommandTimeout(CommandError):
+    pass
+
+
+class CommandQueueFull(CommandError):
+    pass
+
+
+class CommandRejected(CommandError):
+    """The station answered with a CALLERROR."""
+
+    def __init__(self, code: str, description: str, details: dict[str, Any]):
+        super().__init__(f"{code}: {description}")
+        self.code = code
+        self.description = description
+        self.details = details
+
+
+class StationConnection:
+    """The live link to one station.
+
+    :param max_queued: outbound CALLs that may wait behind the outstanding one; more are
+        refused at once with CommandQueueFull instead of piling up behind a slow station.
+    :param timeout: seconds an outbound CALL waits for its CALLRESULT or CALLERROR.
+    """
+
+    _ids = itertools.count(1)
+
+    def __init__(
+        self,
+        station_id: str,
+        websocket: ServerConnection,
+        version: schemas.Version,
+        handler: InboundHandler,
+        *,
+        timeout: float = 30.0,
+        max_queued: int = 100,
+        rejected: bool = False,
+    ):
+        self.station_id = station_id
+        self.websocket = websocket
+        self.version = version
+        self.handler = handler
+        self.timeout = timeout
+        self.max_queued = max_queued
+        #: Registration Rejected at the last boot: only BootNotification is answered (B03).
+        self.rejected = rejected
+        self._call_lock = asyncio.Lock()
+        self._waiting = 0
+        self._pending: tuple[str, str, asyncio.Future[dict[str, Any]]] | None = None
+        self._prefix = f"{id(self):x}-"
+
+    @property
+    def subprotocol(self) -> str:
+        return "ocpp2.1" if self.version == "v21" else "ocpp2.0.1"
+
+    async def serve(self) -> None:
+        """Read frames until the socket closes."""
+        try:
+            async for text in self.websocket:
+                await self._on_frame(text)
+        except ConnectionClosed:
+            pass
+        finally:
+            if self._pending is not None and not self._pending[2].done():
+                self._pending[2].set_exception(StationNotConnected(self.station_id))
+
+    async def _on_frame(self, text: str | bytes) -> None:
+        try:
+            message = ocppj.parse_frame(text)
+        except FrameError as error:
+            if error.unique_id is None:
+                log.warning("[%s] dropped unreadable frame: %s", self.station_id, error)
+                return
+            await self._send(ocppj.call_error_frame(error.unique_id, error.code, str(error)))
+            return
+        if isinstance(message, Call):
+            await self._answer(message)
+        else:
+            self._resolve(message)
+
+    async def _answer(self, call: Call) -> None:
+        try:
+            schemas.validate(self.version, call.action, "Request", call.payload)
+            if self.rejected and call.action != "BootNotification":
+                raise OcppError(
+                    ErrorCode.SECURITY_ERROR, "registration Rejected: send BootNotification first"
+                )
+            response = await self.handler(self.station_id, call.action, call.payload)
+            if call.action == "BootNotification":
+                self.rejected = response["status"] == "Rejected"
+        except OcppError as error:
+            log.info("[%s] %s refused: %s %s", self.station_id, call.action, error.code, error)
+            frame = ocppj.call_error_frame(
+                call.unique_id, error.code, error.description, error.details
+            )
+        except Exception:
+            log.exception("[%s] %s failed", self.station_id, call.action)
+            frame = ocppj.call_error_frame(
+                call.unique_id, ErrorCode.INTERNAL_ERROR, "the CSMS could not process this"
+            )
+        else:
+            frame = ocppj.call_result_frame(call.unique_id, response)
+        await self._send(frame)
+
+    def _resolve(self, message: CallResult | CallError) -> None:
+        pending = self._pending
+        if pending is None or pending[0] != message.unique_id or pending[2].done():
+            log.warning("[%s] answer to unknown call %s", self.station_id, message.unique_id)
+            return
+        _, action, future = pending
+        if isinstance(message, CallError):
+            future.set_exception(
+                CommandRejected(message.code, message.description, message.details)
+            )
+            return
+        try:
+            schemas.validate(self.version, action, "Response", message.payload)
+        except OcppError as error:
+            future.set_exception(CommandRejected(error.code, error.description, {}))
+            return
+        future.set_result(message.payload)
+
+    async def _send(self, frame: str) -> None:
+        try:
+            await self.websocket.send(frame)
+        except ConnectionClosed:
+            log.info("[%s] closed before a frame could be sent", self.station_id)
+
+    async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Send one CALL and return the validated CALLRESULT payload.
+
+        Raises OcppError (schema), CommandQueueFull, CommandTimeout, CommandRejected or
+        StationNotConnected.
+        """
+        schemas.validate(self.version, action, "Request", payload)
+        if self._waiting >= self.max_queued + 1:
+            raise CommandQueueFull(f"{self.max_queued} commands already wait for {self.station_id}")
+        self._waiting += 1
+        try:
+            async with self._call_lock:
+                unique_id = f"{self._prefix}{next(self._ids)}"
+                future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+                self._pending = (unique_id, action, future)
+                try:
+                    await self.websocket.send(ocppj.call_frame(unique_id, action, payload))
+                except ConnectionClosed as error:
+                    raise StationNotConnected(self.station_id) from error
+                try:
+                    return await asyncio.wait_for(future, self.timeout)
+                except TimeoutError as error:
+                    raise CommandTimeout(
+                        f"{self.station_id} did not answer {action} within {self.timeout:g} s"
+                    ) from error
+                finally:
+                    self._pending = None
+        finally:
+            self._waiting -= 1
+
+    async def close(self, reason: str) -> None:
+        await self.websocket.close(1000, reason)

@@ -1,0 +1,73 @@
+"""Payload validation against the OCPP JSON schemas shipped in the `ocpp` package.
+
+Each schema is compiled with fastjsonschema the first time its action is seen and kept
+for the life of the process, so a message costs one call of generated Python code.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+
+import fastjsonschema
+
+from csms.gateway.ocppj import ErrorCode, OcppError
+
+Version = Literal["v201", "v21"]
+Direction = Literal["Request", "Response"]
+
+#: fastjsonschema's failed rule -> the OCPP-J error code describing it.
+_RULE_CODES = {
+    "type": ErrorCode.TYPE_CONSTRAINT_VIOLATION,
+    "maxLength": ErrorCode.TYPE_CONSTRAINT_VIOLATION,
+    "minLength": ErrorCode.TYPE_CONSTRAINT_VIOLATION,
+    "format": ErrorCode.TYPE_CONSTRAINT_VIOLATION,
+    "required": ErrorCode.OCCURRENCE_CONSTRAINT_VIOLATION,
+    "minItems": ErrorCode.OCCURRENCE_CONSTRAINT_VIOLATION,
+    "maxItems": ErrorCode.OCCURRENCE_CONSTRAINT_VIOLATION,
+    "enum": ErrorCode.PROPERTY_CONSTRAINT_VIOLATION,
+    "const": ErrorCode.PROPERTY_CONSTRAINT_VIOLATION,
+    "minimum": ErrorCode.PROPERTY_CONSTRAINT_VIOLATION,
+    "maximum": ErrorCode.PROPERTY_CONSTRAINT_VIOLATION,
+    "exclusiveMinimum": ErrorCode.PROPERTY_CONSTRAINT_VIOLATION,
+    "exclusiveMaximum": ErrorCode.PROPERTY_CONSTRAINT_VIOLATION,
+    "multipleOf": ErrorCode.PROPERTY_CONSTRAINT_VIOLATION,
+    "pattern": ErrorCode.PROPERTY_CONSTRAINT_VIOLATION,
+    "additionalProperties": ErrorCode.FORMAT_VIOLATION,
+}
+
+_compile_lock = threading.Lock()
+
+
+@cache
+def actions(version: Version) -> frozenset[str]:
+    """Every action that has a request schema in this OCPP version."""
+    folder = resources.files("ocpp") / version / "schemas"
+    return frozenset(
+        entry.name.removesuffix("Request.json")
+        for entry in folder.iterdir()
+        if entry.name.endswith("Request.json")
+    )
+
+
+@cache
+def _compiled(version: Version, action: str, direction: Direction) -> Callable[[Any], Any]:
+    path = resources.files("ocpp") / version / "schemas" / f"{action}{direction}.json"
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    with _compile_lock:
+        return fastjsonschema.compile(schema)
+
+
+def validate(version: Version, action: str, direction: Direction, payload: Any) -> None:
+    """Raise OcppError with the matching OCPP-J code if `payload` breaks the schema."""
+    if action not in actions(version):
+        raise OcppError(ErrorCode.NOT_IMPLEMENTED, f"unknown action {action!r}")
+    try:
+        _compiled(version, action, direction)(payload)
+    except fastjsonschema.JsonSchemaValueException as error:
+        code = _RULE_CODES.get(error.rule or "", ErrorCode.FORMAT_VIOLATION)
+        raise OcppError(code, error.message.replace("data", "payload", 1)) from None

@@ -1,0 +1,114 @@
+"""The OCPP edge at the handshake: path, subprotocol and HTTP Basic auth."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from csms.app import Csms
+from csms.blocks.stations import add_station, get_station
+from csms.db.models import Station
+from tests.ocpp_wire import basic_auth, open_peer
+
+PASSWORD = "correct-horse-battery"
+
+
+async def test_station_connects_with_ocpp201_and_is_marked_connected(csms: Csms) -> None:
+    await add_station("CS-1", PASSWORD)
+    peer = await open_peer(csms, "CS-1", PASSWORD)
+    assert peer.websocket.subprotocol == "ocpp2.0.1"
+    answer = await peer.call("Heartbeat", {})
+    assert answer[0] == 3 and "currentTime" in answer[2]
+    assert (await get_station("CS-1")).connected
+    await peer.close()
+    for _ in range(100):
+        if not (await get_station("CS-1")).connected:
+            break
+        await asyncio.sleep(0.02)
+    view = await get_station("CS-1")
+    assert not view.connected and view.last_seen is not None
+
+
+async def test_password_is_stored_only_as_a_salted_hash(csms: Csms) -> None:
+    await add_station("CS-1", PASSWORD)
+    await add_station("CS-2", PASSWORD)
+    first, second = await Station.all().order_by("id")
+    assert PASSWORD not in first.password_hash
+    assert first.password_hash.startswith("scrypt$")
+    assert first.password_hash != second.password_hash
+
+
+@pytest.mark.parametrize(
+    ("user", "password"),
+    [("CS-1", "wrong-password-123456"), ("CS-unknown", PASSWORD), ("CS-2", PASSWORD)],
+)
+async def test_bad_credentials_are_refused_with_401_before_any_frame(
+    csms: Csms, user: str, password: str
+) -> None:
+    await add_station("CS-1", PASSWORD)
+    with pytest.raises(InvalidStatus) as refused:
+        await connect(
+            f"ws://127.0.0.1:{csms.ocpp_port}/ocpp/CS-1",
+            subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
+            additional_headers=basic_auth(user, password),
+        )
+    assert refused.value.response.status_code == 401
+
+
+async def test_missing_credentials_are_refused_with_401(csms: Csms) -> None:
+    await add_station("CS-1", PASSWORD)
+    with pytest.raises(InvalidStatus) as refused:
+        await connect(
+            f"ws://127.0.0.1:{csms.ocpp_port}/ocpp/CS-1",
+            subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
+        )
+    assert refused.value.response.status_code == 401
+    assert "Basic" in refused.value.response.headers["WWW-Authenticate"]
+
+
+async def test_handshake_without_a_supported_subprotocol_is_refused(csms: Csms) -> None:
+    await add_station("CS-1", PASSWORD)
+    for offered in ([], ["ocpp1.6"]):
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(
+                f"ws://127.0.0.1:{csms.ocpp_port}/ocpp/CS-1",
+                subprotocols=offered,  # type: ignore[arg-type]
+                additional_headers=basic_auth("CS-1", PASSWORD),
+            )
+        assert refused.value.response.status_code == 400
+
+
+async def test_ocpp21_is_negotiated_when_offered(csms: Csms) -> None:
+    await add_station("CS-1", PASSWORD)
+    peer = await open_peer(csms, "CS-1", PASSWORD, subprotocol="ocpp2.1")
+    assert peer.websocket.subprotocol == "ocpp2.1"
+    assert (await peer.call("Heartbeat", {}))[0] == 3
+    await peer.close()
+
+
+async def test_path_must_name_a_valid_station_id(csms: Csms) -> None:
+    for path in ("/other/CS-1", "/ocpp/bad%20id", "/ocpp/"):
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(
+                f"ws://127.0.0.1:{csms.ocpp_port}{path}",
+                subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
+                additional_headers=basic_auth("CS-1", PASSWORD),
+            )
+        assert refused.value.response.status_code == 404
+
+
+async def test_new_connection_replaces_the_old_one_cleanly(csms: Csms) -> None:
+    await add_station("CS-1", PASSWORD)
+    old = await open_peer(csms, "CS-1", PASSWORD)
+    new = await open_peer(csms, "CS-1", PASSWORD)
+    await asyncio.wait_for(old.websocket.wait_closed(), 5)
+    with pytest.raises(ConnectionClosed):
+        await old.websocket.send('[2,"x","Heartbeat",{}]')
+    assert (await new.call("Heartbeat", {}))[0] == 3
+    await asyncio.sleep(0.05)
+    assert (await get_station("CS-1")).connected
+    assert csms.registry.is_connected("CS-1")
+    await new.close()
