@@ -13,13 +13,13 @@ from csms.db.models import ChargingNeeds
 
 def requested_energy_wh(needs: dict[str, Any]) -> float | None:
     """Energy the car asks for, from AC or DC parameters (V2X parameters in 2.1)."""
-    for key in ("acParameters", "dcParameters"):
+    for key in ("acChargingParameters", "dcChargingParameters"):
         parameters = needs.get(key)
         if parameters and "energyAmount" in parameters:
             return float(parameters["energyAmount"])
     v2x = needs.get("v2xChargingParameters") or {}
-    if "targetEnergyRequest" in v2x:
-        return float(v2x["targetEnergyRequest"])
+    if "evTargetEnergyRequest" in v2x:
+        return float(v2x["evTargetEnergyRequest"])
     return None
 
 

@@ -159,7 +159,6 @@ class Gateway:
         assert websocket.request is not None
         station_id = websocket.request.path.removeprefix(PATH_PREFIX).split("?")[0]
         version = SUBPROTOCOLS[str(websocket.subprotocol)]
-        station = await Station.filter(id=station_id).only("id", "registration_status").first()
         connection = StationConnection(
             station_id,
             websocket,
@@ -167,15 +166,18 @@ class Gateway:
             self.router.handler_for(version),
             timeout=self.settings.call_timeout,
             max_queued=self.settings.max_queued_calls,
-            rejected=station is not None and station.registration_status == "Rejected",
         )
         replaced = self.registry.add(connection)
         if replaced is not None:
             log.info("[%s] new connection replaces the old one", station_id)
             await replaced.close("replaced by a new connection")
         log.info("[%s] connected (%s)", station_id, connection.subprotocol)
-        await self.on_connect(station_id, connection.subprotocol)
         try:
+            # Registered before any await, so a command sent right after the handshake
+            # finds the connection; frames are read only once the station state is known.
+            station = await Station.filter(id=station_id).only("id", "registration_status").first()
+            connection.rejected = station is not None and station.registration_status == "Rejected"
+            await self.on_connect(station_id, connection.subprotocol)
             await connection.serve()
         finally:
             if self.registry.remove(connection):

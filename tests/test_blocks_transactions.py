@@ -1,0 +1,137 @@
+"""Transactions over a real websocket: stored before acknowledged, once, in seqNo order."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from csms.app import Csms
+from csms.blocks.authorization import add_token
+from csms.blocks.stations import add_station
+from csms.db.models import MeterValue, Transaction, TransactionEvent
+from tests.ocpp_wire import WirePeer, open_peer
+from tests.stations import tx_event
+
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture
+async def peer(csms: Csms) -> AsyncIterator[WirePeer]:
+    await add_station("CS-1", PASSWORD)
+    connected = await open_peer(csms, "CS-1", PASSWORD)
+    yield connected
+    await connected.close()
+
+
+async def send(peer: WirePeer, payload: dict[str, object]) -> dict[str, object]:
+    answer = await peer.call("TransactionEvent", payload)
+    assert answer[0] == 3, answer
+    result: dict[str, object] = answer[2]
+    return result
+
+
+async def test_started_updated_ended_is_stored_with_energy_and_stop_reason(peer: WirePeer) -> None:
+    await add_token("TOKEN-1")
+    answer = await send(
+        peer, tx_event("Started", 0, 0, import_wh=1000, id_token="TOKEN-1", remote_start_id=7)
+    )
+    assert answer == {"idTokenInfo": {"status": "Accepted"}}
+    await send(peer, tx_event("Updated", 1, 15, import_wh=3750))
+    await send(peer, tx_event("Ended", 2, 30, import_wh=6500, stopped_reason="EVDisconnected"))
+    row = await Transaction.get(station_id="CS-1", transaction_id="tx-1")
+    assert row.state == "ended"
+    assert row.energy_wh == pytest.approx(5500)
+    assert row.stopped_reason == "EVDisconnected"
+    assert row.remote_start_id == 7
+    assert row.id_token == "TOKEN-1"
+    assert row.seq_gaps == []
+    assert await TransactionEvent.filter(transaction_id="tx-1").count() == 3
+    assert await MeterValue.filter(transaction_id="tx-1").count() == 3
+
+
+async def test_same_seq_no_twice_is_stored_once_and_still_answered(peer: WirePeer) -> None:
+    await send(peer, tx_event("Started", 0, 0, import_wh=0))
+    update = tx_event("Updated", 1, 5, import_wh=900)
+    await send(peer, update)
+    await send(peer, update)
+    assert await TransactionEvent.filter(transaction_id="tx-1", seq_no=1).count() == 1
+    assert await MeterValue.filter(transaction_id="tx-1").count() == 2
+    assert (await Transaction.get(transaction_id="tx-1")).energy_wh == pytest.approx(900)
+
+
+async def test_offline_events_in_any_order_are_stored_and_gaps_recorded(peer: WirePeer) -> None:
+    events = [
+        tx_event("Updated", 3, 45, import_wh=9000, offline=True),
+        tx_event("Started", 0, 0, import_wh=1000, offline=True),
+        tx_event("Ended", 5, 75, import_wh=12000, offline=True, stopped_reason="Local"),
+        tx_event("Updated", 1, 15, import_wh=4000, offline=True),
+    ]
+    for event in events:
+        await send(peer, event)
+    row = await Transaction.get(transaction_id="tx-1")
+    assert row.state == "ended"
+    assert row.energy_wh == pytest.approx(11000)
+    assert row.seq_gaps == [2, 4]
+    stored = await TransactionEvent.filter(transaction_id="tx-1").order_by("seq_no")
+    assert [event.seq_no for event in stored] == [0, 1, 3, 5]
+    assert all(event.offline for event in stored)
+    await send(peer, tx_event("Updated", 2, 30, import_wh=6000, offline=True))
+    assert (await Transaction.get(transaction_id="tx-1")).seq_gaps == [4]
+
+
+async def test_energy_in_kwh_and_discharge_from_export_register(peer: WirePeer) -> None:
+    await send(peer, tx_event("Started", 0, 0, import_wh=20_000, export_wh=5_000, unit="kWh"))
+    await send(peer, tx_event("Updated", 1, 30, import_wh=27_500, export_wh=5_000, unit="kWh"))
+    await send(peer, tx_event("Ended", 2, 60, import_wh=27_500, export_wh=9_250, unit="kWh"))
+    row = await Transaction.get(transaction_id="tx-1")
+    assert row.energy_wh == pytest.approx(7500)
+    assert row.discharged_wh == pytest.approx(4250)
+
+
+async def test_unknown_and_blocked_tokens_get_their_status(peer: WirePeer) -> None:
+    await add_token("BLOCKED-1", status="Blocked")
+    blocked = await send(peer, tx_event("Started", 0, 0, "tx-a", id_token="BLOCKED-1"))
+    assert blocked == {"idTokenInfo": {"status": "Blocked"}}
+    unknown = await send(peer, tx_event("Started", 0, 0, "tx-b", id_token="NOBODY"))
+    assert unknown == {"idTokenInfo": {"status": "Unknown"}}
+
+
+async def test_transactions_of_two_stations_do_not_mix(csms: Csms, peer: WirePeer) -> None:
+    await add_station("CS-2", PASSWORD)
+    other = await open_peer(csms, "CS-2", PASSWORD)
+    await send(peer, tx_event("Started", 0, 0, "same-id", import_wh=0))
+    await send(other, tx_event("Started", 0, 0, "same-id", import_wh=100))
+    await send(other, tx_event("Ended", 1, 10, "same-id", import_wh=600))
+    assert (await Transaction.get(station_id="CS-1", transaction_id="same-id")).state == "active"
+    ended = await Transaction.get(station_id="CS-2", transaction_id="same-id")
+    assert ended.state == "ended" and ended.energy_wh == pytest.approx(500)
+    await other.close()
+
+
+async def test_meter_values_outside_transactions_are_stored_normalised(peer: WirePeer) -> None:
+    answer = await peer.call(
+        "MeterValues",
+        {
+            "evseId": 2,
+            "meterValue": [
+                {
+                    "timestamp": "2026-11-24T08:00:00Z",
+                    "sampledValue": [
+                        {"value": 12.5, "unitOfMeasure": {"unit": "kWh"}},
+                        {
+                            "value": 7.2,
+                            "measurand": "Power.Active.Import",
+                            "unitOfMeasure": {"unit": "kW"},
+                        },
+                    ],
+                }
+            ],
+        },
+    )
+    assert answer[0] == 3 and answer[2] == {}
+    rows = await MeterValue.filter(station_id="CS-1", evse_id=2).order_by("measurand")
+    assert [(r.measurand, r.value, r.unit) for r in rows] == [
+        ("Energy.Active.Import.Register", 12500.0, "Wh"),
+        ("Power.Active.Import", 7200.0, "W"),
+    ]
