@@ -49,7 +49,7 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         await admin.close()
 
 
-def test_settings(db_url: str, **changes: object) -> Settings:
+def settings_for(db_url: str, **changes: object) -> Settings:
     return Settings(
         db_url=db_url,
         ocpp_host="127.0.0.1",
@@ -64,7 +64,7 @@ def test_settings(db_url: str, **changes: object) -> Settings:
 @pytest.fixture
 async def csms(db_url: str) -> AsyncIterator[Csms]:
     """A running CSMS (OCPP gateway + REST API) on free loopback ports."""
-    app = Csms(test_settings(db_url))
+    app = Csms(settings_for(db_url))
     await app.start()
     try:
         yield app

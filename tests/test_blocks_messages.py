@@ -102,9 +102,9 @@ async def test_authorize_answers_each_token_status(peer: WirePeer) -> None:
 
 
 async def test_unknown_tokens_can_be_answered_invalid(db_url: str) -> None:
-    from tests.conftest import test_settings
+    from tests.conftest import settings_for
 
-    app = Csms(test_settings(db_url, unknown_token_status="Invalid"))
+    app = Csms(settings_for(db_url, unknown_token_status="Invalid"))
     await app.start()
     try:
         await add_station("CS-1", PASSWORD)

@@ -1,0 +1,88 @@
+"""The operator CLI: real processes against a real database (CSMS_DB_URL) and server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from csms.app import Csms
+from csms.blocks.stations import add_station
+from tests.ocpp_wire import open_peer
+from tests.stations import tx_event
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct-horse-battery"
+
+
+async def cli(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CSMS_DB_URL": db_url, "COLUMNS": "200"}
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "cli.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+async def test_stations_are_added_listed_and_shown(db_url: str) -> None:
+    added = await cli(db_url, "stations", "add", "CS-7", "--password", PASSWORD, "--node", "tx-1")
+    assert added.returncode == 0, added.stdout + added.stderr
+    listed = await cli(db_url, "stations", "list")
+    assert "CS-7" in listed.stdout and "tx-1" in listed.stdout
+    shown = await cli(db_url, "stations", "show", "CS-7")
+    assert shown.returncode == 0 and "registration_status" in shown.stdout
+
+
+async def test_errors_are_one_red_line_and_exit_1(db_url: str) -> None:
+    await cli(db_url, "stations", "add", "CS-7", "--password", PASSWORD)
+    again = await cli(db_url, "stations", "add", "CS-7", "--password", PASSWORD)
+    assert again.returncode == 1
+    assert again.stdout.strip() == "error: station CS-7 already exists"
+    missing = await cli(db_url, "stations", "show", "NOPE")
+    assert missing.returncode == 1 and "no station NOPE" in missing.stdout
+    weak = await cli(db_url, "stations", "add", "CS-8", "--password", "short")
+    assert weak.returncode == 1 and "16 to 40" in weak.stdout
+
+
+async def test_tokens_are_added_listed_and_blocked(db_url: str) -> None:
+    assert (await cli(db_url, "tokens", "add", "AB12", "--type", "ISO15693")).returncode == 0
+    assert (await cli(db_url, "tokens", "block", "AB12")).returncode == 0
+    listed = await cli(db_url, "tokens", "list")
+    assert "AB12" in listed.stdout and "Blocked" in listed.stdout and "ISO15693" in listed.stdout
+    unknown = await cli(db_url, "tokens", "block", "NOPE")
+    assert unknown.returncode == 1
+
+
+async def test_transactions_are_listed_per_station(csms: Csms, db_url: str) -> None:
+    await add_station("CS-1", PASSWORD)
+    peer = await open_peer(csms, "CS-1", PASSWORD)
+    await peer.call("TransactionEvent", tx_event("Started", 0, 0, "tx-42", import_wh=0))
+    await peer.call("TransactionEvent", tx_event("Ended", 1, 60, "tx-42", import_wh=7300))
+    await peer.close()
+    listed = await cli(db_url, "transactions", "list", "--station", "CS-1")
+    assert listed.returncode == 0
+    assert "tx-42" in listed.stdout and "7.30" in listed.stdout
+
+
+async def test_command_goes_through_the_running_server(csms: Csms, db_url: str) -> None:
+    await add_station("CS-1", PASSWORD)
+    peer = await open_peer(csms, "CS-1", PASSWORD)
+    api = f"http://127.0.0.1:{csms.api_port}"
+    sent = asyncio.create_task(
+        cli(db_url, "command", "CS-1", "Reset", '{"type": "Immediate"}', "--api", api)
+    )
+    call = await peer.expect_call()
+    assert call[2] == "Reset" and call[3] == {"type": "Immediate"}
+    await peer.answer(call[1], {"status": "Accepted"})
+    done = await sent
+    assert done.returncode == 0, done.stdout
+    assert '"status": "Accepted"' in done.stdout
+    offline = await cli(db_url, "command", "CS-9", "Reset", '{"type": "Immediate"}', "--api", api)
+    assert offline.returncode == 1 and "409" in offline.stdout
+    await peer.close()
