@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tortoise.backends.base.client import BaseDBAsyncClient
-
 from csms.blocks.base import BlockContext
 from csms.blocks.meter import parse_timestamp
 from csms.db.models import Connector
+from csms.db.writer import Batch
 
 
 class Availability:
@@ -23,17 +22,20 @@ class Availability:
             "connector_id": payload["connectorId"],
         }
 
-        async def write(conn: BaseDBAsyncClient) -> None:
-            row = await Connector.filter(**key).using_db(conn).first()
+        async def write(batch: Batch) -> None:
+            row = await Connector.filter(**key).using_db(batch.conn).first()
             if row is None:
                 await Connector.create(
-                    **key, status=payload["connectorStatus"], status_at=status_at, using_db=conn
+                    **key,
+                    status=payload["connectorStatus"],
+                    status_at=status_at,
+                    using_db=batch.conn,
                 )
             elif row.status_at <= status_at:
                 # A late (replayed) notification must not overwrite a newer status.
                 await (
                     Connector.filter(id=row.id)
-                    .using_db(conn)
+                    .using_db(batch.conn)
                     .update(status=payload["connectorStatus"], status_at=status_at)
                 )
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tortoise.backends.base.client import BaseDBAsyncClient
-
 from csms.blocks.base import BlockContext
 from csms.db.models import DeviceVariable
+from csms.db.writer import Batch
 
 
 def variable_rows(report_data: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -43,12 +42,12 @@ class DeviceModel:
         rows = variable_rows(payload.get("reportData", []))
         now = self.context.clock()
 
-        async def write(conn: BaseDBAsyncClient) -> None:
+        async def write(batch: Batch) -> None:
             for fields in rows:
                 key = {name: fields[name] for name in _KEY}
                 updated = (
                     await DeviceVariable.filter(station_id=station_id, **key)
-                    .using_db(conn)
+                    .using_db(batch.conn)
                     .update(
                         value=fields["value"],
                         mutability=fields["mutability"],
@@ -58,7 +57,7 @@ class DeviceModel:
                 )
                 if not updated:
                     await DeviceVariable.create(
-                        station_id=station_id, updated_at=now, using_db=conn, **fields
+                        station_id=station_id, updated_at=now, using_db=batch.conn, **fields
                     )
 
         await self.context.writer.submit(write)

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tortoise.backends.base.client import BaseDBAsyncClient
-
 from csms.blocks.base import BlockContext
 from csms.blocks.meter import parse_timestamp
 from csms.db.models import StationEvent
+from csms.db.writer import Batch
 
 #: The field that dates each kind of notification (absent: the time it was received).
 _TIME_FIELD = {"NotifyEvent": "generatedAt", "SecurityEventNotification": "timestamp"}
@@ -23,13 +22,13 @@ class Diagnostics:
         field = _TIME_FIELD.get(kind)
         timestamp = parse_timestamp(payload[field]) if field else self.context.clock()
 
-        async def write(conn: BaseDBAsyncClient) -> None:
+        async def write(batch: Batch) -> None:
             await StationEvent.create(
                 station_id=station_id,
                 kind=kind,
                 timestamp=timestamp,
                 payload=payload,
-                using_db=conn,
+                using_db=batch.conn,
             )
 
         await self.context.writer.submit(write)

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from tortoise.backends.base.client import BaseDBAsyncClient
-
 from csms.blocks.base import BlockContext, ocpp_time
 from csms.db.models import Station
+from csms.db.writer import Batch
 
 #: How long a Rejected station is told to wait before it boots again (s).
 REJECTED_RETRY_INTERVAL = 600
@@ -22,13 +21,13 @@ class Provisioning:
         charging_station = payload["chargingStation"]
         now = self.context.clock()
 
-        async def write(conn: BaseDBAsyncClient) -> str:
-            station = await Station.filter(id=station_id).using_db(conn).first()
+        async def write(batch: Batch) -> str:
+            station = await Station.filter(id=station_id).using_db(batch.conn).first()
             if station is None:
                 return "Rejected"
             await (
                 Station.filter(id=station_id)
-                .using_db(conn)
+                .using_db(batch.conn)
                 .update(
                     vendor_name=charging_station["vendorName"],
                     model=charging_station["model"],
@@ -59,10 +58,10 @@ class Provisioning:
     async def mark_connected(self, station_id: str, protocol: str) -> None:
         now = self.context.clock()
 
-        async def write(conn: BaseDBAsyncClient) -> None:
+        async def write(batch: Batch) -> None:
             await (
                 Station.filter(id=station_id)
-                .using_db(conn)
+                .using_db(batch.conn)
                 .update(connected=True, last_seen=now, protocol=protocol)
             )
 
@@ -71,9 +70,11 @@ class Provisioning:
     async def mark_disconnected(self, station_id: str) -> None:
         now = self.context.clock()
 
-        async def write(conn: BaseDBAsyncClient) -> None:
+        async def write(batch: Batch) -> None:
             await (
-                Station.filter(id=station_id).using_db(conn).update(connected=False, last_seen=now)
+                Station.filter(id=station_id)
+                .using_db(batch.conn)
+                .update(connected=False, last_seen=now)
             )
 
         await self.context.writer.submit(write)
@@ -85,8 +86,12 @@ class Provisioning:
             return
         now = self.context.clock()
 
-        async def write(conn: BaseDBAsyncClient) -> None:
-            await Station.filter(id__in=ids).using_db(conn).update(last_seen=now, connected=True)
+        async def write(batch: Batch) -> None:
+            await (
+                Station.filter(id__in=ids)
+                .using_db(batch.conn)
+                .update(last_seen=now, connected=True)
+            )
 
         await self.context.writer.submit(write)
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from tortoise.backends.base.client import BaseDBAsyncClient
-
 from csms.blocks.authorization import Authorization
 from csms.blocks.base import BlockContext
 from csms.db.models import Command, Station
+from csms.db.writer import Batch
 from csms.gateway.connection import (
     CommandQueueFull,
     CommandRejected,
@@ -58,14 +57,14 @@ class RemoteControl:
     async def _record(self, station_id: str, action: str, payload: dict[str, Any]) -> int:
         now = self.context.clock()
 
-        async def write(conn: BaseDBAsyncClient) -> int:
+        async def write(batch: Batch) -> int:
             row = await Command.create(
                 station_id=station_id,
                 action=action,
                 payload=payload,
                 status="sent",
                 created_at=now,
-                using_db=conn,
+                using_db=batch.conn,
             )
             return int(row.id)
 
@@ -81,10 +80,10 @@ class RemoteControl:
     ) -> None:
         now = self.context.clock()
 
-        async def write(conn: BaseDBAsyncClient) -> None:
+        async def write(batch: Batch) -> None:
             await (
                 Command.filter(id=command_id)
-                .using_db(conn)
+                .using_db(batch.conn)
                 .update(status=status, response=response, error=error, completed_at=now)
             )
 
@@ -102,9 +101,11 @@ class RemoteControl:
         )
         if response.get("status") == "Accepted":
 
-            async def write(conn: BaseDBAsyncClient) -> None:
+            async def write(batch: Batch) -> None:
                 await (
-                    Station.filter(id=station_id).using_db(conn).update(local_list_version=version)
+                    Station.filter(id=station_id)
+                    .using_db(batch.conn)
+                    .update(local_list_version=version)
                 )
 
             await self.context.writer.submit(write)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tortoise.backends.base.client import BaseDBAsyncClient
-
 from csms.blocks.base import BlockContext
 from csms.blocks.meter import parse_timestamp
 from csms.db.models import ChargingNeeds
+from csms.db.writer import Batch
 
 
 def requested_energy_wh(needs: dict[str, Any]) -> float | None:
@@ -39,15 +38,15 @@ class SmartCharging:
             "received_at": self.context.clock(),
         }
 
-        async def write(conn: BaseDBAsyncClient) -> None:
+        async def write(batch: Batch) -> None:
             updated = (
                 await ChargingNeeds.filter(station_id=station_id, evse_id=payload["evseId"])
-                .using_db(conn)
+                .using_db(batch.conn)
                 .update(**fields)
             )
             if not updated:
                 await ChargingNeeds.create(
-                    station_id=station_id, evse_id=payload["evseId"], using_db=conn, **fields
+                    station_id=station_id, evse_id=payload["evseId"], using_db=batch.conn, **fields
                 )
 
         await self.context.writer.submit(write)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
-
-from tortoise.backends.base.client import BaseDBAsyncClient
 
 from csms.blocks import transaction_state as machine
 from csms.blocks.authorization import Authorization
@@ -20,6 +19,7 @@ from csms.blocks.meter import (
     register_values,
 )
 from csms.db.models import MeterValue, Transaction, TransactionEvent
+from csms.db.writer import Batch
 
 
 def parse_event(payload: dict[str, Any]) -> tuple[machine.TxEvent, list[Reading]]:
@@ -71,52 +71,80 @@ def meter_rows(
 
 
 class Transactions:
-    def __init__(self, context: BlockContext, authorization: Authorization):
+    """TransactionEvent and MeterValues.
+
+    :param cache_size: transactions whose state is kept in memory, so that an event costs
+        no read; a station's messages reach one process at a time and one by one, so the
+        cache stays true (it is updated only after a commit).
+    """
+
+    def __init__(
+        self, context: BlockContext, authorization: Authorization, cache_size: int = 50_000
+    ):
         self.context = context
         self.authorization = authorization
+        self.cache_size = cache_size
+        self._cache: OrderedDict[tuple[str, str], tuple[int, machine.TxState]] = OrderedDict()
+
+    async def _current(
+        self, batch: Batch, station_id: str, transaction_id: str
+    ) -> tuple[int | None, machine.TxState | None]:
+        cached = self._cache.get((station_id, transaction_id))
+        if cached is not None:
+            return cached
+        row = (
+            await Transaction.filter(station_id=station_id, transaction_id=transaction_id)
+            .using_db(batch.conn)
+            .only("id", "machine")
+            .first()
+        )
+        return (None, None) if row is None else (row.id, machine.from_json(row.machine))
+
+    def _remember(self, station_id: str, row_id: int, state: machine.TxState) -> None:
+        key = (station_id, state.transaction_id)
+        self._cache[key] = (row_id, state)
+        self._cache.move_to_end(key)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
 
     async def transaction_event(self, station_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         event, samples = parse_event(payload)
         received_at = self.context.clock()
 
-        async def write(conn: BaseDBAsyncClient) -> bool:
-            row = (
-                await Transaction.filter(station_id=station_id, transaction_id=event.transaction_id)
-                .using_db(conn)
-                .first()
-            )
-            before = None if row is None else machine.from_json(row.machine)
+        async def write(batch: Batch) -> None:
+            row_id, before = await self._current(batch, station_id, event.transaction_id)
             state, duplicate = machine.apply(before, event)
             if duplicate:
-                return True
-            await TransactionEvent.create(
-                station_id=station_id,
-                transaction_id=event.transaction_id,
-                seq_no=event.seq_no,
-                event_type=event.event_type.value,
-                trigger_reason=event.trigger_reason,
-                timestamp=event.timestamp,
-                offline=event.offline,
-                payload=payload,
-                received_at=received_at,
-                using_db=conn,
-            )
-            fields = _transaction_fields(state)
-            if row is None:
-                await Transaction.create(
+                return
+            batch.insert(
+                TransactionEvent(
                     station_id=station_id,
                     transaction_id=event.transaction_id,
-                    using_db=conn,
+                    seq_no=event.seq_no,
+                    event_type=event.event_type.value,
+                    trigger_reason=event.trigger_reason,
+                    timestamp=event.timestamp,
+                    offline=event.offline,
+                    payload=payload,
+                    received_at=received_at,
+                )
+            )
+            fields = _transaction_fields(state)
+            if row_id is None:
+                row = await Transaction.create(
+                    station_id=station_id,
+                    transaction_id=event.transaction_id,
+                    using_db=batch.conn,
                     **fields,
                 )
+                row_id = row.id
             else:
-                await Transaction.filter(id=row.id).using_db(conn).update(**fields)
-            if samples:
-                evse_id = state.evse_id if state.evse_id is not None else 0
-                await MeterValue.bulk_create(
-                    meter_rows(station_id, evse_id, event.transaction_id, samples), using_db=conn
-                )
-            return False
+                batch.update(Transaction(id=row_id, **fields), _UPDATED_FIELDS)
+            evse_id = state.evse_id if state.evse_id is not None else 0
+            for meter_row in meter_rows(station_id, evse_id, event.transaction_id, samples):
+                batch.insert(meter_row)
+            committed_id = row_id
+            batch.on_commit(lambda: self._remember(station_id, committed_id, state))
 
         await self.context.writer.submit(write)
         response: dict[str, Any] = {}
@@ -127,16 +155,32 @@ class Transactions:
         return response
 
     async def meter_values(self, station_id: str, payload: dict[str, Any]) -> dict[str, Any]:
-        samples = readings(payload["meterValue"])
-        evse_id = payload["evseId"]
+        rows = meter_rows(station_id, payload["evseId"], None, readings(payload["meterValue"]))
 
-        async def write(conn: BaseDBAsyncClient) -> None:
-            await MeterValue.bulk_create(
-                meter_rows(station_id, evse_id, None, samples), using_db=conn
-            )
+        async def write(batch: Batch) -> None:
+            for row in rows:
+                batch.insert(row)
 
         await self.context.writer.submit(write)
         return {}
+
+
+_UPDATED_FIELDS = (
+    "evse_id",
+    "connector_id",
+    "id_token",
+    "id_token_type",
+    "state",
+    "charging_state",
+    "started_at",
+    "ended_at",
+    "stopped_reason",
+    "remote_start_id",
+    "energy_wh",
+    "discharged_wh",
+    "machine",
+    "seq_gaps",
+)
 
 
 def _transaction_fields(state: machine.TxState) -> dict[str, Any]:

@@ -3,7 +3,10 @@
 A caller awaits `submit(op)`; its op runs inside a transaction together with up to
 `max_batch` other ops that arrived within `window` seconds, and the caller resumes only
 after that transaction committed. So an acknowledgement sent after `submit` returns is
-always for durable data, and one fsync serves the whole batch.
+always for durable data, and one fsync serves the whole batch. Ops may also hand rows to
+the batch (`Batch.insert`, `Batch.update`), which writes them with one statement per table
+just before the commit, and register `on_commit` callbacks (e.g. cache updates) that run
+only once the data is durable.
 """
 
 from __future__ import annotations
@@ -16,12 +19,45 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-WriteOp = Callable[[BaseDBAsyncClient], Awaitable[T]]
+
+
+class Batch:
+    """What one group commit writes: direct statements on `conn` plus deferred bulk rows."""
+
+    def __init__(self, conn: BaseDBAsyncClient):
+        self.conn = conn
+        self._inserts: dict[type[Model], list[Model]] = {}
+        self._updates: dict[tuple[type[Model], tuple[str, ...]], list[Model]] = {}
+        self._after_commit: list[Callable[[], None]] = []
+
+    def insert(self, row: Model) -> None:
+        self._inserts.setdefault(type(row), []).append(row)
+
+    def update(self, row: Model, fields: tuple[str, ...]) -> None:
+        """Write `fields` of an existing row (by primary key)."""
+        self._updates.setdefault((type(row), fields), []).append(row)
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        self._after_commit.append(callback)
+
+    async def flush(self) -> None:
+        for model, rows in self._inserts.items():
+            await model.bulk_create(rows, using_db=self.conn)
+        for (model, fields), rows in self._updates.items():
+            await model.bulk_update(rows, fields=list(fields), using_db=self.conn)
+
+    def committed(self) -> None:
+        for callback in self._after_commit:
+            callback()
+
+
+WriteOp = Callable[[Batch], Awaitable[T]]
 
 
 @dataclass(slots=True)
@@ -94,13 +130,15 @@ class DurableWriter:
                 for _ in batch:
                     self._queue.task_done()
 
-    async def _write(self, batch: list[_Pending[Any]]) -> None:
-        live = [item for item in batch if not item.future.done()]
+    async def _write(self, pending: list[_Pending[Any]]) -> None:
+        live = [item for item in pending if not item.future.done()]
         if not live:
             return
         try:
             async with in_transaction() as conn:
-                results = [await item.op(conn) for item in live]
+                batch = Batch(conn)
+                results = [await item.op(batch) for item in live]
+                await batch.flush()
         except Exception as error:
             if len(live) > 1:
                 # One bad op must not fail its neighbours: retry each in its own transaction.
@@ -112,6 +150,7 @@ class DurableWriter:
             if not live[0].future.done():
                 live[0].future.set_exception(error)
             return
+        batch.committed()
         self.batches += 1
         self.ops += len(live)
         for item, result in zip(live, results, strict=True):
