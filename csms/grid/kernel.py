@@ -1,0 +1,770 @@
+"""The smart-charging kernel: numba-compiled, feasible by construction, near the LP optimum.
+
+Every change to a schedule is a *move* of stored energy: a session buys energy in one slot
+(charges more or discharges less) and sells it in another (charges less or discharges
+more), or buys it into / sells it out of its departure energy. A move's amount is clipped
+to the session's power bounds, the headroom of every ancestor node in the slots it
+touches, and the battery's room above or floor below at every boundary in between, so
+every hard limit holds after every move.
+
+1. Sweep: slot by slot, sessions charge as soon as possible, least laxity first; this
+   settles who gets scarce capacity.
+2. Moves: sessions in order (priority, then least laxity) take their most profitable moves
+   until none pays: cheapest slots, discharge into the dearest slots when the spread beats
+   losses and degradation, dispatch relief, surplus sold.
+3. Exchanges: where only a full ancestor stops a session from a move that pays, another
+   session below that ancestor frees the capacity (moving its energy to another slot or
+   giving it up) when that costs less than the first one gains.
+Steps 2 and 3 repeat while the objective falls.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from numba import njit, prange
+
+from csms.grid.check import check_schedule
+from csms.grid.instance import (
+    FloatArray,
+    Instance,
+    InstanceArrays,
+    IntArray,
+    Schedule,
+    parse_instance,
+    session_paths,
+    to_arrays,
+)
+
+MAX_ROUNDS = 6
+"""Improvement rounds after the first pass; each costs about one pass of moves and exchanges."""
+MOVES_PER_SLOT = 3
+"""A session makes at most this many moves per present slot in one pass (bounds a pass)."""
+MAX_EXCHANGE_CANDIDATES = 48
+"""Sessions an exchange examines per congested slot (bounds an exchange's cost)."""
+MIN_MOVE_WH = 1e-3
+"""Moves of less stored energy are not worth their time."""
+MIN_GAIN_PER_WH = 1e-9
+"""A move must gain at least this much per stored Wh (guards against float ties)."""
+ROUND_GAIN_STOP = 1e-5
+"""Stop once a round gains less than this fraction of what the first pass gained."""
+
+_INF = np.inf
+_SNAP_W = 1e-7
+
+# Columns of the session matrix.
+ARR, DEP, CAP, INIT, TARGET, FLOOR, MAXC, MAXD, EFF, WORTH = range(10)
+# Planes of the node-limit cube: import limit, export limit, dispatch cap, dispatch count.
+IMP, EXP, DCAP, DCOUNT = range(4)
+
+
+@njit(cache=True, nogil=True)
+def _buy(
+    i: int,
+    t: int,
+    power: FloatArray,
+    loads: FloatArray,
+    paths: IntArray,
+    limits: FloatArray,
+    prices: FloatArray,
+    scal: FloatArray,
+    sess: FloatArray,
+) -> tuple[float, float, float]:
+    """Raise session i's power in slot t: (cost per stored Wh, stored Wh available, Wh per W)."""
+    room = _INF
+    penalised = 0.0
+    for level in range(paths.shape[1]):
+        a = paths[i, level]
+        if a < 0:
+            break
+        load = loads[a, t]
+        room = min(room, limits[IMP, a, t] - load)
+        if limits[DCOUNT, a, t] > 0.0:
+            if load >= limits[DCAP, a, t]:
+                penalised += limits[DCOUNT, a, t]
+            else:
+                room = min(room, limits[DCAP, a, t] - load)
+    p = power[i, t]
+    eff = sess[i, EFF]
+    hours = scal[1]
+    if p >= 0.0:
+        per_w = eff * hours
+        room = min(room, sess[i, MAXC] - p)
+        price = prices[0, t]
+    else:
+        per_w = hours / eff
+        room = min(room, -p)
+        price = prices[1, t]
+    cost = (price + scal[0] * penalised) * hours / 1000.0
+    return cost / per_w, max(room, 0.0) * per_w, per_w
+
+
+@njit(cache=True, nogil=True)
+def _sell(
+    i: int,
+    t: int,
+    power: FloatArray,
+    loads: FloatArray,
+    paths: IntArray,
+    limits: FloatArray,
+    prices: FloatArray,
+    scal: FloatArray,
+    sess: FloatArray,
+) -> tuple[float, float, float]:
+    """Lower session i's power in slot t: (value per stored Wh, stored Wh available, Wh per W)."""
+    room = _INF
+    relieved = 0.0
+    for level in range(paths.shape[1]):
+        a = paths[i, level]
+        if a < 0:
+            break
+        load = loads[a, t]
+        room = min(room, load + limits[EXP, a, t])
+        if limits[DCOUNT, a, t] > 0.0 and load > limits[DCAP, a, t]:
+            relieved += limits[DCOUNT, a, t]
+            room = min(room, load - limits[DCAP, a, t])
+    p = power[i, t]
+    eff = sess[i, EFF]
+    hours = scal[1]
+    if p > 0.0:
+        per_w = eff * hours
+        room = min(room, p)
+        price = prices[0, t]
+    else:
+        per_w = hours / eff
+        room = min(room, sess[i, MAXD] + p)
+        price = prices[1, t]
+    value = (price + scal[0] * relieved) * hours / 1000.0
+    return value / per_w, max(room, 0.0) * per_w, per_w
+
+
+@njit(cache=True, nogil=True)
+def _shift(
+    i: int, t: int, delta: float, power: FloatArray, loads: FloatArray, paths: IntArray
+) -> None:
+    """Change session i's power in slot t by delta W, and every ancestor's load with it."""
+    new = power[i, t] + delta
+    if abs(new) < _SNAP_W:
+        new = 0.0
+    delta = new - power[i, t]
+    power[i, t] = new
+    for level in range(paths.shape[1]):
+        a = paths[i, level]
+        if a < 0:
+            break
+        loads[a, t] += delta
+
+
+@njit(cache=True, nogil=True)
+def _energy(i: int, power: FloatArray, sess: FloatArray, hours: float, out: FloatArray) -> int:
+    """Stored energy at session i's boundaries into out[0..length]; returns the length."""
+    start = int(sess[i, ARR])
+    length = int(sess[i, DEP]) - start
+    eff = sess[i, EFF]
+    out[0] = sess[i, INIT]
+    for k in range(length):
+        p = power[i, start + k]
+        out[k + 1] = out[k] + (p * eff if p >= 0.0 else p / eff) * hours
+    return length
+
+
+@njit(cache=True, nogil=True)
+def _improve_session(
+    i: int,
+    power: FloatArray,
+    loads: FloatArray,
+    paths: IntArray,
+    limits: FloatArray,
+    prices: FloatArray,
+    scal: FloatArray,
+    sess: FloatArray,
+) -> float:
+    """Apply session i's best single-session moves until none pays; return the gain."""
+    start = int(sess[i, ARR])
+    length = int(sess[i, DEP]) - start
+    cap = sess[i, CAP]
+    low = sess[i, FLOOR]
+    target = sess[i, TARGET]
+    worth = sess[i, WORTH]
+    energy = np.empty(length + 1)
+    buy_cost = np.empty(length)
+    buy_wh = np.empty(length)
+    buy_per_w = np.empty(length)
+    sell_value = np.empty(length)
+    sell_wh = np.empty(length)
+    sell_per_w = np.empty(length)
+    cap_suffix = np.empty(length + 1)
+    floor_suffix = np.empty(length + 1)
+    gained = 0.0
+    for _move in range(MOVES_PER_SLOT * length + 4):
+        _energy(i, power, sess, scal[1], energy)
+        for k in range(length):
+            t = start + k
+            buy_cost[k], buy_wh[k], buy_per_w[k] = _buy(
+                i, t, power, loads, paths, limits, prices, scal, sess
+            )
+            sell_value[k], sell_wh[k], sell_per_w[k] = _sell(
+                i, t, power, loads, paths, limits, prices, scal, sess
+            )
+        # Room above / below every boundary after slot k, up to departure.
+        cap_suffix[length] = _INF
+        floor_suffix[length] = _INF
+        for k in range(length - 1, -1, -1):
+            cap_suffix[k] = min(cap_suffix[k + 1], cap - energy[k + 1])
+            floor_suffix[k] = min(floor_suffix[k + 1], energy[k + 1] - low)
+        final = energy[length]
+        if final < target:
+            end_buy_value, end_buy_wh = worth, target - final
+        else:
+            end_buy_value, end_buy_wh = 0.0, _INF
+        if final > target:
+            end_sell_cost, end_sell_wh = 0.0, final - target
+        else:
+            end_sell_cost, end_sell_wh = worth, _INF
+
+        best_rate = MIN_GAIN_PER_WH
+        best_b = -2
+        best_s = -2
+        best_q = 0.0
+        for b in range(length):
+            if buy_wh[b] < MIN_MOVE_WH:
+                continue
+            # Buy at b and keep it to departure.
+            rate = end_buy_value - buy_cost[b]
+            q = min(buy_wh[b], end_buy_wh, cap_suffix[b])
+            if rate > best_rate and q >= MIN_MOVE_WH:
+                best_rate, best_b, best_s, best_q = rate, b, -1, q
+            # Buy at b, sell later at s: boundaries b+1..s rise.
+            room = _INF
+            for s in range(b + 1, length):
+                room = min(room, cap - energy[s])
+                if room < MIN_MOVE_WH:
+                    break
+                rate = sell_value[s] - buy_cost[b]
+                if rate > best_rate and sell_wh[s] >= MIN_MOVE_WH:
+                    best_rate, best_b, best_s = rate, b, s
+                    best_q = min(buy_wh[b], sell_wh[s], room)
+            # Sell earlier at s, buy back at b: boundaries s+1..b fall.
+            room = _INF
+            for s in range(b - 1, -1, -1):
+                room = min(room, energy[s + 1] - low)
+                if room < MIN_MOVE_WH:
+                    break
+                rate = sell_value[s] - buy_cost[b]
+                if rate > best_rate and sell_wh[s] >= MIN_MOVE_WH:
+                    best_rate, best_b, best_s = rate, b, s
+                    best_q = min(buy_wh[b], sell_wh[s], room)
+        for s in range(length):
+            # Sell at s, out of the departure energy.
+            rate = sell_value[s] - end_sell_cost
+            q = min(sell_wh[s], end_sell_wh, floor_suffix[s])
+            if rate > best_rate and q >= MIN_MOVE_WH:
+                best_rate, best_b, best_s, best_q = rate, -1, s, q
+        if best_b == -2:
+            break
+        if best_b >= 0:
+            _shift(i, start + best_b, best_q / buy_per_w[best_b], power, loads, paths)
+        if best_s >= 0:
+            _shift(i, start + best_s, -best_q / sell_per_w[best_s], power, loads, paths)
+        gained += best_rate * best_q
+    return gained
+
+
+@njit(cache=True, nogil=True)
+def _exchange(
+    b_i: int,
+    power: FloatArray,
+    loads: FloatArray,
+    paths: IntArray,
+    limits: FloatArray,
+    prices: FloatArray,
+    scal: FloatArray,
+    sess: FloatArray,
+    subtree_end: IntArray,
+    by_node: IntArray,
+    node_first: IntArray,
+) -> float:
+    """Let session b_i buy in slots where only a full ancestor stops it; return the gain.
+
+    Another session A below that ancestor lowers its power by x there and buys the same
+    stored energy in another slot (or gives it up from its departure energy); b_i takes
+    the x freed and puts the energy where it is worth most to it (its shortfall, or a sale
+    in a dearer slot). Done only when b_i gains more than A loses.
+    """
+    hours = scal[1]
+    start = int(sess[b_i, ARR])
+    length = int(sess[b_i, DEP]) - start
+    eff = sess[b_i, EFF]
+    energy = np.empty(length + 1)
+    sell_value = np.empty(length)
+    sell_wh = np.empty(length)
+    sell_per_w = np.empty(length)
+    scratch = np.empty(power.shape[1] + 1)
+    gained = 0.0
+    stale = True
+    for t_off in range(length):
+        t = start + t_off
+        p = power[b_i, t]
+        own = sess[b_i, MAXC] - p if p >= 0.0 else -p
+        per_w_b = eff * hours if p >= 0.0 else hours / eff
+        if own * per_w_b < MIN_MOVE_WH:
+            continue
+        # The deepest ancestor that stops b_i; the candidates live below it.
+        deepest = -1
+        for level in range(paths.shape[1]):
+            a = paths[b_i, level]
+            if a < 0:
+                break
+            if limits[IMP, a, t] - loads[a, t] < own:
+                deepest = level
+                break
+        if deepest < 0:
+            continue
+        binding = paths[b_i, deepest]
+        if stale:
+            _energy(b_i, power, sess, hours, energy)
+            for k in range(length):
+                sell_value[k], sell_wh[k], sell_per_w[k] = _sell(
+                    b_i, start + k, power, loads, paths, limits, prices, scal, sess
+                )
+            stale = False
+        cost_b, _, _ = _buy(b_i, t, power, loads, paths, limits, prices, scal, sess)
+        # Where b_i puts the energy: its departure (shortfall) or a sale in another slot.
+        partner = -2
+        partner_value = cost_b + MIN_GAIN_PER_WH
+        partner_wh = 0.0
+        cap_room = _INF
+        for k in range(t_off + 1, length + 1):
+            cap_room = min(cap_room, sess[b_i, CAP] - energy[k])
+        need = sess[b_i, TARGET] - energy[length]
+        if need >= MIN_MOVE_WH and sess[b_i, WORTH] > partner_value and cap_room >= MIN_MOVE_WH:
+            partner, partner_value, partner_wh = -1, sess[b_i, WORTH], min(need, cap_room)
+        room = _INF
+        for s in range(t_off + 1, length):
+            room = min(room, sess[b_i, CAP] - energy[s])
+            if room < MIN_MOVE_WH:
+                break
+            if sell_value[s] > partner_value and sell_wh[s] >= MIN_MOVE_WH:
+                partner, partner_value, partner_wh = s, sell_value[s], min(sell_wh[s], room)
+        room = _INF
+        for s in range(t_off - 1, -1, -1):
+            room = min(room, energy[s + 1] - sess[b_i, FLOOR])
+            if room < MIN_MOVE_WH:
+                break
+            if sell_value[s] > partner_value and sell_wh[s] >= MIN_MOVE_WH:
+                partner, partner_value, partner_wh = s, sell_value[s], min(sell_wh[s], room)
+        if partner == -2:
+            continue
+        gain_b_per_w = (partner_value - cost_b) * per_w_b
+        # Headroom below the binding node is b_i's own: A frees nothing there.
+        limit_w = min(own, partner_wh / per_w_b)
+        for level in range(deepest):
+            a = paths[b_i, level]
+            limit_w = min(limit_w, limits[IMP, a, t] - loads[a, t])
+        if limit_w * per_w_b < MIN_MOVE_WH:
+            continue
+        best_gain = MIN_GAIN_PER_WH
+        best_a = -1
+        best_rebuy = -2
+        best_x = 0.0
+        best_sell_per_w = 1.0
+        best_buy_per_w = 1.0
+        seen = 0
+        for pos in range(node_first[binding], node_first[subtree_end[binding]]):
+            a_i = by_node[pos]
+            if a_i == b_i or t < sess[a_i, ARR] or t >= sess[a_i, DEP]:
+                continue
+            if power[a_i, t] <= 0.0 and sess[a_i, MAXD] <= 0.0:
+                continue
+            seen += 1
+            if seen > MAX_EXCHANGE_CANDIDATES:
+                break
+            value_a, sell_wh_a, sell_per_w_a = _sell(
+                a_i, t, power, loads, paths, limits, prices, scal, sess
+            )
+            if sell_wh_a < MIN_MOVE_WH:
+                continue
+            a_start = int(sess[a_i, ARR])
+            a_len = _energy(a_i, power, sess, hours, scratch)
+            a_t = t - a_start
+            # Option: A gives the energy up from its departure energy.
+            floor_room = _INF
+            for k in range(a_t + 1, a_len + 1):
+                floor_room = min(floor_room, scratch[k] - sess[a_i, FLOOR])
+            surplus = scratch[a_len] - sess[a_i, TARGET]
+            if surplus >= MIN_MOVE_WH:
+                give_cost, q = 0.0, min(sell_wh_a, floor_room, surplus)
+            else:
+                give_cost, q = sess[a_i, WORTH], min(sell_wh_a, floor_room)
+            x = min(limit_w, q / sell_per_w_a)
+            gain = gain_b_per_w - sell_per_w_a * (give_cost - value_a)
+            if gain > best_gain and x * per_w_b >= MIN_MOVE_WH:
+                best_gain, best_a, best_rebuy, best_x = gain, a_i, -1, x
+                best_sell_per_w = sell_per_w_a
+            # Option: A buys the energy back in another slot.
+            for direction in (-1, 1):
+                room = _INF
+                k = a_t + direction
+                while 0 <= k < a_len:
+                    if direction < 0:
+                        room = min(room, sess[a_i, CAP] - scratch[k + 1])
+                    else:
+                        room = min(room, scratch[k] - sess[a_i, FLOOR])
+                    if room < MIN_MOVE_WH:
+                        break
+                    cost_a, buy_wh_a, buy_per_w_a = _buy(
+                        a_i, a_start + k, power, loads, paths, limits, prices, scal, sess
+                    )
+                    if buy_wh_a >= MIN_MOVE_WH:
+                        gain = gain_b_per_w - sell_per_w_a * (cost_a - value_a)
+                        x = min(limit_w, min(sell_wh_a, buy_wh_a, room) / sell_per_w_a)
+                        if gain > best_gain and x * per_w_b >= MIN_MOVE_WH:
+                            best_gain, best_a, best_rebuy, best_x = gain, a_i, a_start + k, x
+                            best_sell_per_w = sell_per_w_a
+                            best_buy_per_w = buy_per_w_a
+                    k += direction
+        if best_a < 0:
+            continue
+        _shift(best_a, t, -best_x, power, loads, paths)
+        if best_rebuy >= 0:
+            moved_w = best_x * best_sell_per_w / best_buy_per_w
+            _shift(best_a, best_rebuy, moved_w, power, loads, paths)
+        _shift(b_i, t, best_x, power, loads, paths)
+        if partner >= 0:
+            _shift(
+                b_i, start + partner, -best_x * per_w_b / sell_per_w[partner], power, loads, paths
+            )
+        gained += best_gain * best_x
+        stale = True
+    return gained
+
+
+@njit(cache=True, nogil=True)
+def _sweep(
+    order: IntArray,
+    power: FloatArray,
+    loads: FloatArray,
+    paths: IntArray,
+    limits: FloatArray,
+    sess: FloatArray,
+    hours: float,
+    soft_caps: bool,
+) -> None:
+    """Charge as soon as possible, slot by slot, least laxity first, up to each target.
+
+    With soft_caps, dispatch targets count as limits too.
+    """
+    m = len(order)
+    stored = np.empty(m)
+    for j in range(m):
+        i = order[j]
+        stored[j] = sess[i, INIT]
+        for t in range(int(sess[i, ARR]), int(sess[i, DEP])):
+            stored[j] += power[i, t] * sess[i, EFF] * hours
+    keys = np.empty(m)
+    present = np.empty(m, dtype=np.int64)
+    for t in range(power.shape[1]):
+        count = 0
+        for j in range(m):
+            i = order[j]
+            if sess[i, ARR] <= t < sess[i, DEP]:
+                need = sess[i, TARGET] - stored[j]
+                if need > MIN_MOVE_WH:
+                    rate = max(sess[i, MAXC] * sess[i, EFF] * hours, 1e-9)
+                    keys[count] = (sess[i, DEP] - t) - need / rate
+                    present[count] = j
+                    count += 1
+        if count == 0:
+            continue
+        ranked = np.argsort(keys[:count])
+        for r in range(count):
+            j = present[ranked[r]]
+            i = order[j]
+            per_w = sess[i, EFF] * hours
+            want = min(
+                sess[i, MAXC] - power[i, t],
+                (sess[i, TARGET] - stored[j]) / per_w,
+                (sess[i, CAP] - stored[j]) / per_w,
+            )
+            for level in range(paths.shape[1]):
+                a = paths[i, level]
+                if a < 0:
+                    break
+                limit = limits[IMP, a, t]
+                if soft_caps:
+                    limit = min(limit, limits[DCAP, a, t])
+                want = min(want, limit - loads[a, t])
+            if want > 0.0:
+                _shift(i, t, want, power, loads, paths)
+                stored[j] += want * per_w
+
+
+@njit(cache=True, nogil=True)
+def _plan_group(
+    order: IntArray,
+    power: FloatArray,
+    loads: FloatArray,
+    paths: IntArray,
+    limits: FloatArray,
+    prices: FloatArray,
+    scal: FloatArray,
+    sess: FloatArray,
+    subtree_end: IntArray,
+    by_node: IntArray,
+    node_first: IntArray,
+    max_rounds: int,
+) -> int:
+    """Plan one independent group of sessions (in service order); return the rounds run."""
+    # Within dispatch targets first, then beyond them for what is still missing.
+    _sweep(order, power, loads, paths, limits, sess, scal[1], True)
+    _sweep(order, power, loads, paths, limits, sess, scal[1], False)
+    first_gain = 0.0
+    rounds = 0
+    for r in range(max_rounds + 1):
+        gain = 0.0
+        for i in order:
+            gain += _improve_session(i, power, loads, paths, limits, prices, scal, sess)
+        if r > 0:
+            for i in order:
+                gain += _exchange(
+                    i,
+                    power,
+                    loads,
+                    paths,
+                    limits,
+                    prices,
+                    scal,
+                    sess,
+                    subtree_end,
+                    by_node,
+                    node_first,
+                )
+        rounds = r
+        if r == 0:
+            first_gain = gain
+        elif gain <= ROUND_GAIN_STOP * abs(first_gain) + MIN_GAIN_PER_WH:
+            break
+    return rounds
+
+
+@njit(cache=True, nogil=True)
+def _plan_serial(
+    group_start: IntArray,
+    order: IntArray,
+    power: FloatArray,
+    loads: FloatArray,
+    paths: IntArray,
+    limits: FloatArray,
+    prices: FloatArray,
+    scal: FloatArray,
+    sess: FloatArray,
+    subtree_end: IntArray,
+    by_node: IntArray,
+    node_first: IntArray,
+    max_rounds: int,
+) -> None:
+    for g in range(len(group_start) - 1):
+        _plan_group(
+            order[group_start[g] : group_start[g + 1]],
+            power,
+            loads,
+            paths,
+            limits,
+            prices,
+            scal,
+            sess,
+            subtree_end,
+            by_node,
+            node_first,
+            max_rounds,
+        )
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _plan_parallel(
+    group_start: IntArray,
+    order: IntArray,
+    power: FloatArray,
+    loads: FloatArray,
+    paths: IntArray,
+    limits: FloatArray,
+    prices: FloatArray,
+    scal: FloatArray,
+    sess: FloatArray,
+    subtree_end: IntArray,
+    by_node: IntArray,
+    node_first: IntArray,
+    max_rounds: int,
+) -> None:
+    # Groups are disjoint top-level subtrees: each writes only its own sessions and nodes.
+    for g in prange(len(group_start) - 1):
+        _plan_group(
+            order[group_start[g] : group_start[g + 1]],
+            power,
+            loads,
+            paths,
+            limits,
+            prices,
+            scal,
+            sess,
+            subtree_end,
+            by_node,
+            node_first,
+            max_rounds,
+        )
+
+
+def _service_order(arrays: InstanceArrays) -> tuple[IntArray, IntArray]:
+    """Sessions grouped by top-level node; in a group by priority, then least laxity.
+
+    Group g is order[group_start[g] : group_start[g + 1]].
+    """
+    need = np.maximum(arrays.sess_target - arrays.sess_initial, 0.0)
+    per_slot = np.maximum(arrays.sess_max_charge * arrays.sess_efficiency * arrays.slot_hours, 1e-9)
+    laxity = (arrays.sess_departure - arrays.sess_arrival) - need / per_slot
+    group = arrays.node_root[arrays.sess_node]
+    order = np.lexsort((laxity, -arrays.sess_priority, group)).astype(np.int64)
+    boundaries = np.flatnonzero(np.diff(group[order])) + 1
+    group_start = np.concatenate(([0], boundaries, [len(order)])).astype(np.int64)
+    return order, group_start
+
+
+def _subtrees(arrays: InstanceArrays) -> tuple[IntArray, IntArray, IntArray]:
+    """Node k's subtree is nodes [k, subtree_end[k]) (depth-first order); its sessions are
+    by_node[node_first[k] : node_first[subtree_end[k]]]."""
+    n = len(arrays.node_ids)
+    size = np.ones(n, dtype=np.int64)
+    for k in range(n - 1, 0, -1):
+        parent = arrays.node_parent[k]
+        if parent >= 0:
+            size[parent] += size[k]
+    subtree_end = np.arange(n, dtype=np.int64) + size
+    by_node = np.argsort(arrays.sess_node, kind="stable").astype(np.int64)
+    node_first = np.searchsorted(arrays.sess_node[by_node], np.arange(n + 1)).astype(np.int64)
+    return subtree_end, by_node, node_first
+
+
+def _limits(arrays: InstanceArrays) -> FloatArray:
+    """Node limits and dispatch targets as one [4, node, slot] cube (see IMP..DCOUNT)."""
+    n, slots = arrays.node_import.shape
+    limits = np.empty((4, n, slots))
+    limits[IMP] = arrays.node_import
+    limits[EXP] = arrays.node_export
+    limits[DCAP] = np.inf
+    limits[DCOUNT] = 0.0
+    # Several targets on one node and slot are treated as the tightest, counted as many.
+    for k in range(len(arrays.disp_node)):
+        window = slice(arrays.disp_from[k], arrays.disp_to[k])
+        node = arrays.disp_node[k]
+        limits[DCAP, node, window] = np.minimum(limits[DCAP, node, window], arrays.disp_max[k])
+        limits[DCOUNT, node, window] += 1.0
+    return limits
+
+
+def _sessions(arrays: InstanceArrays) -> FloatArray:
+    """The session matrix (see ARR..WORTH); WORTH is the shortfall penalty per stored Wh."""
+    columns = [
+        arrays.sess_arrival,
+        arrays.sess_departure,
+        arrays.sess_battery,
+        arrays.sess_initial,
+        arrays.sess_target,
+        arrays.sess_floor,
+        arrays.sess_max_charge,
+        arrays.sess_max_discharge,
+        arrays.sess_efficiency,
+        arrays.shortfall_penalty * (1.0 + arrays.sess_priority) / 1000.0,
+    ]
+    return np.column_stack([np.asarray(c, dtype=np.float64) for c in columns]).reshape(-1, 10)
+
+
+def solve_arrays(
+    arrays: InstanceArrays, *, parallel: bool = False, max_rounds: int = MAX_ROUNDS
+) -> FloatArray:
+    """Power per session (instance order) per slot, W; every hard limit holds."""
+    m, slots = len(arrays.session_ids), arrays.import_price.shape[0]
+    power = np.zeros((m, slots))
+    if m == 0:
+        return power
+    loads = np.zeros(arrays.node_import.shape)
+    order, group_start = _service_order(arrays)
+    subtree_end, by_node, node_first = _subtrees(arrays)
+    # Discharging is worth the export price less the degradation cost.
+    prices = np.stack([arrays.import_price, arrays.export_price - arrays.degradation_cost])
+    scal = np.array([arrays.dispatch_penalty, arrays.slot_hours])
+    planner = _plan_parallel if parallel else _plan_serial
+    planner(
+        group_start,
+        order,
+        power,
+        loads,
+        session_paths(arrays),
+        _limits(arrays),
+        prices,
+        scal,
+        _sessions(arrays),
+        subtree_end,
+        by_node,
+        node_first,
+        max_rounds,
+    )
+    return power
+
+
+def solve(instance: Instance, *, parallel: bool = False) -> Schedule:
+    """Plan an instance; `solve_seconds` is the kernel's own time (JIT compiled beforehand)."""
+    arrays = to_arrays(instance)
+    warm_up()
+    started = time.perf_counter()
+    power = solve_arrays(arrays, parallel=parallel)
+    elapsed = time.perf_counter() - started
+    power_w = {sid: power[i].tolist() for i, sid in enumerate(arrays.session_ids)}
+    draft = Schedule("kernel", power_w, objective=0.0, violations=0, solve_seconds=elapsed)
+    checked = check_schedule(instance, draft)
+    return Schedule(
+        "kernel",
+        power_w,
+        objective=checked.objective,
+        violations=checked.violation_count,
+        solve_seconds=elapsed,
+    )
+
+
+_WARM_UP_INSTANCE = {
+    "version": 1,
+    "start": "2026-01-01T00:00:00Z",
+    "slot_seconds": 900,
+    "slots": 2,
+    "import_price": [0.1, 0.2],
+    "nodes": [{"id": "n", "parent": None, "import_limit_w": 1e4, "export_limit_w": 1e4}],
+    "sessions": [
+        {
+            "id": "s",
+            "node": "n",
+            "arrival_slot": 0,
+            "departure_slot": 2,
+            "battery_wh": 1e4,
+            "initial_wh": 1e3,
+            "target_wh": 5e3,
+            "min_wh": 0,
+            "max_charge_w": 1e4,
+            "max_discharge_w": 1e4,
+            "efficiency": 0.9,
+            "priority": 0,
+        }
+    ],
+    "dispatch": [{"node": "n", "from_slot": 0, "to_slot": 1, "max_net_w": 0}],
+}
+_compile_seconds: list[float] = []
+
+
+def warm_up() -> float:
+    """Compile (or load from numba's cache) the kernel once per process; return the seconds."""
+    if not _compile_seconds:
+        started = time.perf_counter()
+        arrays = to_arrays(parse_instance(_WARM_UP_INSTANCE))
+        solve_arrays(arrays, parallel=False)
+        solve_arrays(arrays, parallel=True)
+        _compile_seconds.append(time.perf_counter() - started)
+    return _compile_seconds[0]

@@ -1,0 +1,193 @@
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from csms.grid.check import check_schedule
+from csms.grid.generate import GeneratorSettings, generate_instance
+from csms.grid.instance import parse_instance
+from csms.grid.kernel import solve, warm_up
+from csms.grid.reference import solve_lp
+from tests.grid_factories import instance_doc, session
+
+KINDS = {
+    "ample": GeneratorSettings(capacity_factor=0.8, v2g_share=0.3, dispatch_share=0.2),
+    "scarce": GeneratorSettings(capacity_factor=0.65, v2g_share=0.3, dispatch_share=0.1),
+    "no-v2g": GeneratorSettings(capacity_factor=0.7, v2g_share=0.0, dispatch_share=0.1),
+}
+
+
+@st.composite
+def instances(draw: st.DrawFn) -> dict[str, Any]:
+    """Random trees, limits (some per slot), sessions and targets, feasible or not."""
+    slots = draw(st.integers(2, 12))
+    price = st.floats(-0.05, 0.5, allow_nan=False)
+    import_price = [draw(price) for _ in range(slots)]
+    degradation = draw(st.sampled_from([0.0, 0.03]))
+    export_price = [p - draw(st.floats(0.0, 0.1)) for p in import_price]
+    limit = st.floats(0.0, 40_000.0)
+    nodes: list[dict[str, Any]] = []
+    for k in range(draw(st.integers(1, 6))):
+        parent = (
+            None if k == 0 or (k < 2 and draw(st.booleans())) else f"n{draw(st.integers(0, k - 1))}"
+        )
+        node: dict[str, Any] = {
+            "id": f"n{k}",
+            "parent": parent,
+            "import_limit_w": draw(limit),
+            "export_limit_w": draw(limit),
+        }
+        if draw(st.booleans()):
+            node["import_limit_w_by_slot"] = [draw(limit) for _ in range(slots)]
+        nodes.append(node)
+    sessions = []
+    for j in range(draw(st.integers(0, 6))):
+        arrival = draw(st.integers(0, slots - 1))
+        battery = draw(st.floats(1_000.0, 100_000.0))
+        sessions.append(
+            {
+                "id": f"s{j}",
+                "node": f"n{draw(st.integers(0, len(nodes) - 1))}",
+                "arrival_slot": arrival,
+                "departure_slot": draw(st.integers(arrival + 1, slots)),
+                "battery_wh": battery,
+                "initial_wh": draw(st.floats(0.0, 1.0)) * battery,
+                "target_wh": draw(st.floats(0.0, 1.0)) * battery,
+                "min_wh": draw(st.floats(0.0, 1.0)) * battery,
+                "max_charge_w": draw(st.floats(0.0, 22_000.0)),
+                "max_discharge_w": draw(st.sampled_from([0.0, 5_000.0, 11_000.0])),
+                "efficiency": draw(st.floats(0.5, 1.0)),
+                "priority": draw(st.integers(0, 3)),
+            }
+        )
+    dispatch = [
+        {
+            "node": f"n{draw(st.integers(0, len(nodes) - 1))}",
+            "from_slot": 0,
+            "to_slot": draw(st.integers(1, slots)),
+            "max_net_w": draw(st.floats(-20_000.0, 20_000.0)),
+        }
+        for _ in range(draw(st.integers(0, 2)))
+    ]
+    return {
+        "version": 1,
+        "start": "2026-11-24T00:00:00Z",
+        "slot_seconds": draw(st.sampled_from([900, 3600])),
+        "slots": slots,
+        "import_price": import_price,
+        "export_price": export_price,
+        "degradation_cost_per_kwh": degradation,
+        "nodes": nodes,
+        "sessions": sessions,
+        "dispatch": dispatch,
+    }
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances())
+def test_checker_finds_no_violation_in_any_kernel_schedule(doc: dict[str, Any]) -> None:
+    instance = parse_instance(doc)
+    for parallel in (False, True):
+        schedule = solve(instance, parallel=parallel)
+        result = check_schedule(instance, schedule)
+        assert result.violations == ()
+        assert schedule.violations == 0
+
+
+@settings(max_examples=25, deadline=None)
+@given(instances())
+def test_kernel_is_never_worse_than_charging_nothing(doc: dict[str, Any]) -> None:
+    instance = parse_instance(doc)
+    idle = {s.id: [0.0] * instance.slots for s in instance.sessions}
+    schedule = solve(instance)
+    nothing = check_schedule(instance, schedule.__class__("idle", idle, 0.0, 0, 0.0))
+    assert schedule.objective <= nothing.objective + 1e-6
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_kernel_is_within_one_percent_of_the_lp_on_100_sessions(kind: str) -> None:
+    base = KINDS[kind]
+    instance = generate_instance(
+        GeneratorSettings(
+            sessions=100,
+            transformers=2,
+            seed=100,
+            capacity_factor=base.capacity_factor,
+            v2g_share=base.v2g_share,
+            dispatch_share=base.dispatch_share,
+        )
+    )
+    kernel = check_schedule(instance, solve(instance))
+    lp = check_schedule(instance, solve_lp(instance))
+    assert kernel.ok
+    assert (kernel.objective - lp.objective) / abs(lp.objective) <= 0.01
+    assert kernel.unmet_wh <= lp.unmet_wh + 0.001 * lp.requested_wh
+
+
+def test_higher_priority_is_served_first_when_the_transformer_is_short() -> None:
+    doc = instance_doc(
+        sessions=[
+            session(target_wh=60_000, priority=0),
+            session("s-2", "evse-2", target_wh=60_000, priority=3),
+        ]
+    )
+    instance = parse_instance(doc)
+    result = check_schedule(instance, solve(instance))
+    assert result.ok
+    # 15 kW x 4 h = 60 kWh through the transformer; s-2 can take 11 kW x 4 h of it.
+    assert result.final_wh["s-2"] == pytest.approx(10_000 + 44_000, abs=1)
+    assert result.final_wh["s-1"] == pytest.approx(10_000 + 16_000, abs=1)
+
+
+def test_discharges_into_the_dearest_slot_only_when_the_spread_beats_losses() -> None:
+    doc = instance_doc(
+        degradation_cost_per_kwh=0.02,
+        sessions=[session(max_discharge_w=11_000, initial_wh=30_000, target_wh=30_000)],
+    )
+    power = solve(parse_instance(doc)).power_w["s-1"]
+    assert power[3] == pytest.approx(-10_000)  # the transformer's export limit
+    assert power[1] == pytest.approx(11_000)
+    lossy = dict(
+        doc,
+        sessions=[
+            session(max_discharge_w=11_000, initial_wh=30_000, target_wh=30_000, efficiency=0.5)
+        ],
+    )
+    power = solve(parse_instance(lossy)).power_w["s-1"]
+    assert power == [0.0, 0.0, 0.0, 0.0]
+
+
+def test_surplus_above_target_is_sold_in_the_dearest_slot() -> None:
+    doc = instance_doc(
+        import_price=[0.2, 0.2, 0.2, 0.4],
+        sessions=[session(max_discharge_w=5_000, initial_wh=30_000, target_wh=25_000)],
+    )
+    schedule = solve(parse_instance(doc))
+    assert schedule.power_w["s-1"] == pytest.approx([0.0, 0.0, 0.0, -5_000.0])
+
+
+def test_dispatch_target_is_met_by_discharging_when_the_car_can_afford_it() -> None:
+    doc = instance_doc(
+        sessions=[session(max_discharge_w=11_000, initial_wh=30_000, target_wh=30_000)],
+        dispatch=[{"node": "tx", "from_slot": 2, "to_slot": 3, "max_net_w": -8_000}],
+    )
+    instance = parse_instance(doc)
+    schedule = solve(instance)
+    result = check_schedule(instance, schedule)
+    assert result.dispatch_cost == pytest.approx(0, abs=1e-6)
+    assert schedule.power_w["s-1"][2] <= -8_000
+    assert result.final_wh["s-1"] >= 30_000 - 1
+
+
+def test_parallel_subtrees_give_the_serial_schedule() -> None:
+    instance = generate_instance(GeneratorSettings(sessions=120, transformers=45, seed=3))
+    assert len({n.id for n in instance.nodes if n.parent is None}) == 3
+    assert solve(instance, parallel=True).power_w == solve(instance).power_w
+
+
+def test_solve_time_excludes_compilation() -> None:
+    compile_seconds = warm_up()
+    schedule = solve(parse_instance(instance_doc()))
+    assert schedule.solver == "kernel"
+    assert schedule.solve_seconds < compile_seconds
