@@ -973,6 +973,7 @@ class EmulatedStation:
         if kind == "OnIdle" and busy:
             self._reset_pending = "OnIdle"
             return
+        self._reset_pending = None  # an immediate reset supersedes a scheduled one
         now = self.clock.now()
         self._tick(now)
         for evse in self.evses.values():
