@@ -867,8 +867,14 @@ class EmulatedStation:
                     self._tx_event(evse, "Updated", "ChargingStateChanged", now, "Sample.Periodic")
                 )
             if tx.next_sample_at is not None and now >= tx.next_sample_at:
-                interval = self.device_model.int_value("SampledDataCtrlr", "TxUpdatedInterval", 60)
-                tx.next_sample_at = now + timedelta(seconds=max(interval, 1))
+                interval = timedelta(
+                    seconds=max(
+                        self.device_model.int_value("SampledDataCtrlr", "TxUpdatedInterval", 60), 1
+                    )
+                )
+                # Keep the cadence of the interval rather than drifting by a tick each time.
+                while tx.next_sample_at <= now:
+                    tx.next_sample_at += interval
                 self._enqueue(
                     self._tx_event(evse, "Updated", "MeterValuePeriodic", now, "Sample.Periodic"),
                     droppable=True,
