@@ -254,3 +254,18 @@ def generate_scenario(
             sorted(random_arrivals(fleet, per_evse_per_hour, horizon_s, seed), key=lambda a: a.at_s)
         ),
     )
+
+
+def demo_scenario(stations: int = 20, seed: int = 1, horizon_s: float = 86_400) -> Scenario:
+    """A mixed fleet for `make demo`: AC 11 and 22 kW stations and bidirectional DC
+    chargers, with EVs arriving about once per EVSE every two hours."""
+    kinds = (
+        (EvseSpec(EvseType.AC, 22_000.0), EvseSpec(EvseType.AC, 22_000.0)),
+        (EvseSpec(EvseType.AC, 11_000.0), EvseSpec(EvseType.AC, 11_000.0)),
+        (EvseSpec(EvseType.DC, 150_000.0, bidirectional=True),),
+    )
+    fleet = tuple(
+        StationSpec(f"DEMO{n:03d}", kinds[n % len(kinds)]) for n in range(1, stations + 1)
+    )
+    arrivals = random_arrivals(fleet, per_evse_per_hour=0.5, horizon_s=horizon_s, seed=seed)
+    return Scenario(stations=fleet, arrivals=tuple(sorted(arrivals, key=lambda a: a.at_s)))

@@ -26,7 +26,13 @@ from charge_point_emulator.device_model import (
 from charge_point_emulator.faults import Fault, FaultKind, FaultPlan
 from charge_point_emulator.offline_queue import OfflineQueue, QueuedMessage, backoff_delay
 from charge_point_emulator.passwords import PasswordFileError, parse_passwords
-from charge_point_emulator.scenario import EvseType, ScenarioError, load_scenario, parse_scenario
+from charge_point_emulator.scenario import (
+    EvseType,
+    ScenarioError,
+    demo_scenario,
+    load_scenario,
+    parse_scenario,
+)
 from charge_point_emulator.truth import StationTruth, write_truth
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -193,3 +199,11 @@ def test_sim_clock_runs_speed_times_faster() -> None:
     assert clock.elapsed() == pytest.approx(150)
     assert clock.now() == T0 + timedelta(seconds=150)
     assert clock.real_seconds(60) == pytest.approx(1.0)
+
+
+def test_demo_scenario_mixes_ac_and_bidirectional_dc_with_arrivals() -> None:
+    scenario = demo_scenario(20)
+    assert len(scenario.stations) == 20
+    kinds = {(e.type, e.bidirectional) for s in scenario.stations for e in s.evses}
+    assert kinds == {(EvseType.AC, False), (EvseType.DC, True)}
+    assert scenario.arrivals and scenario.arrivals[0].at_s < 3600
