@@ -441,3 +441,13 @@ def _composite_limit(
         )
     limits = [v for v in (station, tx) if v is not None]
     return min(limits) if limits else None
+
+
+def share_station_max(demand: dict[int, float], station_max_w: float | None) -> dict[int, float]:
+    """Scale the EVSEs' charging demands (W) down in proportion so that their sum stays
+    within the ChargingStationMaxProfile limit; power fed back (negative) is left alone."""
+    total = sum(p for p in demand.values() if p > 0)
+    if station_max_w is None or total <= max(station_max_w, 0.0):
+        return dict(demand)
+    scale = max(station_max_w, 0.0) / total
+    return {evse: p * scale if p > 0 else p for evse, p in demand.items()}

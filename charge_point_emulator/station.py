@@ -53,6 +53,7 @@ from charge_point_emulator.profiles import (
     from_watts,
     profile_from_ocpp,
     profile_to_ocpp,
+    share_station_max,
 )
 from charge_point_emulator.scenario import EvseSpec
 from charge_point_emulator.truth import StationTruth
@@ -430,7 +431,8 @@ class EmulatedStation:
                     if ws.subprotocol != SUBPROTOCOL:
                         raise ConnectionError("the CSMS did not agree to ocpp2.0.1")
                     await self._session(ws)
-            except (OSError, TimeoutError, websockets.WebSocketException) as error:
+            except (OSError, TimeoutError, OCPPError, websockets.WebSocketException) as error:
+                # OCPPError: the CSMS answered a boot with a CALLERROR or an invalid payload.
                 logger.info("%s: connection failed: %r", self.station_id, error)
             finally:
                 self._ws = None
@@ -516,7 +518,7 @@ class EmulatedStation:
             await self.clock.sleep(
                 self.device_model.int_value("OCPPCommCtrlr", "HeartbeatInterval", 300)
             )
-            await self._call(call.Heartbeat())
+            await self._call_quietly(call.Heartbeat())
 
     async def _call(self, payload: Any, unique_id: str | None = None) -> Any:
         """Send one CALL and return its result; raises when offline or on a CALLERROR."""
@@ -917,13 +919,9 @@ class EmulatedStation:
             demand[evse.evse_id] = clamp_power(
                 evse.ev.spec, evse.ev.soc, limit, evse.spec.dc, evse.ev.target_soc
             )
-        station_max = self.profiles.station_max_w(now, now)
-        total = sum(p for p in demand.values() if p > 0)
-        scale = 1.0
-        if station_max is not None and total > max(station_max, 0.0):
-            scale = max(station_max, 0.0) / total
-        for evse_id, power in demand.items():
-            self.evses[evse_id].power_w = power * scale if power > 0 else power
+        shared = share_station_max(demand, self.profiles.station_max_w(now, now))
+        for evse_id, power in shared.items():
+            self.evses[evse_id].power_w = power
 
     # --- answers to CSMS CALLs ---------------------------------------------------------
 

@@ -30,6 +30,7 @@ from charge_point_emulator.profiles import (
     Schedule,
     profile_from_ocpp,
     profile_to_ocpp,
+    share_station_max,
     to_watts,
 )
 
@@ -241,3 +242,20 @@ def test_composite_never_exceeds_station_max_or_hardware_and_matches_pointwise(
     pointwise = store.limit_w(1, at, None, T0)
     assert pointwise is not None
     assert current == min(pointwise, hardware)
+
+
+@given(
+    demand=st.dictionaries(st.integers(1, 8), st.floats(-20_000, 50_000), max_size=8),
+    station_max=st.one_of(st.none(), st.floats(0, 100_000)),
+)
+def test_station_max_is_shared_in_proportion_and_never_exceeded(
+    demand: dict[int, float], station_max: float | None
+) -> None:
+    shared = share_station_max(demand, station_max)
+    assert shared.keys() == demand.keys()
+    charging = sum(p for p in shared.values() if p > 0)
+    if station_max is not None:
+        assert charging <= station_max + 1e-6
+    for evse, power in shared.items():
+        wanted = demand[evse]
+        assert power == wanted if wanted <= 0 else 0 <= power <= wanted + 1e-9
