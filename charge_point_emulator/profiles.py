@@ -245,7 +245,11 @@ class CompositePeriod:
 
 @dataclass(slots=True)
 class ProfileStore:
-    """Installed profiles of one station; mutable, but pure (no I/O, time passed in)."""
+    """Installed profiles of one station; mutable, but pure (no I/O, time passed in).
+
+    A profile with the id of an installed one replaces it (K01.FR.05); another id with the
+    same purpose and stack level on the same EVSE and overlapping validity is rejected.
+    """
 
     installed: list[Installed] = field(default_factory=list)
 
@@ -265,10 +269,14 @@ class ProfileStore:
                 raise ProfileRejected("no transaction on this EVSE")
             if profile.transaction_id is not None and profile.transaction_id != active_tx:
                 raise ProfileRejected("transactionId does not match the running transaction")
-        if profile.kind is Kind.RECURRING and (
-            profile.recurrency is None or profile.schedule.start is None
-        ):
-            raise ProfileRejected("a recurring profile needs recurrencyKind and startSchedule")
+        if profile.kind is Kind.RECURRING and profile.recurrency is None:
+            raise ProfileRejected("a recurring profile needs recurrencyKind")
+        if profile.kind is not Kind.RELATIVE and profile.schedule.start is None:
+            raise ProfileRejected(
+                "an absolute or recurring profile needs startSchedule (K01.FR.40)"
+            )
+        if profile.kind is Kind.RELATIVE and profile.schedule.start is not None:
+            raise ProfileRejected("a relative profile has no startSchedule (K01.FR.41)")
         if not profile.schedule.periods or profile.schedule.periods[0].start_s != 0:
             raise ProfileRejected("the first schedule period must start at 0")
         kept = [i for i in self.installed if i.profile.id != profile.id]
@@ -280,6 +288,7 @@ class ProfileStore:
                 and o.stack_level == profile.stack_level
                 and _overlap(o, profile)
             ):
+                # K01.FR.06 (and K01.FR.39 for TxProfiles): refused, not replaced as in 1.6.
                 raise ProfileRejected(
                     f"profile {o.id} already holds stackLevel {o.stack_level} for "
                     f"{o.purpose.value} on EVSE {evse_id}"

@@ -183,6 +183,10 @@ def test_install_rules_of_k01() -> None:
         store.install(1, _profile(2, 0, Purpose.TX, [(0, 1)]), None)  # no transaction
     with pytest.raises(ProfileRejected):
         store.install(1, _profile(3, 0, Purpose.TX, [(0, 1)], tx="other"), "tx")
+    with pytest.raises(ProfileRejected, match=r"K01\.FR\.40"):
+        store.install(1, _profile(7, 0, Purpose.TX_DEFAULT, [(0, 1)], start=None), None)
+    with pytest.raises(ProfileRejected, match=r"K01\.FR\.41"):
+        store.install(1, _profile(8, 0, Purpose.TX_DEFAULT, [(0, 1)], kind=Kind.RELATIVE), None)
     store.install(1, _profile(4, 0, Purpose.TX_DEFAULT, [(0, 1_000)]), None)
     with pytest.raises(ProfileRejected):  # same purpose and stack level, another id
         store.install(1, _profile(5, 0, Purpose.TX_DEFAULT, [(0, 2_000)]), None)
