@@ -1,0 +1,1226 @@
+"""An emulated OCPP 2.0.1 charging station: the websocket client around the pure cores.
+
+It boots, keeps its heartbeat, runs transactions for plugged-in EVs, obeys charging
+profiles, keeps charging and queues TransactionEvents while offline, and injects faults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import random
+import uuid
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import websockets
+from ocpp.exceptions import OCPPError
+from ocpp.messages import MessageType, unpack
+from ocpp.routing import after, on
+from ocpp.v201 import ChargePoint, call, call_result
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Subprotocol
+
+from charge_point_emulator.clock import SimClock, ocpp_time
+from charge_point_emulator.device_model import (
+    DeviceModel,
+    EvseHardware,
+    GetStatus,
+    SetStatus,
+    VariableKey,
+    chunks,
+    standard_model,
+)
+from charge_point_emulator.ev import EvSpec, clamp_power, energy_needed_wh
+from charge_point_emulator.evse import (
+    ChargingState,
+    ConnectorStatus,
+    EvseState,
+    PluggedEv,
+    Transaction,
+)
+from charge_point_emulator.faults import Fault, FaultKind, FaultPlan
+from charge_point_emulator.offline_queue import OfflineQueue, QueuedMessage, backoff_delay
+from charge_point_emulator.profiles import (
+    ProfileRejected,
+    ProfileStore,
+    Purpose,
+    RateUnit,
+    from_watts,
+    profile_from_ocpp,
+    profile_to_ocpp,
+    share_station_max,
+)
+from charge_point_emulator.scenario import EvseSpec
+from charge_point_emulator.truth import StationTruth
+
+logger = logging.getLogger(__name__)
+
+SUBPROTOCOL = Subprotocol("ocpp2.0.1")
+REPORT_PART_SIZE = 20  # report entries per NotifyReport message
+
+
+class ConnectionState(StrEnum):
+    OFFLINE = "Offline"  # no socket (never connected, dropped, or backing off)
+    CONNECTING = "Connecting"
+    PENDING = "Pending"  # socket open, BootNotification not (yet) accepted
+    ONLINE = "Online"  # booted and accepted
+
+
+class StationStopped(Exception):
+    """Raised by `wait_until` when the station stops before the condition holds."""
+
+
+@dataclass(frozen=True, slots=True)
+class SentCall:
+    """A CALL the station sent, for tests: action, payload (camelCase) and message id."""
+
+    action: str
+    unique_id: str
+    payload: Any
+
+
+class _Client(ChargePoint):
+    """The `ocpp` library's ChargePoint, routing CALLs to the station and injecting faults."""
+
+    def __init__(self, station: EmulatedStation, connection: ClientConnection) -> None:
+        super().__init__(
+            station.station_id, connection, response_timeout=station.response_timeout_s
+        )
+        self.station = station
+        self.lost_ids: set[str] = set()
+
+    async def route_message(self, raw_msg: str) -> None:
+        station = self.station
+        try:
+            msg = unpack(raw_msg)
+        except OCPPError:
+            await super().route_message(raw_msg)
+            return
+        if msg.message_type_id == MessageType.Call:
+            elapsed = station.clock.elapsed()
+            if station.faults.take(FaultKind.NO_ANSWER, elapsed, msg.action):
+                logger.info("%s: fault: never answering %s", station.station_id, msg.action)
+                return
+            late = station.faults.take(FaultKind.LATE_ANSWER, elapsed, msg.action)
+            delay = station.clock.real_seconds(late.delay_s) if late else 0.0
+            # Handled in a task so a handler may itself send CALLs without blocking reads.
+            station.spawn(self._answer(raw_msg, delay))
+            return
+        if msg.unique_id in self.lost_ids:
+            self.lost_ids.discard(msg.unique_id)
+            logger.info("%s: fault: losing the response to %s", station.station_id, msg.unique_id)
+            return
+        await super().route_message(raw_msg)
+
+    async def _answer(self, raw_msg: str, delay: float) -> None:
+        if delay:
+            await asyncio.sleep(delay)
+        await super().route_message(raw_msg)
+
+    # --- provisioning and device model -------------------------------------------------
+
+    @on("GetVariables")
+    def on_get_variables(self, get_variable_data: list[dict[str, Any]], **_: Any) -> Any:
+        return call_result.GetVariables(
+            get_variable_result=[self.station.get_variable(d) for d in get_variable_data]
+        )
+
+    @on("SetVariables")
+    def on_set_variables(self, set_variable_data: list[dict[str, Any]], **_: Any) -> Any:
+        return call_result.SetVariables(
+            set_variable_result=[self.station.set_variable(d) for d in set_variable_data]
+        )
+
+    @on("GetBaseReport")
+    def on_get_base_report(self, request_id: int, report_base: str, **_: Any) -> Any:
+        return call_result.GetBaseReport(status="Accepted")
+
+    @after("GetBaseReport")
+    def after_get_base_report(self, request_id: int, report_base: str, **_: Any) -> None:
+        self.station.spawn(self.station.send_report(request_id, report_base))
+
+    @on("Reset")
+    def on_reset(self, type: str, evse_id: int | None = None, **_: Any) -> Any:
+        return call_result.Reset(status=self.station.reset_status(type))
+
+    @after("Reset")
+    def after_reset(self, type: str, **_: Any) -> None:
+        self.station.after_reset(type)
+
+    @on("TriggerMessage")
+    def on_trigger_message(
+        self, requested_message: str, evse: dict[str, Any] | None = None, **_: Any
+    ) -> Any:
+        supported = {
+            "BootNotification",
+            "Heartbeat",
+            "StatusNotification",
+            "MeterValues",
+            "TransactionEvent",
+        }
+        status = "Accepted" if requested_message in supported else "NotImplemented"
+        return call_result.TriggerMessage(status=status)
+
+    @after("TriggerMessage")
+    def after_trigger_message(
+        self, requested_message: str, evse: dict[str, Any] | None = None, **_: Any
+    ) -> None:
+        evse_id = evse.get("id") if evse else None
+        self.station.spawn(self.station.triggered(requested_message, evse_id))
+
+    # --- transactions and availability -------------------------------------------------
+
+    @on("RequestStartTransaction")
+    def on_request_start(
+        self,
+        id_token: dict[str, Any],
+        remote_start_id: int,
+        evse_id: int | None = None,
+        charging_profile: dict[str, Any] | None = None,
+        **_: Any,
+    ) -> Any:
+        status, tx_id = self.station.remote_start(
+            id_token["id_token"], remote_start_id, evse_id, charging_profile
+        )
+        return call_result.RequestStartTransaction(status=status, transaction_id=tx_id)
+
+    @on("RequestStopTransaction")
+    def on_request_stop(self, transaction_id: str, **_: Any) -> Any:
+        return call_result.RequestStopTransaction(status=self.station.remote_stop(transaction_id))
+
+    @on("GetTransactionStatus")
+    def on_get_transaction_status(self, transaction_id: str | None = None, **_: Any) -> Any:
+        ongoing, queued = self.station.transaction_status(transaction_id)
+        return call_result.GetTransactionStatus(
+            messages_in_queue=queued, ongoing_indicator=ongoing if transaction_id else None
+        )
+
+    @on("UnlockConnector")
+    def on_unlock_connector(self, evse_id: int, connector_id: int, **_: Any) -> Any:
+        return call_result.UnlockConnector(status=self.station.unlock(evse_id, connector_id))
+
+    @on("ChangeAvailability")
+    def on_change_availability(
+        self, operational_status: str, evse: dict[str, Any] | None = None, **_: Any
+    ) -> Any:
+        evse_id = evse.get("id") if evse else None
+        return call_result.ChangeAvailability(
+            status=self.station.change_availability(operational_status == "Operative", evse_id)
+        )
+
+    # --- smart charging ----------------------------------------------------------------
+
+    @on("SetChargingProfile")
+    def on_set_charging_profile(
+        self, evse_id: int, charging_profile: dict[str, Any], **_: Any
+    ) -> Any:
+        status, reason = self.station.set_charging_profile(evse_id, charging_profile)
+        info = {"reason_code": reason} if reason else None
+        return call_result.SetChargingProfile(status=status, status_info=info)
+
+    @on("ClearChargingProfile")
+    def on_clear_charging_profile(
+        self,
+        charging_profile_id: int | None = None,
+        charging_profile_criteria: dict[str, Any] | None = None,
+        **_: Any,
+    ) -> Any:
+        criteria = charging_profile_criteria or {}
+        removed = self.station.clear_charging_profile(
+            charging_profile_id,
+            criteria.get("evse_id"),
+            criteria.get("charging_profile_purpose"),
+            criteria.get("stack_level"),
+        )
+        return call_result.ClearChargingProfile(status="Accepted" if removed else "Unknown")
+
+    @on("GetChargingProfiles")
+    def on_get_charging_profiles(
+        self,
+        request_id: int,
+        charging_profile: dict[str, Any],
+        evse_id: int | None = None,
+        **_: Any,
+    ) -> Any:
+        found = self.station.find_profiles(charging_profile, evse_id)
+        return call_result.GetChargingProfiles(status="Accepted" if found else "NoProfiles")
+
+    @after("GetChargingProfiles")
+    def after_get_charging_profiles(
+        self,
+        request_id: int,
+        charging_profile: dict[str, Any],
+        evse_id: int | None = None,
+        **_: Any,
+    ) -> None:
+        found = self.station.find_profiles(charging_profile, evse_id)
+        if found:
+            self.station.spawn(self.station.report_profiles(request_id, found))
+
+    @on("GetCompositeSchedule")
+    def on_get_composite_schedule(
+        self, duration: int, evse_id: int, charging_rate_unit: str | None = None, **_: Any
+    ) -> Any:
+        schedule = self.station.composite_schedule(evse_id, duration, charging_rate_unit)
+        if schedule is None:
+            return call_result.GetCompositeSchedule(status="Rejected")
+        return call_result.GetCompositeSchedule(status="Accepted", schedule=schedule)
+
+
+Waiter = tuple[Callable[[], bool], asyncio.Future[None]]
+
+
+class EmulatedStation:
+    """One emulated station with its EVSEs, driven by a simulated clock.
+
+    Resource bounds: `max_queue` TransactionEvents (about 1 kB each) are held while
+    offline; `response_timeout_s` (real seconds) bounds each CALL.
+    """
+
+    def __init__(
+        self,
+        station_id: str,
+        password: str | None,
+        csms_url: str,
+        evses: Sequence[EvseSpec] = (EvseSpec(),),
+        clock: SimClock | None = None,
+        heartbeat_interval_s: int = 300,
+        sample_interval_s: int = 60,
+        faults: Sequence[Fault] = (),
+        truth: StationTruth | None = None,
+        vendor: str = "Emulator",
+        model: str = "EMU-2.0.1",
+        seed: int | None = None,
+        tick_real_s: float = 0.5,
+        response_timeout_s: float | None = None,
+        max_queue: int = 10_000,
+        validate_schemas: bool = True,
+    ) -> None:
+        self.station_id = station_id
+        self.password = password
+        self.url = f"{csms_url.rstrip('/')}/{station_id}"
+        self.clock = clock or SimClock()
+        self.faults = FaultPlan(list(faults))
+        self.truth = truth or StationTruth(station_id)
+        self.vendor, self.model = vendor, model
+        self.rng = random.Random(seed if seed is not None else station_id)
+        self.tick_real_s = tick_real_s
+        self.response_timeout_s = response_timeout_s or max(5.0, self.clock.real_seconds(30))
+        self.validate_schemas = validate_schemas
+        self.evses = {n: EvseState(n, spec) for n, spec in enumerate(evses, start=1)}
+        self.device_model: DeviceModel = standard_model(
+            vendor,
+            model,
+            [
+                EvseHardware(n, s.max_power_w, s.phases, s.dc, s.bidirectional)
+                for n, s in enumerate(evses, start=1)
+            ],
+            heartbeat_interval_s,
+            sample_interval_s,
+        )
+        self.profiles = ProfileStore()
+        self.queue = OfflineQueue(max_queue)
+        self.state = ConnectionState.OFFLINE
+        self.boot_reason = "PowerUp"
+        self.boots = 0  # accepted BootNotifications, for tests and the live view
+        self.sent: list[SentCall] = []
+        self.keep_sent = False  # record outgoing CALLs (tests)
+        self._client: _Client | None = None
+        self._ws: ClientConnection | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._main: list[asyncio.Task[None]] = []
+        self._waiters: list[Waiter] = []
+        self._queue_wakeup = asyncio.Event()
+        self._hold_offline = False
+        self._restore = asyncio.Event()
+        self._reset_pending: str | None = None
+        self._stopping = False
+        self._last_tick = self.clock.now()
+        self._last_status: dict[int, ConnectorStatus] = {}
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start connecting, charging and the fault schedule; returns at once."""
+        self._last_tick = self.clock.now()
+        self._main = [
+            asyncio.create_task(self._connection_loop(), name=f"{self.station_id}-conn"),
+            asyncio.create_task(self._physics_loop(), name=f"{self.station_id}-physics"),
+            asyncio.create_task(self._fault_loop(), name=f"{self.station_id}-faults"),
+        ]
+
+    async def stop(self) -> None:
+        """Disconnect and stop every task (EVs stay plugged; nothing more is sent)."""
+        self._stopping = True
+        self._tick(self.clock.now())
+        for task in [*self._main, *self._tasks]:
+            task.cancel()
+        await asyncio.gather(*self._main, *self._tasks, return_exceptions=True)
+        if self._ws is not None:
+            await self._ws.close()
+        self.state = ConnectionState.OFFLINE
+        for _, future in self._waiters:
+            if not future.done():
+                future.set_exception(StationStopped(self.station_id))
+        self._waiters.clear()
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run `coro` as a task owned by the station (cancelled on stop, errors logged)."""
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            error = task.exception()
+            if isinstance(error, websockets.ConnectionClosed | TimeoutError):
+                logger.info("%s: task ended: %r", self.station_id, error)
+            else:
+                logger.error("%s: task failed", self.station_id, exc_info=error)
+
+    async def wait_until(self, condition: Callable[[], bool], within_s: float = 10.0) -> None:
+        """Wait (real seconds) until `condition()` holds; it is checked on every change."""
+        if condition():
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiter = (condition, future)
+        self._waiters.append(waiter)
+        try:
+            await asyncio.wait_for(future, within_s)
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+    def _changed(self) -> None:
+        for condition, future in list(self._waiters):
+            if not future.done() and condition():
+                future.set_result(None)
+
+    # --- connection ----------------------------------------------------------------------
+
+    def _headers(self) -> dict[str, str]:
+        if self.password is None:
+            return {}
+        token = base64.b64encode(f"{self.station_id}:{self.password}".encode()).decode()
+        return {"Authorization": f"Basic {token}"}
+
+    async def _connection_loop(self) -> None:
+        attempt = 0
+        while not self._stopping:
+            boots_before = self.boots
+            if self._hold_offline:
+                await self._restore.wait()
+                continue
+            self.state = ConnectionState.CONNECTING
+            self._changed()
+            try:
+                async with connect(
+                    self.url,
+                    subprotocols=[SUBPROTOCOL],
+                    additional_headers=self._headers(),
+                    open_timeout=self.response_timeout_s,
+                    max_size=2**20,
+                ) as ws:
+                    self._ws = ws
+                    if ws.subprotocol != SUBPROTOCOL:
+                        raise ConnectionError("the CSMS did not agree to ocpp2.0.1")
+                    await self._session(ws)
+            except (OSError, TimeoutError, OCPPError, websockets.WebSocketException) as error:
+                # OCPPError: the CSMS answered a boot with a CALLERROR or an invalid payload.
+                logger.info("%s: connection failed: %r", self.station_id, error)
+            finally:
+                self._ws = None
+                self._client = None
+                self.state = ConnectionState.OFFLINE
+                self._changed()
+            if self.boots > boots_before:
+                attempt = 0  # the back-off restarts after every accepted boot
+            if self._stopping or self._hold_offline:
+                continue
+            delay = backoff_delay(
+                attempt,
+                self.device_model.int_value("OCPPCommCtrlr", "RetryBackOffWaitMinimum", 2),
+                self.device_model.int_value("OCPPCommCtrlr", "RetryBackOffRandomRange", 10),
+                self.device_model.int_value("OCPPCommCtrlr", "RetryBackOffRepeatTimes", 5),
+                self.rng,
+            )
+            attempt += 1
+            await self.clock.sleep(delay)
+
+    async def _session(self, ws: ClientConnection) -> None:
+        """One websocket connection: boot, then heartbeat, statuses and the queue."""
+        client = _Client(self, ws)
+        self._client = client
+        reader = asyncio.create_task(client.start(), name=f"{self.station_id}-reader")
+        workers: list[asyncio.Task[None]] = [reader]
+        try:
+            self.state = ConnectionState.PENDING
+            self._changed()
+            await self._boot(reader)
+            self.state = ConnectionState.ONLINE
+            self._changed()
+            for evse in self.evses.values():
+                self._last_status.pop(evse.evse_id, None)
+                self._emit_status(evse)
+            workers += [
+                asyncio.create_task(self._heartbeat_loop(), name=f"{self.station_id}-hb"),
+                asyncio.create_task(self._sender_loop(), name=f"{self.station_id}-sender"),
+            ]
+            done, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                error = None if task.cancelled() else task.exception()
+                if error is not None:
+                    raise error
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+
+    async def _boot(self, reader: asyncio.Task[None]) -> None:
+        """BootNotification until Accepted; Pending/Rejected wait `interval` and retry."""
+        attempt = 0
+        while True:
+            response = await self._call(
+                call.BootNotification(
+                    charging_station={
+                        "model": self.model,
+                        "vendor_name": self.vendor,
+                        "serial_number": self.station_id,
+                        "firmware_version": "emulator-1",
+                    },
+                    reason=self.boot_reason,
+                )
+            )
+            interval = int(response.interval)
+            if response.status == "Accepted":
+                if interval > 0:
+                    self.device_model.set(
+                        VariableKey("OCPPCommCtrlr", "HeartbeatInterval"), str(interval)
+                    )
+                self.boots += 1
+                self.boot_reason = "PowerUp"
+                return
+            logger.info("%s: boot %s, retrying", self.station_id, response.status)
+            wait = interval or backoff_delay(attempt, 2, 10, 5, self.rng)
+            attempt += 1
+            await self.clock.sleep(wait)
+            if reader.done():
+                raise ConnectionError("connection closed while booting")
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await self.clock.sleep(
+                self.device_model.int_value("OCPPCommCtrlr", "HeartbeatInterval", 300)
+            )
+            await self._call_quietly(call.Heartbeat())
+
+    async def _call(self, payload: Any, unique_id: str | None = None) -> Any:
+        """Send one CALL and return its result; raises when offline or on a CALLERROR."""
+        client = self._client
+        if client is None:
+            raise ConnectionError("offline")
+        unique_id = unique_id or str(uuid.uuid4())
+        action = type(payload).__name__
+        if self.keep_sent:
+            self.sent.append(SentCall(action, unique_id, payload))
+        if self.faults.take(FaultKind.LOSE_RESPONSE, self.clock.elapsed(), action):
+            client.lost_ids.add(unique_id)
+        return await client.call(
+            payload,
+            suppress=False,
+            unique_id=unique_id,
+            skip_schema_validation=not self.validate_schemas,
+        )
+
+    async def _call_quietly(self, payload: Any) -> Any:
+        """A CALL whose failure only gets logged (status, reports): returns None then."""
+        try:
+            return await self._call(payload)
+        except (ConnectionError, TimeoutError, OCPPError, websockets.ConnectionClosed) as error:
+            logger.info("%s: %s not delivered: %r", self.station_id, type(payload).__name__, error)
+            return None
+
+    # --- transaction event queue -----------------------------------------------------------
+
+    def _enqueue(self, payload: Any, droppable: bool = False) -> None:
+        if not self.queue.push(QueuedMessage(str(uuid.uuid4()), payload, droppable)):
+            logger.warning("%s: offline queue full, event lost", self.station_id)
+        self._queue_wakeup.set()
+        self._changed()
+
+    async def _sender_loop(self) -> None:
+        """Deliver queued TransactionEvents in order; resend the same message on a lost
+        response, up to MessageAttempts, MessageAttemptInterval apart."""
+        attempts_key = VariableKey(
+            "OCPPCommCtrlr", "MessageAttempts", variable_instance="TransactionEvent"
+        )
+        interval_key = VariableKey(
+            "OCPPCommCtrlr", "MessageAttemptInterval", variable_instance="TransactionEvent"
+        )
+        while True:
+            head = self.queue.peek()
+            if head is None:
+                self._queue_wakeup.clear()
+                await self._queue_wakeup.wait()
+                continue
+            max_attempts = int(self.device_model.value(attempts_key))
+            for attempt in range(1, max_attempts + 1):
+                try:
+                    response = await self._call(head.payload, unique_id=head.unique_id)
+                except TimeoutError:
+                    logger.info("%s: no response to %s", self.station_id, head.unique_id)
+                    if attempt < max_attempts:
+                        await self.clock.sleep(int(self.device_model.value(interval_key)) * attempt)
+                    continue
+                except OCPPError as error:
+                    logger.warning("%s: CSMS refused %s: %r", self.station_id, head.payload, error)
+                    if attempt < max_attempts:
+                        await self.clock.sleep(int(self.device_model.value(interval_key)) * attempt)
+                    continue
+                self._handle_tx_response(head.payload, response)
+                break
+            else:
+                logger.warning(
+                    "%s: dropping %s after %d attempts",
+                    self.station_id,
+                    head.unique_id,
+                    max_attempts,
+                )
+            self.queue.pop()
+            self._changed()
+
+    def _handle_tx_response(self, request: Any, response: Any) -> None:
+        info = getattr(response, "id_token_info", None)
+        if not info or info.get("status") == "Accepted":
+            return
+        tx_id = request.transaction_info["transaction_id"]
+        for evse in self.evses.values():
+            if evse.tx is not None and evse.tx.transaction_id == tx_id:
+                self._end_transaction(evse, "Deauthorized", "DeAuthorized", self.clock.now())
+
+    # --- status notifications --------------------------------------------------------------
+
+    def _emit_status(self, evse: EvseState) -> None:
+        status = evse.wanted_status()
+        evse.status = status
+        if (
+            self.state is not ConnectionState.ONLINE
+            or self._last_status.get(evse.evse_id) == status
+        ):
+            self._changed()
+            return
+        self._last_status[evse.evse_id] = status
+        self.spawn(self._send_status(evse.evse_id, status))
+        self._changed()
+
+    async def _send_status(self, evse_id: int, status: ConnectorStatus) -> None:
+        result = await self._call_quietly(
+            call.StatusNotification(
+                timestamp=ocpp_time(self.clock.now()),
+                connector_status=status.value,
+                evse_id=evse_id,
+                connector_id=1,
+            )
+        )
+        if result is None:
+            # Not delivered: send again on the next reconnect.
+            self._last_status.pop(evse_id, None)
+
+    # --- EV and driver actions (used by the fleet and by tests) ----------------------------
+
+    def plug_in(
+        self,
+        evse_id: int,
+        ev: EvSpec,
+        soc: float = 0.3,
+        target_soc: float = 0.8,
+        stay_s: float = 3600.0,
+        id_token: str = "EMULATED",
+    ) -> None:
+        """An EV arrives and plugs into `evse_id`; it leaves `stay_s` simulated seconds later."""
+        evse = self.evses[evse_id]
+        if evse.ev is not None:
+            raise ValueError(f"EVSE {evse_id} of {self.station_id} is occupied")
+        now = self.clock.now()
+        self._tick(now)
+        evse.ev = PluggedEv(ev, soc, target_soc, now + timedelta(seconds=stay_s), now, id_token)
+        self._emit_status(evse)
+        if ev.iso15118:
+            self.spawn(self._send_charging_needs(evse))
+        if evse.remote_start is not None:
+            token, remote_id = evse.remote_start
+            evse.remote_start = None
+            self._start_transaction(evse, token, "RemoteStart", remote_id)
+
+    def present_token(self, evse_id: int, id_token: str | None = None) -> None:
+        """The driver presents an RFID card: Authorize, then start the transaction."""
+        evse = self.evses[evse_id]
+        token = id_token or (evse.ev.id_token if evse.ev else "EMULATED")
+        self.spawn(self._authorize_and_start(evse, token))
+
+    def arrive(
+        self,
+        evse_id: int,
+        ev: EvSpec,
+        soc: float,
+        target_soc: float,
+        stay_s: float,
+        id_token: str,
+    ) -> None:
+        """Plug in and present the token, as a driver does."""
+        self.plug_in(evse_id, ev, soc, target_soc, stay_s, id_token)
+        self.present_token(evse_id, id_token)
+
+    def unplug(self, evse_id: int) -> None:
+        """The EV leaves: the transaction (if any) ends with EVDeparted."""
+        now = self.clock.now()
+        self._tick(now)
+        self._unplug(self.evses[evse_id], now)
+
+    def _unplug(self, evse: EvseState, now: datetime) -> None:
+        if evse.tx is not None:
+            self._end_transaction(evse, "EVDeparted", "EVDisconnected", now)
+        evse.ev = None
+        evse.power_w = 0.0
+        if evse.pending_operative is not None:
+            evse.operative = evse.pending_operative
+            evse.pending_operative = None
+        self._emit_status(evse)
+
+    async def drop_connection(self, duration_s: float | None = None) -> None:
+        """Close the socket and stay offline for `duration_s` simulated seconds (or until
+        `restore_connection`)."""
+        self._hold_offline = True
+        self._restore.clear()
+        ws = self._ws
+        if ws is not None:
+            await ws.close()
+        if duration_s is not None:
+            self.spawn(self._restore_later(duration_s))
+
+    async def _restore_later(self, duration_s: float) -> None:
+        await self.clock.sleep(duration_s)
+        self.restore_connection()
+
+    def restore_connection(self) -> None:
+        self._hold_offline = False
+        self._restore.set()
+
+    async def _authorize_and_start(self, evse: EvseState, token: str) -> None:
+        status = "Accepted"
+        if self.state is ConnectionState.ONLINE:
+            response = await self._call_quietly(
+                call.Authorize(id_token={"id_token": token, "type": "ISO14443"})
+            )
+            if response is not None:
+                status = response.id_token_info["status"]
+        # Offline (or no answer): LocalAuthorizeOffline lets the driver charge anyway.
+        if status != "Accepted" or evse.ev is None or evse.tx is not None:
+            logger.info("%s: token %s not accepted (%s)", self.station_id, token, status)
+            return
+        self._start_transaction(evse, token, "Authorized", None)
+
+    def _start_transaction(
+        self, evse: EvseState, token: str, trigger: str, remote_start_id: int | None
+    ) -> None:
+        now = self.clock.now()
+        self._tick(now)
+        self._begin(evse, token, trigger, remote_start_id, now)
+
+    def _begin(
+        self,
+        evse: EvseState,
+        token: str,
+        trigger: str,
+        remote_start_id: int | None,
+        now: datetime,
+    ) -> None:
+        tx = Transaction(str(uuid.uuid4()), now, token, remote_start_id=remote_start_id)
+        evse.tx = tx
+        self.truth.start(tx.transaction_id, evse.evse_id, now)
+        self._allocate(now)
+        tx.charging_state = self._charging_state(evse)
+        interval = self.device_model.int_value("SampledDataCtrlr", "TxUpdatedInterval", 60)
+        tx.next_sample_at = now + timedelta(seconds=interval) if interval > 0 else None
+        self._enqueue(
+            self._tx_event(evse, "Started", trigger, now, "Transaction.Begin", id_token=True)
+        )
+
+    def _end_transaction(self, evse: EvseState, trigger: str, reason: str, now: datetime) -> None:
+        tx = evse.tx
+        if tx is None:
+            return
+        evse.power_w = 0.0
+        tx.charging_state = ChargingState.EV_CONNECTED if evse.ev else ChargingState.IDLE
+        self._enqueue(
+            self._tx_event(evse, "Ended", trigger, now, "Transaction.End", stopped_reason=reason)
+        )
+        self.truth.end(tx.transaction_id, now)
+        self.profiles.end_transaction(tx.transaction_id)
+        evse.tx = None
+        self._changed()
+
+    def _tx_event(
+        self,
+        evse: EvseState,
+        event_type: str,
+        trigger: str,
+        now: datetime,
+        context: str,
+        id_token: bool = False,
+        stopped_reason: str | None = None,
+    ) -> Any:
+        tx = evse.tx
+        assert tx is not None  # callers hold a transaction
+        info: dict[str, Any] = {
+            "transaction_id": tx.transaction_id,
+            "charging_state": tx.charging_state.value,
+        }
+        if stopped_reason:
+            info["stopped_reason"] = stopped_reason
+        if tx.remote_start_id is not None and event_type == "Started":
+            info["remote_start_id"] = tx.remote_start_id
+        return call.TransactionEvent(
+            event_type=event_type,
+            timestamp=ocpp_time(now),
+            trigger_reason=trigger,
+            seq_no=tx.next_seq(),
+            transaction_info=info,
+            meter_value=[evse.meter_value(now, context)],
+            offline=True if self.state is not ConnectionState.ONLINE else None,
+            evse={"id": evse.evse_id, "connector_id": 1},
+            id_token={"id_token": tx.id_token, "type": "ISO14443"} if id_token else None,
+        )
+
+    async def _send_charging_needs(self, evse: EvseState) -> None:
+        ev = evse.ev
+        if ev is None or self.state is not ConnectionState.ONLINE:
+            return
+        energy = int(energy_needed_wh(ev.spec, ev.soc, ev.target_soc))
+        needs: dict[str, Any] = {"departure_time": ocpp_time(ev.departure)}
+        if evse.spec.dc:
+            needs["requested_energy_transfer"] = "DC"
+            needs["dc_charging_parameters"] = {
+                "ev_max_current": int(ev.spec.max_dc_w / 400),
+                "ev_max_voltage": 400,
+                "energy_amount": energy,
+                "ev_max_power": int(ev.spec.max_dc_w),
+                "state_of_charge": int(ev.soc * 100),
+                "ev_energy_capacity": int(ev.spec.capacity_wh),
+                "full_soc": int(ev.target_soc * 100),
+            }
+        else:
+            phases = evse.spec.phases
+            needs["requested_energy_transfer"] = (
+                "AC_three_phase" if phases == 3 else "AC_single_phase"
+            )
+            needs["ac_charging_parameters"] = {
+                "energy_amount": energy,
+                "ev_min_current": 6,
+                "ev_max_current": int(ev.spec.max_ac_w / (phases * 230)),
+                "ev_max_voltage": 230,
+            }
+        await self._call_quietly(
+            call.NotifyEVChargingNeeds(charging_needs=needs, evse_id=evse.evse_id)
+        )
+
+    # --- physics: power, energy, sampling, departures ---------------------------------------
+
+    async def _physics_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_real_s)
+            self._tick(self.clock.now())
+
+    def _tick(self, now: datetime) -> None:
+        """Integrate energy up to `now`, then act on departures, samples and limits."""
+        seconds = (now - self._last_tick).total_seconds()
+        if seconds <= 0:
+            return
+        start = self._last_tick
+        self._last_tick = now
+        for evse in self.evses.values():
+            # An EV that left during the interval drew power only until its departure.
+            leaving = evse.ev is not None and evse.ev.departure <= now and not self._stopping
+            until = min(now, evse.ev.departure) if leaving and evse.ev else now
+            held = max(0.0, (until - start).total_seconds())
+            if evse.power_w != 0 and held > 0:
+                energy = evse.integrate(held)
+                tx_id = evse.tx.transaction_id if evse.tx else None
+                self.truth.add(evse.evse_id, tx_id, start, held, energy * 3600.0 / held)
+            if leaving:
+                self._unplug(evse, until)
+        if self._stopping:
+            return
+        self._allocate(now)
+        for evse in self.evses.values():
+            tx = evse.tx
+            if tx is None:
+                continue
+            state = self._charging_state(evse)
+            if state is not tx.charging_state:
+                tx.charging_state = state
+                self._enqueue(
+                    self._tx_event(evse, "Updated", "ChargingStateChanged", now, "Sample.Periodic")
+                )
+            if tx.next_sample_at is not None and now >= tx.next_sample_at:
+                interval = timedelta(
+                    seconds=max(
+                        self.device_model.int_value("SampledDataCtrlr", "TxUpdatedInterval", 60), 1
+                    )
+                )
+                # Keep the cadence of the interval rather than drifting by a tick each time.
+                while tx.next_sample_at <= now:
+                    tx.next_sample_at += interval
+                self._enqueue(
+                    self._tx_event(evse, "Updated", "MeterValuePeriodic", now, "Sample.Periodic"),
+                    droppable=True,
+                )
+        if self._reset_pending == "OnIdle" and all(e.tx is None for e in self.evses.values()):
+            self._reset_pending = None
+            self.spawn(self._reboot())
+        self._changed()
+
+    def _charging_state(self, evse: EvseState) -> ChargingState:
+        if evse.ev is None:
+            return ChargingState.IDLE
+        if evse.power_w != 0:
+            return ChargingState.CHARGING
+        if evse.ev.soc >= evse.ev.target_soc or evse.ev.soc >= 1.0:
+            return ChargingState.SUSPENDED_EV
+        return ChargingState.SUSPENDED_EVSE
+
+    def evse_limit_w(self, evse: EvseState, now: datetime) -> float:
+        """The composite limit on an EVSE now, capped by its hardware (W, may be negative)."""
+        tx = evse.tx
+        anchor = tx.started_at if tx else now
+        limit = self.profiles.limit_w(evse.evse_id, now, tx.transaction_id if tx else None, anchor)
+        hardware = evse.spec.max_power_w
+        return hardware if limit is None else min(limit, hardware)
+
+    def _allocate(self, now: datetime) -> None:
+        """Set each EVSE's power: the EV's demand within its composite limit, and the
+        station total within ChargingStationMaxProfile (shared in proportion)."""
+        demand: dict[int, float] = {}
+        for evse in self.evses.values():
+            if evse.ev is None or evse.tx is None or not evse.operative:
+                evse.power_w = 0.0
+                continue
+            limit = self.evse_limit_w(evse, now)
+            if limit < 0 and not evse.spec.bidirectional:
+                limit = 0.0
+            if limit < 0:
+                limit = max(limit, -evse.spec.max_power_w)
+            demand[evse.evse_id] = clamp_power(
+                evse.ev.spec, evse.ev.soc, limit, evse.spec.dc, evse.ev.target_soc
+            )
+        shared = share_station_max(demand, self.profiles.station_max_w(now, now))
+        for evse_id, power in shared.items():
+            self.evses[evse_id].power_w = power
+
+    # --- answers to CSMS CALLs ---------------------------------------------------------
+
+    def get_variable(self, data: dict[str, Any]) -> dict[str, Any]:
+        key = _key(data)
+        attribute = data.get("attribute_type", "Actual")
+        status, value = self.device_model.get(key, attribute)
+        result: dict[str, Any] = {
+            "attribute_status": status.value,
+            "component": data["component"],
+            "variable": data["variable"],
+            "attribute_type": attribute,
+        }
+        if status is GetStatus.ACCEPTED:
+            result["attribute_value"] = value
+        return result
+
+    def set_variable(self, data: dict[str, Any]) -> dict[str, Any]:
+        key = _key(data)
+        attribute = data.get("attribute_type", "Actual")
+        status = self.device_model.set(key, data["attribute_value"], attribute)
+        if status is SetStatus.ACCEPTED and key.variable == "HeartbeatInterval":
+            logger.info("%s: heartbeat interval now %s", self.station_id, data["attribute_value"])
+        return {
+            "attribute_status": status.value,
+            "component": data["component"],
+            "variable": data["variable"],
+            "attribute_type": attribute,
+        }
+
+    async def send_report(self, request_id: int, report_base: str) -> None:
+        data = self.device_model.report(configuration_only=report_base == "ConfigurationInventory")
+        if report_base == "SummaryInventory":
+            data = [d for d in data if d["variable"]["name"] in ("Available", "AvailabilityState")]
+        parts = list(chunks(data, REPORT_PART_SIZE))
+        for seq_no, part in enumerate(parts):
+            await self._call_quietly(
+                call.NotifyReport(
+                    request_id=request_id,
+                    generated_at=ocpp_time(self.clock.now()),
+                    seq_no=seq_no,
+                    report_data=part or None,
+                    tbc=seq_no < len(parts) - 1,
+                )
+            )
+
+    def reset_status(self, kind: str) -> str:
+        busy = any(e.tx is not None for e in self.evses.values())
+        return "Scheduled" if kind == "OnIdle" and busy else "Accepted"
+
+    def after_reset(self, kind: str) -> None:
+        busy = any(e.tx is not None for e in self.evses.values())
+        if kind == "OnIdle" and busy:
+            self._reset_pending = "OnIdle"
+            return
+        self._reset_pending = None  # an immediate reset supersedes a scheduled one
+        now = self.clock.now()
+        self._tick(now)
+        for evse in self.evses.values():
+            self._end_transaction(evse, "ResetCommand", "ImmediateReset", now)
+        self.spawn(self._reboot())
+
+    async def _reboot(self) -> None:
+        """Reconnect and boot again with reason RemoteReset (EVs stay plugged in)."""
+        self.boot_reason = "RemoteReset"
+        if self._ws is not None:
+            await self._ws.close()
+
+    async def triggered(self, message: str, evse_id: int | None) -> None:
+        now = self.clock.now()
+        targets = [self.evses[evse_id]] if evse_id in self.evses else list(self.evses.values())
+        if message == "BootNotification":
+            await self._call_quietly(
+                call.BootNotification(
+                    charging_station={"model": self.model, "vendor_name": self.vendor},
+                    reason="Triggered",
+                )
+            )
+        elif message == "Heartbeat":
+            await self._call_quietly(call.Heartbeat())
+        elif message == "StatusNotification":
+            for evse in targets:
+                await self._send_status(evse.evse_id, evse.wanted_status())
+        elif message == "MeterValues":
+            for evse in targets:
+                await self._call_quietly(
+                    call.MeterValues(
+                        evse_id=evse.evse_id, meter_value=[evse.meter_value(now, "Trigger")]
+                    )
+                )
+        elif message == "TransactionEvent":
+            self._tick(now)
+            for evse in targets:
+                if evse.tx is not None:
+                    self._enqueue(self._tx_event(evse, "Updated", "Trigger", now, "Trigger"))
+
+    def remote_start(
+        self,
+        token: str,
+        remote_start_id: int,
+        evse_id: int | None,
+        profile: dict[str, Any] | None,
+    ) -> tuple[str, str | None]:
+        candidates = [
+            e
+            for e in self.evses.values()
+            if (evse_id is None or e.evse_id == evse_id) and e.tx is None and e.operative
+        ]
+        if not candidates:
+            return "Rejected", None
+        plugged = [e for e in candidates if e.ev is not None]
+        evse = (plugged or candidates)[0]
+        if evse.ev is None:
+            # Wait for the EV: the transaction starts when it plugs in.
+            evse.remote_start = (token, remote_start_id)
+            return "Accepted", None
+        self._start_transaction(evse, token, "RemoteStart", remote_start_id)
+        assert evse.tx is not None
+        if profile is not None:
+            self.set_charging_profile(evse.evse_id, profile)
+        return "Accepted", evse.tx.transaction_id
+
+    def remote_stop(self, transaction_id: str) -> str:
+        for evse in self.evses.values():
+            if evse.tx is not None and evse.tx.transaction_id == transaction_id:
+                now = self.clock.now()
+                self._tick(now)
+                self._end_transaction(evse, "RemoteStop", "Remote", now)
+                return "Accepted"
+        return "Rejected"
+
+    def transaction_status(self, transaction_id: str | None) -> tuple[bool, bool]:
+        """(transaction ongoing, messages of it still queued)."""
+        ongoing = any(
+            e.tx is not None and e.tx.transaction_id == transaction_id for e in self.evses.values()
+        )
+        return ongoing, len(self.queue) > 0
+
+    def unlock(self, evse_id: int, connector_id: int) -> str:
+        evse = self.evses.get(evse_id)
+        if evse is None or connector_id != 1:
+            return "UnknownConnector"
+        if evse.tx is not None:
+            return "OngoingAuthorizedTransaction"
+        return "Unlocked"
+
+    def change_availability(self, operative: bool, evse_id: int | None) -> str:
+        targets = [self.evses[evse_id]] if evse_id else list(self.evses.values())
+        if evse_id and evse_id not in self.evses:
+            return "Rejected"
+        scheduled = False
+        for evse in targets:
+            if evse.tx is not None and not operative:
+                evse.pending_operative = operative
+                scheduled = True
+                continue
+            evse.operative = operative
+            self._emit_status(evse)
+        return "Scheduled" if scheduled else "Accepted"
+
+    def set_charging_profile(self, evse_id: int, data: dict[str, Any]) -> tuple[str, str | None]:
+        if self.faults.take(FaultKind.REJECT_PROFILE, self.clock.elapsed(), "SetChargingProfile"):
+            logger.info("%s: fault: rejecting a charging profile", self.station_id)
+            return "Rejected", "InjectedFault"
+        if evse_id != 0 and evse_id not in self.evses:
+            return "Rejected", "UnknownEVSE"
+        evse = self.evses.get(evse_id)
+        active = evse.tx.transaction_id if evse is not None and evse.tx is not None else None
+        now = self.clock.now()
+        try:
+            profile = profile_from_ocpp(data)
+            self._tick(now)
+            self.profiles.install(evse_id, profile, active)
+        except ProfileRejected as error:
+            logger.info("%s: profile rejected: %s", self.station_id, error)
+            return "Rejected", "InvalidProfile"
+        except (KeyError, ValueError, IndexError) as error:
+            logger.info("%s: malformed profile: %r", self.station_id, error)
+            return "Rejected", "InvalidValue"
+        self._update_entries()
+        self._allocate(now)
+        self._changed()
+        return "Accepted", None
+
+    def clear_charging_profile(
+        self,
+        profile_id: int | None,
+        evse_id: int | None,
+        purpose: str | None,
+        stack_level: int | None,
+    ) -> int:
+        removed = self.profiles.clear(
+            profile_id, evse_id, Purpose(purpose) if purpose else None, stack_level
+        )
+        self._update_entries()
+        now = self.clock.now()
+        self._tick(now)
+        self._allocate(now)
+        self._changed()
+        return removed
+
+    def _update_entries(self) -> None:
+        key = VariableKey("SmartChargingCtrlr", "Entries", variable_instance="ChargingProfiles")
+        self.device_model.variables[key].value = str(len(self.profiles.installed))
+
+    def find_profiles(self, criteria: dict[str, Any], evse_id: int | None) -> list[Any]:
+        purpose = criteria.get("charging_profile_purpose")
+        return self.profiles.select(
+            evse_id=evse_id,
+            purpose=Purpose(purpose) if purpose else None,
+            stack_level=criteria.get("stack_level"),
+            ids=tuple(criteria.get("charging_profile_id") or ()),
+        )
+
+    async def report_profiles(self, request_id: int, found: list[Any]) -> None:
+        by_evse: dict[int, list[dict[str, Any]]] = {}
+        for installed in found:
+            by_evse.setdefault(installed.evse_id, []).append(profile_to_ocpp(installed.profile))
+        items = sorted(by_evse.items())
+        for index, (evse_id, profiles) in enumerate(items):
+            await self._call_quietly(
+                call.ReportChargingProfiles(
+                    request_id=request_id,
+                    charging_limit_source="CSO",
+                    charging_profile=profiles,
+                    evse_id=evse_id,
+                    tbc=index < len(items) - 1,
+                )
+            )
+
+    def composite_schedule(
+        self, evse_id: int, duration: int, unit: str | None
+    ) -> dict[str, Any] | None:
+        if evse_id != 0 and evse_id not in self.evses:
+            return None
+        now = self.clock.now().replace(microsecond=0)
+        evse = self.evses.get(evse_id)
+        tx = evse.tx if evse else None
+        hardware = (
+            evse.spec.max_power_w
+            if evse is not None
+            else sum(e.spec.max_power_w for e in self.evses.values())
+        )
+        phases = evse.spec.phases if evse is not None else 3
+        rate = RateUnit(unit) if unit else RateUnit.W
+        periods = self.profiles.composite(
+            evse_id,
+            now,
+            duration,
+            tx.transaction_id if tx else None,
+            tx.started_at if tx else None,
+            hardware,
+        )
+        return {
+            "evse_id": evse_id,
+            "duration": duration,
+            "schedule_start": ocpp_time(now),
+            "charging_rate_unit": rate.value,
+            "charging_schedule_period": [
+                {"start_period": p.start_s, "limit": round(from_watts(p.limit_w, rate, phases), 1)}
+                | ({"number_phases": phases} if rate is RateUnit.A else {})
+                for p in periods
+            ],
+        }
+
+    # --- fault schedule -----------------------------------------------------------------
+
+    async def _fault_loop(self) -> None:
+        while True:
+            fault = self.faults.next_scheduled()
+            if fault is None:
+                return
+            await self.clock.sleep(fault.at_s - self.clock.elapsed())
+            taken = self.faults.take(fault.kind, self.clock.elapsed())
+            if taken is None:
+                continue
+            if taken.kind is FaultKind.DROP_CONNECTION:
+                logger.info("%s: fault: dropping the connection", self.station_id)
+                await self.drop_connection(taken.duration_s)
+            elif taken.kind is FaultKind.MALFORMED_FRAME and self._ws is not None:
+                logger.info("%s: fault: sending a malformed frame", self.station_id)
+                await self._ws.send('[2, "malformed", "Heartbeat", {')
+
+    # --- views ------------------------------------------------------------------------------
+
+    @property
+    def online(self) -> bool:
+        return self.state is ConnectionState.ONLINE
+
+
+def _key(data: dict[str, Any]) -> VariableKey:
+    component = data["component"]
+    variable = data["variable"]
+    evse = component.get("evse") or {}
+    return VariableKey(
+        component=component["name"],
+        variable=variable["name"],
+        evse_id=evse.get("id"),
+        connector_id=evse.get("connector_id"),
+        component_instance=component.get("instance"),
+        variable_instance=variable.get("instance"),
+    )

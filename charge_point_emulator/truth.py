@@ -1,0 +1,102 @@
+"""Ground truth: what each station really delivered and fed back, per transaction and per
+minute per EVSE, so tests can hold the CSMS's records and grid limits against reality."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from charge_point_emulator.clock import ocpp_time
+
+
+@dataclass(slots=True)
+class TransactionTruth:
+    transaction_id: str
+    evse_id: int
+    started_at: datetime
+    ended_at: datetime | None = None
+    delivered_wh: float = 0.0
+    fed_back_wh: float = 0.0
+
+
+@dataclass(slots=True)
+class StationTruth:
+    """Accumulates energy per transaction and per minute per EVSE; pure, time passed in."""
+
+    station_id: str
+    transactions: dict[str, TransactionTruth] = field(default_factory=dict)
+    # evse id -> minute index (minutes since the epoch) -> net energy in Wh
+    minutes: dict[int, dict[int, float]] = field(default_factory=dict)
+
+    def start(self, transaction_id: str, evse_id: int, at: datetime) -> None:
+        self.transactions[transaction_id] = TransactionTruth(transaction_id, evse_id, at)
+
+    def end(self, transaction_id: str, at: datetime) -> None:
+        self.transactions[transaction_id].ended_at = at
+
+    def add(
+        self,
+        evse_id: int,
+        transaction_id: str | None,
+        start: datetime,
+        seconds: float,
+        watts: float,
+    ) -> None:
+        """Record `watts` held on `evse_id` for `seconds` from `start`."""
+        if seconds <= 0:
+            return
+        energy = watts * seconds / 3600.0
+        if transaction_id is not None and transaction_id in self.transactions:
+            record = self.transactions[transaction_id]
+            if energy >= 0:
+                record.delivered_wh += energy
+            else:
+                record.fed_back_wh -= energy
+        buckets = self.minutes.setdefault(evse_id, {})
+        t = start.timestamp()
+        end = t + seconds
+        while t < end:
+            minute = math.floor(t / 60)
+            upto = min(end, (minute + 1) * 60.0)
+            buckets[minute] = buckets.get(minute, 0.0) + watts * (upto - t) / 3600.0
+            t = upto
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "station_id": self.station_id,
+            "transactions": [
+                {
+                    "transaction_id": t.transaction_id,
+                    "evse_id": t.evse_id,
+                    "started_at": ocpp_time(t.started_at),
+                    "ended_at": ocpp_time(t.ended_at) if t.ended_at else None,
+                    "delivered_wh": round(t.delivered_wh, 3),
+                    "fed_back_wh": round(t.fed_back_wh, 3),
+                }
+                for t in self.transactions.values()
+            ],
+            "power_per_minute": {
+                str(evse): [
+                    {
+                        "minute": ocpp_time(datetime.fromtimestamp(0, UTC) + timedelta(minutes=m)),
+                        # Average power over the minute: Wh in one minute * 60.
+                        "avg_w": round(wh * 60.0, 3),
+                    }
+                    for m, wh in sorted(buckets.items())
+                ]
+                for evse, buckets in sorted(self.minutes.items())
+            },
+        }
+
+
+def write_truth(path: Path, stations: list[StationTruth], generated_at: datetime) -> None:
+    """Write every station's truth as one JSON document (format in README.md)."""
+    document = {
+        "generated_at": ocpp_time(generated_at),
+        "stations": [s.as_dict() for s in stations],
+    }
+    path.write_text(json.dumps(document, indent=1))
