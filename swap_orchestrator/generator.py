@@ -68,7 +68,7 @@ def _station(index: int, p: GeneratorParams, rng: random.Random) -> dict[str, An
     batteries = []
     count = p.bays * p.batteries_per_bay + 1
     for n in range(count):
-        btype, capacity, _ = BATTERY_TYPES[0] if n < round(count * 0.6) else BATTERY_TYPES[1]
+        btype, capacity, _ = BATTERY_TYPES[0] if n < round(count * 0.5) else BATTERY_TYPES[1]
         batteries.append(
             {
                 "serial": f"{sid}-B{n + 1:03d}",

@@ -106,14 +106,17 @@ class SwapQueue:
     def ordered(self, now: float) -> Iterator[QueueEntry]:
         """All waiting vehicles in service order (lazy; do not change the queue meanwhile)."""
         streams = [
-            (
-                (_descending(order_key(e, now, self.ageing_s)), b, n, e)
-                for n, e in enumerate(bucket.values())
-            )
-            for b, bucket in enumerate(self._buckets.values())
+            self._keyed(bucket, index, now) for index, bucket in enumerate(self._buckets.values())
         ]
         for *_, entry in heapq.merge(*streams):
             yield entry
+
+    def _keyed(
+        self, bucket: dict[str, QueueEntry], index: int, now: float
+    ) -> Iterator[tuple[tuple[int, int, float], int, int, QueueEntry]]:
+        """A bucket's entries with ascending sort keys (its order is service order)."""
+        for n, entry in enumerate(bucket.values()):
+            yield _descending(order_key(entry, now, self.ageing_s)), index, n, entry
 
     def count_above(self, priority: Priority, battery_type: str) -> int:
         """Waiting vehicles of a higher class than `priority` needing `battery_type`."""

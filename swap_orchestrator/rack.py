@@ -45,8 +45,8 @@ class GridRequest:
 class RackPlanParams:
     """`slot_s` x `horizon_slots` is the look-ahead; each re-plan costs one planner call."""
 
-    slot_s: float = 300.0
-    horizon_slots: int = 24
+    slot_s: float = 60.0
+    horizon_slots: int = 60
     efficiency: float = 0.95
     # Charge a little past the hand-out SoC so rounding never leaves a battery just below.
     target_margin_soc: float = 0.002
