@@ -186,37 +186,61 @@ def edf_planner(instance: dict[str, Any]) -> dict[str, list[float]]:
     sessions = sorted(
         instance["sessions"], key=lambda s: (s["departure_slot"], -s.get("priority", 0), s["id"])
     )
-    energy = {s["id"]: float(s["initial_wh"]) for s in sessions}
-    power = {s["id"]: [0.0] * slots for s in sessions}
+    plans = [_EdfSession.of(s, nodes[s["node"]], slots) for s in sessions]
     for k in range(slots):
         headroom = float(import_cap[k])
-        for s in sessions:
-            if not s["arrival_slot"] <= k < s["departure_slot"] or headroom <= 0:
-                continue
-            eff = float(s.get("efficiency", 1.0))
-            leaf = float(nodes[s["node"]]["import_limit_w"])
-            need_w = (float(s["target_wh"]) - energy[s["id"]]) / eff / slot_h
-            p = max(0.0, min(float(s["max_charge_w"]), leaf, need_w, headroom))
-            power[s["id"]][k] = p
-            energy[s["id"]] += p * eff * slot_h
-            headroom -= p
+        for plan in plans:
+            if headroom <= 0:
+                break
+            if plan.arrival <= k < plan.departure and plan.energy < plan.target:
+                p = min(plan.charge_w, (plan.target - plan.energy) / plan.eff / slot_h, headroom)
+                plan.power[k] = p
+                plan.energy += p * plan.eff * slot_h
+                headroom -= p
         net = wanted_net[k]
         if net is not None and net < 0:
             shortfall = min(-net, export_cap[k])
-            for s in reversed(sessions):
-                if shortfall <= 0 or not s["arrival_slot"] <= k < s["departure_slot"]:
-                    continue
-                if power[s["id"]][k] > 0:
-                    continue
-                eff = float(s.get("efficiency", 1.0))
-                floor = min(float(s["min_wh"]), float(s["initial_wh"]))
-                leaf = float(nodes[s["node"]].get("export_limit_w", 0.0))
-                spare_w = (energy[s["id"]] - floor) * eff / slot_h
-                p = max(0.0, min(float(s["max_discharge_w"]), leaf, spare_w, shortfall))
-                power[s["id"]][k] = -p
-                energy[s["id"]] -= p / eff * slot_h
-                shortfall -= p
-    return power
+            for plan in reversed(plans):
+                if shortfall <= 0:
+                    break
+                if plan.arrival <= k < plan.departure and plan.power[k] == 0:
+                    spare_w = (plan.energy - plan.floor) * plan.eff / slot_h
+                    p = max(0.0, min(plan.discharge_w, spare_w, shortfall))
+                    plan.power[k] = -p
+                    plan.energy -= p / plan.eff * slot_h
+                    shortfall -= p
+    return {plan.id: plan.power for plan in plans}
+
+
+@dataclass(slots=True)
+class _EdfSession:
+    """One session's numbers, read once from the instance, and its plan so far."""
+
+    id: str
+    arrival: int
+    departure: int
+    eff: float
+    charge_w: float
+    discharge_w: float
+    target: float
+    floor: float
+    energy: float
+    power: list[float]
+
+    @classmethod
+    def of(cls, s: dict[str, Any], node: dict[str, Any], slots: int) -> _EdfSession:
+        return cls(
+            id=s["id"],
+            arrival=int(s["arrival_slot"]),
+            departure=int(s["departure_slot"]),
+            eff=float(s.get("efficiency", 1.0)),
+            charge_w=min(float(s["max_charge_w"]), float(node["import_limit_w"])),
+            discharge_w=min(float(s["max_discharge_w"]), float(node.get("export_limit_w", 0.0))),
+            target=float(s["target_wh"]),
+            floor=min(float(s["min_wh"]), float(s["initial_wh"])),
+            energy=float(s["initial_wh"]),
+            power=[0.0] * slots,
+        )
 
 
 class Rack:

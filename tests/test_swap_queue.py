@@ -132,3 +132,11 @@ def test_no_vehicle_waits_without_bound_behind_a_stream_of_emergencies(
         assert served_at < 3 * ageing_s + ageing_s / 7 + 1e-6
     else:
         assert now <= 3 * ageing_s
+
+
+def test_ordered_handles_equal_keys_across_buckets() -> None:
+    q = SwapQueue()
+    q.add(entry("a", N, 0.0, "75kWh"))
+    q.add(entry("b", N, 0.0, "100kWh"))
+    q.add(entry("c", N, 0.0, "60kWh"))
+    assert sorted(e.vehicle for e in q.ordered(5.0)) == ["a", "b", "c"]
