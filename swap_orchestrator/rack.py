@@ -33,8 +33,8 @@ class Demand:
 
 @dataclass(frozen=True, slots=True)
 class GridRequest:
-    """The grid asks the station to keep its net power at or below `max_net_w` (negative:
-    feed back) from `from_s` to `to_s`."""
+    """The grid asks to keep net power at or below `max_net_w` (negative: feed back) from
+    `from_s` to `to_s`. In an instance it applies to the rack: take auxiliaries off first."""
 
     from_s: float
     to_s: float

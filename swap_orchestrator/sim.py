@@ -14,6 +14,7 @@ from typing import Any
 from swap_orchestrator.batteries import RackBattery
 from swap_orchestrator.gates import Stage
 from swap_orchestrator.rack import (
+    GridRequest,
     Rack,
     RackPlanner,
     RackPlanParams,
@@ -139,6 +140,10 @@ class _StationRun:
             charge_w=self.spec.rack_charge_w,
             limit_w=lambda x: self.connection_w(x) - self.spec.aux_w,
             prices=self.spec.import_price,
+            grid_requests=[
+                GridRequest(r.from_s, r.to_s, r.max_net_w - self.spec.aux_w)
+                for r in self.sim.grid_requests.get(self.spec.id, ())
+            ],
             params=params,
         )
         plan = self.sim.planner(instance) if batteries else {}
@@ -241,7 +246,8 @@ class _StationRun:
 
 
 class Simulation:
-    """One run of a scenario. `planner` plans rack charging (the kernel in production)."""
+    """One run of a scenario. `planner` plans rack charging (the kernel in production);
+    `grid_requests` are demand-response / feed-back requests per station."""
 
     def __init__(
         self,
@@ -251,12 +257,16 @@ class Simulation:
         timing: SimTiming | None = None,
         planner: RackPlanner = edf_planner,
         plan_params: RackPlanParams | None = None,
+        grid_requests: dict[str, list[GridRequest]] | None = None,
         seed: int = 0,
     ) -> None:
         self.scenario = scenario
         self.timing = timing or SimTiming()
         self.planner = planner
         self.plan_params = plan_params or RackPlanParams()
+        # Per station: the grid asks for the station's net power (with auxiliaries) to stay
+        # at or below a value, negative meaning feed back from the racks.
+        self.grid_requests = grid_requests or {}
         self.rsu = SimulatedRoadsideUnit(scenario, seed)
         self.events: list[Event] = []
         self.vehicles: dict[str, VehicleSpec] = {v.id: v for v in scenario.vehicles}
@@ -276,6 +286,10 @@ class Simulation:
             self.at(0.0, station_run.replan)
         for v in self.scenario.vehicles:
             self.at(v.arrive_s, self._arrival(v))
+        for sid, requests in self.grid_requests.items():
+            for request in requests:  # re-plan exactly when a request starts and ends
+                self.at(request.from_s, self.runs[sid].replan)
+                self.at(request.to_s, self.runs[sid].replan)
         for f in self.scenario.faults:
             self._schedule_fault(f.station, f.kind, f.at_s, f.end_s, f.bay, f.limit_w)
         while self._queue and self._queue[0][0] <= end:

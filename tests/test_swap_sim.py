@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 import cli
 from swap_orchestrator.audit import audit
 from swap_orchestrator.generator import GeneratorParams, generate
+from swap_orchestrator.rack import GridRequest, RackPlanParams
 from swap_orchestrator.report import build_report
 from swap_orchestrator.scenario import ScenarioError, parse_scenario
 from swap_orchestrator.sim import simulate
@@ -170,6 +171,25 @@ def test_planner_is_injected_and_without_charging_only_the_initial_stock_is_hand
     assert 0 < report["swaps"] <= ready
     aux_only = doc["stations"][0]["aux_w"] * doc["duration_s"] / 3600 / 1000
     assert report["energy_kwh"] == pytest.approx(aux_only)
+
+
+def test_racks_feed_back_when_the_grid_asks_and_swaps_still_get_full_batteries() -> None:
+    doc = generate(busy_params(6, faults=False, arrivals=30))
+    sid = doc["stations"][0]["id"]
+    request = GridRequest(3600.0, 7200.0, -100_000.0)
+    report = run(
+        doc,
+        grid_requests={sid: [request]},
+        plan_params=RackPlanParams(discharge_w=20_000.0),
+    )
+    series = report["grid_w"][sid]
+
+    def power_at(t: float) -> float:
+        return [w for start, w in series if start <= t][-1]
+
+    assert all(power_at(t) <= -100_000.0 + 1.0 for t in range(3600, 7200, 30))
+    assert power_at(3000.0) > 0 and power_at(7300.0) > 0  # recharging after the request
+    assert audit(doc, report) == []  # hand-out SoC and everything else still hold
 
 
 def tamper(report: dict[str, Any], kind: str) -> tuple[dict[str, Any], dict[str, Any]]:
