@@ -32,8 +32,8 @@ def _windows(scenario: dict[str, Any], kind: str) -> dict[str, list[dict[str, An
     return found
 
 
-def _inside(windows: list[dict[str, Any]], t: float) -> bool:
-    return any(w["at_s"] <= t < w["at_s"] + w["duration_s"] for w in windows)
+def _inside(windows: list[dict[str, Any]] | None, t: float) -> bool:
+    return any(w["at_s"] <= t < w["at_s"] + w["duration_s"] for w in windows or ())
 
 
 class _Auditor:
@@ -47,6 +47,10 @@ class _Auditor:
             (p["vehicle"], p["stage"]): p for p in scenario.get("perception", [])
         }
         self.rsu_offline = _windows(scenario, "rsu_offline")
+        self.bay_faults: dict[tuple[str, Any], list[dict[str, Any]]] = {}
+        for fault in scenario.get("faults", []):
+            if fault["kind"] == "bay_fault":
+                self.bay_faults.setdefault((fault["station"], fault["bay"]), []).append(fault)
         self.problems: list[str] = []
 
     def fail(self, event: dict[str, Any] | None, text: str) -> None:
@@ -77,6 +81,8 @@ class _Auditor:
             for sid, s in self.stations.items()
         }
         in_swap: dict[str, str] = {}  # vehicle -> battery it is being given
+        occupant: dict[tuple[str, int], str] = {}  # (station, bay) -> vehicle called there
+        bay_of: dict[str, tuple[str, int]] = {}
         for e in events:
             if e["t"] < last_t:
                 self.fail(e, "event log out of time order")
@@ -89,6 +95,10 @@ class _Auditor:
                 self.fail(e, "vehicle not in the scenario")
                 continue
             sid, kind = vehicle["station"], e["kind"]
+            if kind in ("released", "no_show", "cancelled") or e.get("requeued"):
+                place = bay_of.pop(vid, None)
+                if place is not None and occupant.get(place) == vid:
+                    del occupant[place]
             if kind == "queued":
                 first_queued.setdefault(vid, e["t"])
                 waiting[vid] = first_queued[vid]
@@ -102,6 +112,7 @@ class _Auditor:
                     key = (sid, vehicle["battery"]["type"])
                     blocked[key] = -1  # a battery of this type was ready
                     gates[vid], approached[vid] = {}, False
+                    self.check_bay_free(e, vid, (sid, int(e["bay"])), occupant, bay_of)
                 waiting.pop(vid, None)
             if kind == "gate":
                 gates.setdefault(vid, {})[e["stage"]] = e
@@ -121,6 +132,10 @@ class _Auditor:
                 if age is None or not 0.0 <= age <= self.limits.freshness_s:
                     self.fail(e, "vehicle released without a fresh report")
             elif kind == "swap_started":
+                if bay_of.get(vid) != (sid, e.get("bay")):
+                    self.fail(e, "swap started in a bay the vehicle was not called to")
+                if _inside(self.bay_faults.get((sid, e.get("bay"))), e["t"]):
+                    self.fail(e, "swap started in a faulty bay")
                 self.check_swap(e, vid, vehicle, gates.get(vid, {}), approached, realigns)
                 self.check_battery(e, vid, vehicle, rack[sid], in_swap)
             elif kind == "swap_completed":
@@ -162,6 +177,22 @@ class _Auditor:
             other_type = (station, self.vehicles[other]["battery"]["type"])
             if key(other) > mine and self.rank(other) > blocked.get(other_type, -1):
                 self.fail(e, f"called ahead of {other}, who was better placed")
+
+    def check_bay_free(
+        self,
+        e: dict[str, Any],
+        vid: str,
+        place: tuple[str, int],
+        occupant: dict[tuple[str, int], str],
+        bay_of: dict[str, tuple[str, int]],
+    ) -> None:
+        """One vehicle per bay: the previous one was released, a no-show or sent back."""
+        there = occupant.get(place)
+        if there is not None and there != vid:
+            self.fail(e, f"called to bay {place[1]} while {there} still had it")
+        if _inside(self.bay_faults.get(place), e["t"]):
+            self.fail(e, f"called to bay {place[1]} during its fault")
+        occupant[place], bay_of[vid] = vid, place
 
     def rank(self, vehicle: str) -> int:
         return RANKS[self.vehicles[vehicle].get("priority", "normal")]

@@ -1,4 +1,5 @@
 import copy
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -265,6 +266,31 @@ def test_audit_catches_a_lower_class_overtaking_a_waiting_higher_one(
         if v["id"] == victim:
             v["priority"] = "emergency"
     assert any("better placed" in p for p in audit(changed_doc, report))
+
+
+def test_audit_catches_two_vehicles_in_one_bay_and_a_swap_in_a_faulty_bay(
+    day: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    doc, report = day
+    changed = copy.deepcopy(report)
+    events = changed["events"]
+    released = {e["vehicle"]: e["t"] for e in events if e["kind"] == "released"}
+    calls = [e for e in events if e["kind"] == "called" and e["vehicle"] in released]
+    # A call to the other bay while the previous vehicle is still in its own: redirect it.
+    first, second = next(
+        (a, b)
+        for a, b in itertools.pairwise(calls)
+        if a["bay"] != b["bay"] and released[a["vehicle"]] > b["t"]
+    )
+    second["bay"] = first["bay"]
+    assert any("still had it" in p for p in audit(doc, changed))
+    changed_doc = copy.deepcopy(doc)
+    swap = next(e for e in report["events"] if e["kind"] == "swap_started")
+    changed_doc["faults"].append(
+        {"station": doc["stations"][0]["id"], "bay": swap["bay"], "kind": "bay_fault",
+         "at_s": swap["t"] - 1, "duration_s": 60}
+    )  # fmt: skip
+    assert any("faulty bay" in p for p in audit(changed_doc, report))
 
 
 def test_audit_catches_power_above_the_grid_limit(
