@@ -41,6 +41,7 @@ INPUTS = (
     "bay_fault",
     "bay_recovered",
     "tick",
+    "next_wakeup",
 )
 
 
@@ -80,9 +81,10 @@ def timed(method: Callable[..., Any], samples: list[float]) -> Callable[..., Any
     return wrapper
 
 
-def decision_latency(stations: int = 50, queued: int = 1000) -> tuple[list[float], list[int]]:
+def decision_latency(stations: int, queued: int) -> tuple[list[float], list[int]]:
     """Latency of every orchestrator input over two busy hours at `stations` stations, each
-    starting with `queued / stations` vehicles waiting and fed at its service rate."""
+    starting with `queued / stations` vehicles waiting and fed a little faster than it
+    serves, so that about `queued` wait in total throughout."""
     doc = generate(
         GeneratorParams(
             seed=9,
@@ -94,13 +96,13 @@ def decision_latency(stations: int = 50, queued: int = 1000) -> tuple[list[float
         )
     )
     rng = random.Random(9)
-    per_station = queued // stations
+    per_station = queued // stations + 2  # a margin for the first minutes of service
     cycle = 250.0
     vehicles = []
     for s in doc["stations"]:
-        count = per_station + int(doc["duration_s"] / cycle) * s["bays"]
+        count = per_station + int(1.1 * doc["duration_s"] / cycle * s["bays"])
         for n in range(count):
-            arrive = rng.uniform(0, 60) if n < per_station else rng.uniform(0, doc["duration_s"])
+            arrive = rng.uniform(0, 10) if n < per_station else rng.uniform(0, doc["duration_s"])
             vid = f"{s['id']}-car-{n:04d}"
             vehicles.append(
                 {
@@ -127,8 +129,8 @@ def decision_latency(stations: int = 50, queued: int = 1000) -> tuple[list[float
     for orch in orchestrators:
         for name in INPUTS:
             setattr(orch, name, timed(getattr(orch, name), samples))
-    # Sample the total queue every simulated minute.
-    for minute in range(int(doc["duration_s"] // 60)):
+    # Sample the total queue every simulated minute (from the first, once all have arrived).
+    for minute in range(1, int(doc["duration_s"] // 60)):
         sim.at(
             minute * 60.0, lambda _t: queue_sizes.append(sum(len(o.queue) for o in orchestrators))
         )
@@ -191,17 +193,24 @@ def main() -> int:
         f"bay utilisation {utilisation}, audit {'clean' if clean else 'FAILED'}"
     )
 
-    samples, queue_sizes = decision_latency()
-    p50, p99 = percentile(samples, 50), percentile(samples, 99)
-    print(
-        f"decision latency, 50 stations, {min(queue_sizes)}-{max(queue_sizes)} queued "
-        f"(mean {statistics.fmean(queue_sizes):.0f}): p50 {p50 * 1e3:.3f} ms, "
-        f"p99 {p99 * 1e3:.3f} ms (target < {LATENCY_TARGET_S * 1e3:.0f} ms, "
-        f"{p99 / ref:.3f}x reference), max {max(samples) * 1e3:.2f} ms over {len(samples)}"
-    )
-
+    ok = day_s < DAY_TARGET_S and clean
     rows = []
-    ok = day_s < DAY_TARGET_S and p99 < LATENCY_TARGET_S and clean
+    for stations in (50, 1):
+        samples, queue_sizes = decision_latency(stations, 1000)
+        p50, p99 = percentile(samples, 50), percentile(samples, 99)
+        ok = ok and p99 < LATENCY_TARGET_S
+        queued = f"{min(queue_sizes)}-{max(queue_sizes)} queued"
+        print(
+            f"decision latency, {stations} station(s), {queued}: p50 {p50 * 1e3:.3f} ms, "
+            f"p99 {p99 * 1e3:.3f} ms (target < {LATENCY_TARGET_S * 1e3:.0f} ms, "
+            f"{p99 / ref:.3f}x reference), max {max(samples) * 1e3:.2f} ms "
+            f"over {len(samples)} decisions"
+        )
+        rows.append(
+            f"| decision latency, {stations} station(s), {queued} | p50 {p50 * 1e3:.3f} ms, "
+            f"p99 {p99 * 1e3:.3f} ms ({p99 / ref:.3f}x reference) | p99 < 10 ms |"
+        )
+
     for label, grid in (("bay-bound", 3_000_000.0), ("energy-bound", 800_000.0)):
         swaps, bound, arrivals = saturation(grid)
         share = swaps / bound["bound"]
@@ -232,9 +241,6 @@ def main() -> int:
             f"{waits['max']:.0f} s | |",
             f"| bay utilisation | {utilisation} | |",
             f"| audit of the day's event log | {'clean' if clean else 'FAILED'} | clean |",
-            f"| decision latency, 50 stations, mean {statistics.fmean(queue_sizes):.0f} queued "
-            f"| p50 {p50 * 1e3:.3f} ms, p99 {p99 * 1e3:.3f} ms ({p99 / ref:.3f}x reference) "
-            f"| p99 < 10 ms |",
             *rows,
         ]
     )
