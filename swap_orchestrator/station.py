@@ -83,6 +83,9 @@ class Phase(Enum):
     LEAVING = "leaving"
 
 
+# Gate outcomes that say nothing about the vehicle: hold it and look again.
+_UNTRUSTED = frozenset({"no_report", "report_stale", "report_from_future"})
+
 _PENDING_GATE = {
     Phase.WAIT_APPROACH: Stage.APPROACH,
     Phase.WAIT_BAY: Stage.BAY,
@@ -315,8 +318,8 @@ class StationOrchestrator:
         ]
 
     def forecast(self, now: float, cycle_s: float, limit: int) -> list[Demand]:
-        """Batteries the next `limit` swaps will need: called vehicles now, queued ones one
-        bay cycle apart per free bay."""
+        """Batteries the next `limit` swaps will need: called vehicles now, then queued ones
+        in service order, one bay cycle apart per working bay."""
         demands = [
             Demand(v.request.battery.type, now) for v in self.visits.values() if v.battery_in
         ]
@@ -337,9 +340,7 @@ class StationOrchestrator:
         if visit.phase is Phase.WAIT_RELEASE:
             return self._release(now, visit, decision)
         self._emit_gate(now, vid, decision)
-        if not decision.passed and decision.reason in ("no_report", "report_stale"):
-            return self._hold_and_recheck(now, visit, decision.reason)
-        if decision.reason == "report_from_future":
+        if decision.reason in _UNTRUSTED:
             return self._hold_and_recheck(now, visit, decision.reason)
         visit.next_check = None
         assert visit.bay is not None
@@ -397,9 +398,7 @@ class StationOrchestrator:
     def _release(self, now: float, visit: _Visit, decision: GateDecision) -> list[Command]:
         """A vehicle leaves the bay only while the roadside unit reports fresh."""
         vid = visit.request.vehicle
-        if decision.report_age_s is None or decision.reason in ("report_stale", "no_report"):
-            return self._hold_and_recheck(now, visit, decision.reason or "no_report")
-        if decision.reason == "report_from_future":
+        if decision.reason in _UNTRUSTED:
             return self._hold_and_recheck(now, visit, decision.reason)
         visit.phase, visit.next_check, visit.held_reason = Phase.LEAVING, None, None
         self._emit(
