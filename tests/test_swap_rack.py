@@ -55,6 +55,48 @@ def test_instance_follows_the_charging_instance_format() -> None:
     assert {n["id"] for n in instance["nodes"]} == {"station", "rack-a", "rack-b"}
 
 
+SESSION_FIELDS = {
+    "id": str, "node": str, "arrival_slot": int, "departure_slot": int, "battery_wh": float,
+    "initial_wh": float, "target_wh": float, "min_wh": float, "max_charge_w": float,
+    "max_discharge_w": float, "efficiency": float, "priority": int,
+}  # fmt: skip
+
+
+@given(
+    st.lists(st.floats(0.0, 1.0), max_size=8),
+    st.lists(st.floats(-600, 7200), max_size=8),
+    st.floats(0, 86400),
+)
+def test_instance_is_valid_for_any_planner_of_the_format(
+    socs: list[float], demand_times: list[float], now: float
+) -> None:
+    """What the kernel's parser insists on: whole numbers where the format has them,
+    every session field, sessions inside the horizon, energies within the battery."""
+    params = RackPlanParams()
+    instance = build_instance(
+        now,
+        START,
+        [rack_battery(f"b{i}", soc) for i, soc in enumerate(socs)],
+        [Demand("75kWh", now + t) for t in demand_times],
+        handout_soc=0.9,
+        charge_w=60000,
+        limit_w=lambda t: 500000.0,
+        prices=PRICES,
+        params=params,
+    )
+    assert type(instance["slot_seconds"]) is int and type(instance["slots"]) is int
+    slots = instance["slots"]
+    assert len(instance["import_price"]) == slots
+    assert len(instance["nodes"][0]["import_limit_w_by_slot"]) == slots
+    node_ids = {n["id"] for n in instance["nodes"]}
+    for s in instance["sessions"]:
+        for key, kind in SESSION_FIELDS.items():
+            assert isinstance(s[key], kind if kind is not float else (int, float)), key
+        assert s["node"] in node_ids
+        assert 0 <= s["arrival_slot"] < s["departure_slot"] <= slots
+        assert max(s["initial_wh"], s["target_wh"], s["min_wh"]) <= s["battery_wh"]
+
+
 def test_edf_charges_the_earliest_deadline_first_under_the_limit() -> None:
     instance = build_instance(
         0.0,
