@@ -323,6 +323,14 @@ def test_scenario_errors_name_the_field() -> None:
     broken["vehicles"][0]["station"] = "elsewhere"
     with pytest.raises(ScenarioError, match="elsewhere"):
         parse_scenario(broken)
+    broken = copy.deepcopy(doc)
+    sid = doc["stations"][0]["id"]
+    broken["faults"] = [{"station": sid, "kind": "bay_fault", "at_s": 1, "duration_s": 9}]
+    with pytest.raises(ScenarioError, match="bay"):
+        parse_scenario(broken)
+    broken["faults"][0]["bay"] = 3
+    with pytest.raises(ScenarioError, match="no bay 3"):
+        parse_scenario(broken)
 
 
 def test_cli_generates_then_simulates_and_writes_the_report(tmp_path: Path) -> None:
