@@ -254,7 +254,9 @@ class Rack:
         charge_w: float,
         efficiency: float,
         now: float = 0.0,
+        station: str = "",
     ) -> None:
+        self.station = station
         self.batteries: dict[str, RackBattery] = {b.serial: b for b in batteries}
         self.charge_w = charge_w
         self.efficiency = efficiency
@@ -295,7 +297,12 @@ class Rack:
             safe[serial] = max(-self.charge_w, min(p, self.charge_w, room_w))
         total = sum(p for p in safe.values() if p > 0)
         if total > limit_w + 1e-6:
-            log.warning("planner exceeded the rack limit (%.0f W > %.0f W); scaled", total, limit_w)
+            log.warning(
+                "station %s: planner exceeded the rack limit (%.0f W > %.0f W); scaled",
+                self.station,
+                total,
+                limit_w,
+            )
             scale = limit_w / total
             safe = {s: (p * scale if p > 0 else p) for s, p in safe.items()}
         self.power_w = {s: p for s, p in safe.items() if p != 0}

@@ -88,6 +88,7 @@ class _StationRun:
             ),
             spec.rack_charge_w,
             sim.plan_params.efficiency,
+            station=spec.id,
         )
         self.orch = StationOrchestrator(
             spec.id,

@@ -1,3 +1,4 @@
+import logging
 from datetime import UTC, datetime
 
 import pytest
@@ -172,9 +173,18 @@ def test_grid_request_to_feed_back_discharges_batteries_no_swap_needs() -> None:
     assert all(p >= 0 for p in power[due])  # a battery promised to a swap is not drained
 
 
-def test_rack_clamps_a_plan_to_chargers_room_and_connection() -> None:
-    rack = Rack([rack_battery("a", 0.5), rack_battery("b", 0.99)], charge_w=60000, efficiency=1.0)
-    rack.set_power({"a": 90000, "b": 60000}, limit_w=50000, slot_s=300)
+def test_rack_clamps_a_plan_to_chargers_room_and_connection(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rack = Rack(
+        [rack_battery("a", 0.5), rack_battery("b", 0.99)],
+        charge_w=60000,
+        efficiency=1.0,
+        station="pss-1",
+    )
+    with caplog.at_level(logging.WARNING):
+        rack.set_power({"a": 90000, "b": 60000}, limit_w=50000, slot_s=300)
+    assert "pss-1" in caplog.text
     # "a" is capped at its charger, "b" at its room (750 Wh in 5 min = 9 kW), then both are
     # scaled down to the connection's 50 kW.
     assert rack.total_w == pytest.approx(50000)
