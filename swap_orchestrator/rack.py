@@ -18,7 +18,8 @@ from swap_orchestrator.batteries import RackBattery
 log = logging.getLogger(__name__)
 
 RackPlanner = Callable[[dict[str, Any]], dict[str, list[float]]]
-"""A charging instance (dict, charging-instance format) -> power per session and slot (W)."""
+"""A charging instance (dict, charging-instance format) -> power per session and slot (W).
+The planning kernel fits as `lambda d: solve(parse_instance(d)).power_w`."""
 
 STATION_NODE = "station"
 
@@ -45,7 +46,7 @@ class GridRequest:
 class RackPlanParams:
     """`slot_s` x `horizon_slots` is the look-ahead; each re-plan costs one planner call."""
 
-    slot_s: float = 60.0
+    slot_s: int = 60  # whole seconds, as the charging-instance format wants
     horizon_slots: int = 60
     efficiency: float = 0.95
     # Charge a little past the hand-out SoC so rounding never leaves a battery just below.
@@ -154,7 +155,7 @@ def build_instance(
     return {
         "version": 1,
         "start": (start + timedelta(seconds=now)).isoformat().replace("+00:00", "Z"),
-        "slot_seconds": params.slot_s,
+        "slot_seconds": int(params.slot_s),
         "slots": slots,
         "import_price": [price_at(prices, start, t) for t in slot_starts],
         "nodes": nodes,
@@ -253,7 +254,9 @@ class Rack:
         charge_w: float,
         efficiency: float,
         now: float = 0.0,
+        station: str = "",
     ) -> None:
+        self.station = station
         self.batteries: dict[str, RackBattery] = {b.serial: b for b in batteries}
         self.charge_w = charge_w
         self.efficiency = efficiency
@@ -294,7 +297,12 @@ class Rack:
             safe[serial] = max(-self.charge_w, min(p, self.charge_w, room_w))
         total = sum(p for p in safe.values() if p > 0)
         if total > limit_w + 1e-6:
-            log.warning("planner exceeded the rack limit (%.0f W > %.0f W); scaled", total, limit_w)
+            log.warning(
+                "station %s: planner exceeded the rack limit (%.0f W > %.0f W); scaled",
+                self.station,
+                total,
+                limit_w,
+            )
             scale = limit_w / total
             safe = {s: (p * scale if p > 0 else p) for s, p in safe.items()}
         self.power_w = {s: p for s, p in safe.items() if p != 0}

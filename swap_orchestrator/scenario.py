@@ -246,9 +246,12 @@ def parse_scenario(doc: dict[str, Any]) -> Scenario:
             kind=kind,
             at_s=_num(obj, "at_s", where),
             duration_s=_num(obj, "duration_s", where),
-            bay=int(obj["bay"]) if kind == "bay_fault" else None,
+            bay=int(_num(obj, "bay", where, lo=1)) if kind == "bay_fault" else None,
             limit_w=_num(obj, "limit_w", where) if kind == "grid_limit" else None,
         )
+        bays = next(s.bays for s in stations if s.id == station_id)
+        if fault.bay is not None and fault.bay > bays:
+            raise ScenarioError(f"{where}: station {station_id} has no bay {fault.bay}")
         faults.append(fault)
     return Scenario(
         start=start,

@@ -88,6 +88,7 @@ class _StationRun:
             ),
             spec.rack_charge_w,
             sim.plan_params.efficiency,
+            station=spec.id,
         )
         self.orch = StationOrchestrator(
             spec.id,
@@ -101,6 +102,9 @@ class _StationRun:
         self.account = StationAccount()
         self.grid_caps: list[tuple[float, float]] = []  # active grid_limit faults (end, limit)
         self.plan_token = 0
+        self.plan: dict[str, list[float]] = {}
+        self.plan_slot = 0
+        self.plan_until = 0
         self.wake_at = math.inf
         self.cycle_s = bay_cycle_s(spec, sim.timing)
 
@@ -146,17 +150,37 @@ class _StationRun:
             ],
             params=params,
         )
-        plan = self.sim.planner(instance) if batteries else {}
-        first = {serial: series[0] for serial, series in plan.items() if series}
-        self.rack.set_power(first, self.connection_w(t) - self.spec.aux_w, params.slot_s)
+        self.plan = self.sim.planner(instance) if batteries else {}
+        self.plan_slot = 0
+        # The plan ends for a battery at its forecast swap; if the car is late the battery
+        # is still here and needs a new plan.
+        self.plan_until = min(
+            (s["departure_slot"] for s in instance["sessions"]), default=params.horizon_slots
+        )
+        self.apply_plan(t)
+
+    def apply_plan(self, t: float) -> None:
+        """Run the current slot of the plan until the slot ends or something changes."""
+        params = self.sim.plan_params
+        k = self.plan_slot
+        powers = {serial: series[k] for serial, series in self.plan.items() if len(series) > k}
+        self.rack.set_power(powers, self.connection_w(t) - self.spec.aux_w, params.slot_s)
         self.record_power(t)
         self.plan_token += 1
         token = self.plan_token
         self.sim.at(t + params.slot_s, lambda now: self._slot_end(now, token))
 
     def _slot_end(self, now: float, token: int) -> None:
-        if token == self.plan_token:
+        """Follow the plan while nothing changed (the rack, the grid or a request re-plan
+        at once); solve again when a battery's forecast swap is due."""
+        if token != self.plan_token:
+            return
+        self.advance(now)
+        self.plan_slot += 1
+        if self.plan_slot >= self.plan_until:
             self.replan(now)
+        else:
+            self.apply_plan(now)
 
     def record_power(self, t: float) -> None:
         w = self.spec.aux_w + self.rack.total_w

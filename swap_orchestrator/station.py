@@ -317,6 +317,41 @@ class StationOrchestrator:
             for busy, bay in zip(self.busy_s, self.bays, strict=True)
         ]
 
+    def snapshot(self, now: float) -> dict[str, Any]:
+        """Bays, queue (service order) and rack as plain data, for the API and the CLI."""
+        return {
+            "station": self.station_id,
+            "bays": [
+                {"bay": b.number, "state": b.state.value, "vehicle": b.vehicle, "since": b.since}
+                for b in self.bays
+            ],
+            "queue": [
+                {
+                    "vehicle": e.vehicle,
+                    "priority": e.priority.label,
+                    "battery_type": e.battery_type,
+                    "waited_s": now - e.queued_at,
+                }
+                for e in self.queue.ordered(now)
+            ],
+            "in_progress": {
+                vid: {"phase": v.phase.value, "bay": v.bay, "held": v.held_reason}
+                for vid, v in self.visits.items()
+                if v.phase is not Phase.QUEUED
+            },
+            "rack": [
+                {
+                    "serial": b.serial,
+                    "type": b.type,
+                    "soc": b.soc,
+                    "soh": b.soh,
+                    "power_w": self.rack.power_w.get(b.serial, 0.0),
+                    "reserved_for": self.reserved.get(b.serial),
+                }
+                for b in sorted(self.rack.batteries.values(), key=lambda b: b.serial)
+            ],
+        }
+
     def forecast(self, now: float, cycle_s: float, limit: int) -> list[Demand]:
         """Batteries the next `limit` swaps will need: called vehicles now, then queued ones
         in service order, one bay cycle apart per working bay."""

@@ -1,3 +1,4 @@
+import logging
 from datetime import UTC, datetime
 
 import pytest
@@ -53,6 +54,48 @@ def test_instance_follows_the_charging_instance_format() -> None:
     assert sessions["a"]["departure_slot"] == 4
     assert sessions["a"]["target_wh"] == pytest.approx(0.902 * 75000)
     assert {n["id"] for n in instance["nodes"]} == {"station", "rack-a", "rack-b"}
+
+
+SESSION_FIELDS = {
+    "id": str, "node": str, "arrival_slot": int, "departure_slot": int, "battery_wh": float,
+    "initial_wh": float, "target_wh": float, "min_wh": float, "max_charge_w": float,
+    "max_discharge_w": float, "efficiency": float, "priority": int,
+}  # fmt: skip
+
+
+@given(
+    st.lists(st.floats(0.0, 1.0), max_size=8),
+    st.lists(st.floats(-600, 7200), max_size=8),
+    st.floats(0, 86400),
+)
+def test_instance_is_valid_for_any_planner_of_the_format(
+    socs: list[float], demand_times: list[float], now: float
+) -> None:
+    """What the kernel's parser insists on: whole numbers where the format has them,
+    every session field, sessions inside the horizon, energies within the battery."""
+    params = RackPlanParams()
+    instance = build_instance(
+        now,
+        START,
+        [rack_battery(f"b{i}", soc) for i, soc in enumerate(socs)],
+        [Demand("75kWh", now + t) for t in demand_times],
+        handout_soc=0.9,
+        charge_w=60000,
+        limit_w=lambda t: 500000.0,
+        prices=PRICES,
+        params=params,
+    )
+    assert type(instance["slot_seconds"]) is int and type(instance["slots"]) is int
+    slots = instance["slots"]
+    assert len(instance["import_price"]) == slots
+    assert len(instance["nodes"][0]["import_limit_w_by_slot"]) == slots
+    node_ids = {n["id"] for n in instance["nodes"]}
+    for s in instance["sessions"]:
+        for key, kind in SESSION_FIELDS.items():
+            assert isinstance(s[key], kind if kind is not float else (int, float)), key
+        assert s["node"] in node_ids
+        assert 0 <= s["arrival_slot"] < s["departure_slot"] <= slots
+        assert max(s["initial_wh"], s["target_wh"], s["min_wh"]) <= s["battery_wh"]
 
 
 def test_edf_charges_the_earliest_deadline_first_under_the_limit() -> None:
@@ -130,9 +173,18 @@ def test_grid_request_to_feed_back_discharges_batteries_no_swap_needs() -> None:
     assert all(p >= 0 for p in power[due])  # a battery promised to a swap is not drained
 
 
-def test_rack_clamps_a_plan_to_chargers_room_and_connection() -> None:
-    rack = Rack([rack_battery("a", 0.5), rack_battery("b", 0.99)], charge_w=60000, efficiency=1.0)
-    rack.set_power({"a": 90000, "b": 60000}, limit_w=50000, slot_s=300)
+def test_rack_clamps_a_plan_to_chargers_room_and_connection(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rack = Rack(
+        [rack_battery("a", 0.5), rack_battery("b", 0.99)],
+        charge_w=60000,
+        efficiency=1.0,
+        station="pss-1",
+    )
+    with caplog.at_level(logging.WARNING):
+        rack.set_power({"a": 90000, "b": 60000}, limit_w=50000, slot_s=300)
+    assert "pss-1" in caplog.text
     # "a" is capped at its charger, "b" at its room (750 Wh in 5 min = 9 kW), then both are
     # scaled down to the connection's 50 kW.
     assert rack.total_w == pytest.approx(50000)

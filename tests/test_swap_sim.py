@@ -99,7 +99,11 @@ def test_report_has_the_format_fields_and_consistent_figures(
     assert report["swaps"] == sum(e["kind"] == "swap_completed" for e in report["events"])
     assert report["swaps"] > 300
     assert report["wait_s"]["p50"] <= report["wait_s"]["p95"] <= report["wait_s"]["max"]
-    assert set(report["by_priority"]) <= {"emergency", "fleet", "normal"}
+    by_priority = report["by_priority"]
+    assert set(by_priority) == {"emergency", "fleet", "normal"}
+    # The classes show in the waits: priority vehicles wait far less on a busy day.
+    assert by_priority["fleet"]["p95"] < by_priority["normal"]["p95"] / 2
+    assert by_priority["emergency"]["p95"] < by_priority["normal"]["p95"] / 2
     assert len(report["bay_utilisation"]) == 2
     assert all(0 < u <= 1 for u in report["bay_utilisation"])
     assert report["min_handout_soc"] == 0.9
@@ -318,6 +322,14 @@ def test_scenario_errors_name_the_field() -> None:
     broken = copy.deepcopy(doc)
     broken["vehicles"][0]["station"] = "elsewhere"
     with pytest.raises(ScenarioError, match="elsewhere"):
+        parse_scenario(broken)
+    broken = copy.deepcopy(doc)
+    sid = doc["stations"][0]["id"]
+    broken["faults"] = [{"station": sid, "kind": "bay_fault", "at_s": 1, "duration_s": 9}]
+    with pytest.raises(ScenarioError, match="bay"):
+        parse_scenario(broken)
+    broken["faults"][0]["bay"] = 3
+    with pytest.raises(ScenarioError, match="no bay 3"):
         parse_scenario(broken)
 
 

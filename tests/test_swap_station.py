@@ -275,3 +275,21 @@ def test_forecast_lists_called_then_queued_vehicles_a_bay_cycle_apart() -> None:
         ("100kWh", 260.0),
         ("75kWh", 510.0),
     ]
+
+
+def test_snapshot_shows_bays_queue_in_service_order_and_rack() -> None:
+    orch, _ = make(bays=1)
+    orch.arrive(0.0, request("car-1"))
+    orch.arrive(1.0, request("car-2"))
+    orch.arrive(2.0, request("car-3", Priority.FLEET))
+    view = orch.snapshot(10.0)
+    assert view["bays"] == [{"bay": 1, "state": "reserved", "vehicle": "car-1", "since": 0.0}]
+    assert [(q["vehicle"], q["waited_s"]) for q in view["queue"]] == [
+        ("car-3", 8.0),
+        ("car-2", 9.0),
+    ]
+    assert view["in_progress"] == {"car-1": {"phase": "called", "bay": 1, "held": None}}
+    assert [(r["serial"], r["reserved_for"]) for r in view["rack"]] == [
+        ("R0", None),
+        ("R1", "car-1"),
+    ]
