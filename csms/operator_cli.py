@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable
@@ -120,6 +121,15 @@ def register(commands: Commands) -> None:
     _add_common(tx_list)
     tx_list.set_defaults(func=cmd_transactions_list)
 
+    demo = commands.add_parser(
+        "demo", help="run the CSMS with 20 emulated stations and a live view (Ctrl-C stops)"
+    )
+    demo.add_argument("--stations", type=int, default=20)
+    demo.add_argument("--speed", type=float, default=60.0, help="simulated seconds per second")
+    demo.add_argument("--config", help="TOML settings file ([csms] table)")
+    demo.add_argument("--db-url", dest="db_url", help="default sqlite://./csms-demo.db")
+    demo.set_defaults(func=cmd_demo)
+
     command = commands.add_parser(
         "command", help="send a CSMS->station OCPP action through the running server"
     )
@@ -141,6 +151,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     try:
         asyncio.run(serve_forever(settings))
+    except OSError as error:
+        raise CliError(f"cannot start: {error}") from error
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from csms.demo import DEMO_DB_URL, run_demo
+
+    if args.db_url is None and "CSMS_DB_URL" not in os.environ:
+        args.db_url = DEMO_DB_URL
+    settings = settings_from(args)
+    try:
+        asyncio.run(run_demo(settings, args.stations, args.speed))
+    except KeyboardInterrupt:
+        pass
     except OSError as error:
         raise CliError(f"cannot start: {error}") from error
     return 0

@@ -86,3 +86,36 @@ async def test_command_goes_through_the_running_server(csms: Csms, db_url: str) 
     offline = await cli(db_url, "command", "CS-9", "Reset", '{"type": "Immediate"}', "--api", api)
     assert offline.returncode == 1 and "409" in offline.stdout
     await peer.close()
+
+
+async def test_demo_runs_a_fleet_against_the_csms_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    import signal
+    import socket
+
+    def free_port() -> int:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            return int(probe.getsockname()[1])
+
+    env = {
+        **os.environ,
+        "CSMS_DB_URL": f"sqlite://{tmp_path / 'demo.db'}",
+        "CSMS_OCPP_PORT": str(free_port()),
+        "CSMS_API_PORT": str(free_port()),
+        "COLUMNS": "120",
+    }
+    demo = subprocess.Popen(
+        [sys.executable, "cli.py", "demo", "--stations", "3", "--speed", "600"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    await asyncio.sleep(8)
+    demo.send_signal(signal.SIGINT)
+    out, err = await asyncio.to_thread(demo.communicate, timeout=30)
+    assert demo.returncode == 0, err
+    assert "DEMO001" in out and "Online" in out
+    listed = await cli(env["CSMS_DB_URL"], "stations", "list")
+    assert "DEMO003" in listed.stdout

@@ -1,0 +1,57 @@
+"""`cli.py demo`: the CSMS on SQLite with an emulated fleet, shown live until Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from charge_point_emulator.fleet import Fleet, FleetConfig
+from charge_point_emulator.live_view import show
+from charge_point_emulator.passwords import PasswordBook
+from charge_point_emulator.scenario import Scenario, demo_scenario
+from csms.app import Csms
+from csms.blocks.authorization import TokenExists, add_token
+from csms.blocks.stations import AlreadyExists, add_station
+from csms.config import Settings
+
+#: One password for every demo station (demo only; real stations get their own).
+DEMO_PASSWORD = "demo-station-password-0001"
+DEMO_DB_URL = "sqlite://./csms-demo.db"
+
+
+async def provision(scenario: Scenario) -> None:
+    """Stations and the drivers' tokens of the scenario; existing ones are kept."""
+    for spec in scenario.stations:
+        with contextlib.suppress(AlreadyExists):
+            await add_station(spec.id, DEMO_PASSWORD, node="demo-site")
+    for token in sorted({arrival.id_token for arrival in scenario.arrivals}):
+        with contextlib.suppress(TokenExists):
+            await add_token(token)
+
+
+async def run_demo(settings: Settings, stations: int = 20, speed: float = 60.0) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    csms = Csms(settings)
+    await csms.start()
+    fleet: Fleet | None = None
+    try:
+        scenario = demo_scenario(stations)
+        await provision(scenario)
+        fleet = Fleet(
+            FleetConfig(
+                csms_url=f"ws://127.0.0.1:{csms.ocpp_port}/ocpp",
+                scenario=scenario,
+                passwords=PasswordBook(default=DEMO_PASSWORD),
+                speed=speed,
+                tick_real_s=0.25,
+            )
+        )
+        await fleet.start()
+        await show(fleet)
+    except asyncio.CancelledError:
+        pass
+    finally:
+        if fleet is not None:
+            await fleet.stop()
+        await csms.stop()
