@@ -87,10 +87,11 @@ class Provisioning:
         now = self.context.clock()
 
         async def write(batch: Batch) -> None:
+            # Only last_seen: a link that closed meanwhile must stay disconnected.
             await (
-                Station.filter(id__in=ids)
+                Station.filter(id__in=ids, connected=True)
                 .using_db(batch.conn)
-                .update(last_seen=now, connected=True)
+                .update(last_seen=now)
             )
 
         await self.context.writer.submit(write)

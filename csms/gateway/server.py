@@ -101,6 +101,8 @@ class Gateway:
             max_size=self.settings.max_frame_bytes,
             ping_interval=self.settings.ping_interval,
             ping_timeout=self.settings.ping_interval,
+            # A dead peer never answers the close handshake either; don't wait long for it.
+            close_timeout=min(5.0, self.settings.ping_interval),
             ssl=tls,
             server_header="csms",
         )
