@@ -50,7 +50,18 @@ class Batch:
         for model, rows in self._inserts.items():
             await model.bulk_create(rows, using_db=self.conn)
         for (model, fields), rows in self._updates.items():
-            await model.bulk_update(rows, fields=list(fields), using_db=self.conn)
+            # One prepared UPDATE ... WHERE pk=? run for every row (executemany); tortoise's
+            # bulk_update builds a CASE expression per field instead, far slower to render.
+            executor = self.conn.executor_class(model=model, db=self.conn)
+            sql = executor.get_update_sql(list(fields), None)
+            field_map = model._meta.fields_map
+            pk = model._meta.pk
+            values = [
+                [field_map[name].to_db_value(getattr(row, name), row) for name in fields]
+                + [pk.to_db_value(row.pk, row)]
+                for row in rows
+            ]
+            await self.conn.execute_many(sql, values)
 
     def committed(self) -> None:
         for callback in self._after_commit:
