@@ -327,7 +327,11 @@ class EmulatedStation:
         self.queue = OfflineQueue(max_queue)
         self.state = ConnectionState.OFFLINE
         self.boot_reason = "PowerUp"
+        # BootNotification is sent after power-up and reset, not after a reconnect (B01);
+        # a boot that was never accepted is retried on the next connection.
+        self._needs_boot = True
         self.boots = 0  # accepted BootNotifications, for tests and the live view
+        self.online_sessions = 0  # connections that got online (booted or not)
         self.sent: list[SentCall] = []
         self.keep_sent = False  # record outgoing CALLs (tests)
         self._client: _Client | None = None
@@ -413,7 +417,7 @@ class EmulatedStation:
     async def _connection_loop(self) -> None:
         attempt = 0
         while not self._stopping:
-            boots_before = self.boots
+            online_before = self.online_sessions
             if self._hold_offline:
                 await self._restore.wait()
                 continue
@@ -439,8 +443,8 @@ class EmulatedStation:
                 self._client = None
                 self.state = ConnectionState.OFFLINE
                 self._changed()
-            if self.boots > boots_before:
-                attempt = 0  # the back-off restarts after every accepted boot
+            if self.online_sessions > online_before:
+                attempt = 0  # the back-off restarts after every connection that got online
             if self._stopping or self._hold_offline:
                 continue
             delay = backoff_delay(
@@ -460,10 +464,12 @@ class EmulatedStation:
         reader = asyncio.create_task(client.start(), name=f"{self.station_id}-reader")
         workers: list[asyncio.Task[None]] = [reader]
         try:
-            self.state = ConnectionState.PENDING
-            self._changed()
-            await self._boot(reader)
+            if self._needs_boot:
+                self.state = ConnectionState.PENDING
+                self._changed()
+                await self._boot(reader)
             self.state = ConnectionState.ONLINE
+            self.online_sessions += 1
             self._changed()
             for evse in self.evses.values():
                 self._last_status.pop(evse.evse_id, None)
@@ -504,7 +510,7 @@ class EmulatedStation:
                         VariableKey("OCPPCommCtrlr", "HeartbeatInterval"), str(interval)
                     )
                 self.boots += 1
-                self.boot_reason = "PowerUp"
+                self._needs_boot = False
                 return
             logger.info("%s: boot %s, retrying", self.station_id, response.status)
             wait = interval or backoff_delay(attempt, 2, 10, 5, self.rng)
@@ -987,6 +993,7 @@ class EmulatedStation:
     async def _reboot(self) -> None:
         """Reconnect and boot again with reason RemoteReset (EVs stay plugged in)."""
         self.boot_reason = "RemoteReset"
+        self._needs_boot = True
         if self._ws is not None:
             await self._ws.close()
 

@@ -269,7 +269,9 @@ async def test_offline_keeps_charging_queues_events_and_replays_them_in_order(
     assert [e["seqNo"] for e in events] == list(range(len(events)))  # in order, no gaps
     offline = [e for e in events if e.get("offline")]
     assert [e["seqNo"] for e in offline][: len(queued_seq)] == queued_seq
-    assert station.boots == 2
+    assert station.boots == 1  # a reconnect is not a reboot: no second BootNotification
+    assert len(csms.of("CS1", "BootNotification")) == 1
+    assert csms.connects["CS1"] == 2
 
 
 async def test_lost_response_resends_the_same_message(
