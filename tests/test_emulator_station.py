@@ -274,11 +274,16 @@ async def test_offline_keeps_charging_queues_events_and_replays_them_in_order(
     assert csms.connects["CS1"] == 2
 
 
+@pytest.mark.parametrize("lost_by", ["csms", "station"])
 async def test_lost_response_resends_the_same_message(
-    csms: TestCsms, make_station: StationFactory
+    csms: TestCsms, make_station: StationFactory, lost_by: str
 ) -> None:
-    csms.behaviour.swallow["TransactionEvent"] = 1
-    station = await _online(make_station(response_timeout_s=0.3))
+    faults: tuple[Fault, ...] = ()
+    if lost_by == "csms":  # the CSMS never answers
+        csms.behaviour.swallow["TransactionEvent"] = 1
+    else:  # the answer is lost on its way back (fault injected in the station)
+        faults = (Fault(FaultKind.LOSE_RESPONSE, action="TransactionEvent"),)
+    station = await _online(make_station(response_timeout_s=0.3, faults=faults))
     station.arrive(1, EvSpec(), 0.2, 0.9, 7200, "RFID")
     await csms.wait_until(lambda: len(_events(csms)) >= 3)
     started = [r for r in csms.received if r.action == "TransactionEvent"][:2]
