@@ -59,7 +59,9 @@ async def test_fleet_truth_matches_what_the_csms_was_told(csms: TestCsms, tmp_pa
     )
     fleet = Fleet(config)
     await fleet.start()
-    await fleet.stations["F1"].wait_until(lambda: fleet.snapshot().sessions > 0)
+    await asyncio.gather(*(s.wait_until(lambda s=s: s.online) for s in fleet.stations.values()))
+    first = fleet.stations["F1"]
+    await first.wait_until(lambda: first.evses[1].tx is not None)
     text = Console(record=True, width=140, file=io.StringIO())
     text.print(render(fleet.snapshot()))
     shown = text.export_text()
