@@ -1065,7 +1065,12 @@ class EmulatedStation:
         ongoing = any(
             e.tx is not None and e.tx.transaction_id == transaction_id for e in self.evses.values()
         )
-        return ongoing, len(self.queue) > 0
+        if transaction_id is None:
+            return ongoing, len(self.queue) > 0
+        queued = any(
+            m.payload.transaction_info["transaction_id"] == transaction_id for m in self.queue
+        )
+        return ongoing, queued
 
     def unlock(self, evse_id: int, connector_id: int) -> str:
         evse = self.evses.get(evse_id)

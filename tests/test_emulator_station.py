@@ -156,6 +156,8 @@ async def test_remote_start_and_stop(csms: TestCsms, make_station: StationFactor
     assert started["transactionInfo"]["remoteStartId"] == 42
     status = await csms.send("CS1", call.GetTransactionStatus(transaction_id=result.transaction_id))
     assert status.ongoing_indicator is True
+    other = await csms.send("CS1", call.GetTransactionStatus(transaction_id="unknown"))
+    assert other.ongoing_indicator is False and other.messages_in_queue is False
     stop = await csms.send("CS1", call.RequestStopTransaction(transaction_id=result.transaction_id))
     assert stop.status == "Accepted"
     await csms.wait_until(lambda: _events(csms)[-1]["eventType"] == "Ended")
@@ -257,7 +259,7 @@ async def test_offline_keeps_charging_queues_events_and_replays_them_in_order(
     before = station.evses[1].import_wh
     await station.wait_until(lambda: len(station.queue) >= 5)
     assert station.evses[1].import_wh > before  # still charging under its profiles
-    queued_seq = [m.payload.seq_no for m in list(station.queue._items) if m.payload.offline]
+    queued_seq = [m.payload.seq_no for m in station.queue if m.payload.offline]
     station.restore_connection()
     await station.wait_until(lambda: station.online and len(station.queue) == 0)
     received = [r for r in csms.received if r.action == "TransactionEvent"]
