@@ -844,23 +844,21 @@ class EmulatedStation:
             self._tick(self.clock.now())
 
     def _tick(self, now: datetime) -> None:
-        """Integrate energy up to `now`, then act on departures, samples and limits."""
-        seconds = (now - self._last_tick).total_seconds()
-        if seconds <= 0:
+        """Integrate energy up to `now`, then act on departures, samples and limits.
+
+        The interval is cut where a charging profile changes its limit, so the power drawn
+        follows the profiles to the second, whatever the tick length.
+        """
+        if now <= self._last_tick:
             return
-        start = self._last_tick
-        self._last_tick = now
-        for evse in self.evses.values():
-            # An EV that left during the interval drew power only until its departure.
-            leaving = evse.ev is not None and evse.ev.departure <= now and not self._stopping
-            until = min(now, evse.ev.departure) if leaving and evse.ev else now
-            held = max(0.0, (until - start).total_seconds())
-            if evse.power_w != 0 and held > 0:
-                energy = evse.integrate(held)
-                tx_id = evse.tx.transaction_id if evse.tx else None
-                self.truth.add(evse.evse_id, tx_id, start, held, energy * 3600.0 / held)
-            if leaving:
-                self._unplug(evse, until)
+        anchors = {
+            e.evse_id: e.tx.started_at if e.tx else self._last_tick for e in self.evses.values()
+        }
+        for edge in [*self.profiles.change_points(self._last_tick, now, anchors), now]:
+            self._integrate(self._last_tick, edge)
+            self._last_tick = edge
+            if edge != now and not self._stopping:
+                self._allocate(edge)
         if self._stopping:
             return
         self._allocate(now)
@@ -891,6 +889,20 @@ class EmulatedStation:
             self._reset_pending = None
             self.spawn(self._reboot())
         self._changed()
+
+    def _integrate(self, start: datetime, end: datetime) -> None:
+        """Energy from `start` to `end` at the powers set; EVs leave at their departure."""
+        for evse in self.evses.values():
+            # An EV that left during the interval drew power only until its departure.
+            leaving = evse.ev is not None and evse.ev.departure <= end and not self._stopping
+            until = min(end, evse.ev.departure) if leaving and evse.ev else end
+            held = max(0.0, (until - start).total_seconds())
+            if evse.power_w != 0 and held > 0:
+                energy = evse.integrate(held)
+                tx_id = evse.tx.transaction_id if evse.tx else None
+                self.truth.add(evse.evse_id, tx_id, start, held, energy * 3600.0 / held)
+            if leaving:
+                self._unplug(evse, until)
 
     def _charging_state(self, evse: EvseState) -> ChargingState:
         if evse.ev is None:

@@ -7,13 +7,14 @@ never on sleeps.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from ocpp.exceptions import OCPPError
 from ocpp.v201 import call
 
-from charge_point_emulator.clock import SimClock, parse_ocpp_time
+from charge_point_emulator.clock import SimClock, ocpp_time, parse_ocpp_time
 from charge_point_emulator.ev import EvSpec
 from charge_point_emulator.faults import Fault, FaultKind
 from charge_point_emulator.scenario import EvseSpec, EvseType
@@ -444,3 +445,46 @@ async def test_call_error_from_station_for_unknown_evse(
     assert result.status == "Rejected"
     with pytest.raises(OCPPError):
         await csms.send("CS1", call.CancelReservation(reservation_id=1))
+
+
+async def test_power_follows_profile_periods_to_the_second_even_with_coarse_ticks(
+    csms: TestCsms, make_station: StationFactory
+) -> None:
+    # One tick is 300 simulated seconds; the profile changes at minute boundaries between.
+    station = await _online(make_station(tick_real_s=0.5))
+    station.arrive(1, EvSpec(capacity_wh=200_000), 0.2, 0.9, 7200, "RFID")
+    await station.wait_until(lambda: station.evses[1].tx is not None)
+    now = station.clock.now()
+    start = now.replace(second=0, microsecond=0) + timedelta(minutes=3)
+    profile = {
+        "id": 3,
+        "stack_level": 0,
+        "charging_profile_purpose": "TxDefaultProfile",
+        "charging_profile_kind": "Absolute",
+        "charging_schedule": [
+            {
+                "id": 3,
+                "charging_rate_unit": "W",
+                "start_schedule": ocpp_time(start),
+                "duration": 180,
+                "charging_schedule_period": [
+                    {"start_period": 0, "limit": 4_000},
+                    {"start_period": 60, "limit": 2_000},
+                ],
+            }
+        ],
+    }
+    result = await csms.send("CS1", call.SetChargingProfile(evse_id=0, charging_profile=profile))
+    assert result.status == "Accepted"
+    end = start + timedelta(minutes=5)
+    await station.wait_until(lambda: station.clock.now() > end, within_s=15)
+    minutes = {m["minute"]: m["avg_w"] for m in station.truth.as_dict()["power_per_minute"]["1"]}
+
+    def at(offset_min: int) -> float:
+        return minutes[ocpp_time(start + timedelta(minutes=offset_min))]
+
+    assert at(-1) == pytest.approx(11_000)
+    assert at(0) == pytest.approx(4_000)
+    assert at(1) == pytest.approx(2_000)
+    assert at(2) == pytest.approx(2_000)
+    assert at(3) == pytest.approx(11_000)
