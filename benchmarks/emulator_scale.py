@@ -244,6 +244,7 @@ def run_role(role: str, url: str) -> dict[str, float]:
         capture_output=True,
         text=True,
         check=True,
+        timeout=300,  # a role that hangs fails the benchmark instead of blocking `make bench`
     )
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 

@@ -11,7 +11,7 @@ import base64
 import logging
 import random
 import uuid
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -362,9 +362,7 @@ class EmulatedStation:
         """Disconnect and stop every task (EVs stay plugged; nothing more is sent)."""
         self._stopping = True
         self._tick(self.clock.now())
-        for task in [*self._main, *self._tasks]:
-            task.cancel()
-        await asyncio.gather(*self._main, *self._tasks, return_exceptions=True)
+        await cancel_and_wait([*self._main, *self._tasks])
         if self._ws is not None:
             await self._ws.close()
         self.state = ConnectionState.OFFLINE
@@ -484,9 +482,7 @@ class EmulatedStation:
                 if error is not None:
                     raise error
         finally:
-            for task in workers:
-                task.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+            await cancel_and_wait(workers)
 
     async def _boot(self, reader: asyncio.Task[None]) -> None:
         """BootNotification until Accepted; Pending/Rejected wait `interval` and retry."""
@@ -1234,6 +1230,23 @@ class EmulatedStation:
     @property
     def online(self) -> bool:
         return self.state is ConnectionState.ONLINE
+
+
+async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any]]) -> None:
+    """Cancel `tasks` and wait until all are done, cancelling again any that swallowed
+    the cancellation (asyncio.wait_for in Python 3.11 can lose a cancel that races with
+    its result). A cancel of the caller meanwhile is re-raised once all are done."""
+    pending = {task for task in tasks if not task.done()}
+    interrupted = False
+    while pending:
+        for task in pending:
+            task.cancel()
+        try:
+            _, pending = await asyncio.wait(pending, timeout=0.5)
+        except asyncio.CancelledError:
+            interrupted = True
+    if interrupted:
+        raise asyncio.CancelledError
 
 
 def _key(data: dict[str, Any]) -> VariableKey:

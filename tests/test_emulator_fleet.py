@@ -104,9 +104,17 @@ async def test_demo_runs_a_live_view_until_cancelled_then_stops_the_fleet(
 ) -> None:
     scenario = Scenario(tuple(StationSpec(f"F{n}", (EvseSpec(),)) for n in (1, 2)))
     fleet = Fleet(FleetConfig(csms.url, scenario, PasswordBook(default="pw"), speed=600))
-    screen = Console(record=True, width=120, file=io.StringIO(), force_terminal=True)
+    drawn = asyncio.Event()
+
+    class Screen(io.StringIO):
+        def write(self, text: str) -> int:
+            drawn.set()
+            return super().write(text)
+
+    screen = Console(record=True, width=120, file=Screen(), force_terminal=True)
     demo = asyncio.create_task(run_live(fleet, screen))
-    await fleet.stations["F2"].wait_until(lambda: fleet.snapshot().online == 2)
+    await asyncio.gather(*(s.wait_until(lambda s=s: s.online) for s in fleet.stations.values()))
+    await asyncio.wait_for(drawn.wait(), 5)
     demo.cancel()
     with pytest.raises(asyncio.CancelledError):
         await demo
