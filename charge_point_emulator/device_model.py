@@ -214,7 +214,8 @@ def standard_model(
 ) -> DeviceModel:
     """The standard components of Part 2 with the values an emulated station has."""
     dm = DeviceModel()
-    rw, ro = Mutability.READ_WRITE, Mutability.READ_ONLY
+    # ReadWrite only where the emulator acts on a change; setting anything else is Rejected.
+    rw = Mutability.READ_WRITE
     dm.define(VariableKey("ChargingStation", "Model"), model, DataType.STRING)
     dm.define(VariableKey("ChargingStation", "VendorName"), vendor, DataType.STRING)
     dm.define(VariableKey("ChargingStation", "Available"), True, DataType.BOOLEAN)
@@ -241,9 +242,11 @@ def standard_model(
         )
     comm = "OCPPCommCtrlr"
     dm.define(VariableKey(comm, "HeartbeatInterval"), heartbeat_interval_s, DataType.INTEGER, rw)
-    dm.define(VariableKey(comm, "OfflineThreshold"), 60, DataType.INTEGER, rw)
+    dm.define(VariableKey(comm, "OfflineThreshold"), 60, DataType.INTEGER)
     dm.define(
-        VariableKey(comm, "MessageTimeout", component_instance="Default"), 30, DataType.INTEGER, rw
+        VariableKey(comm, "MessageTimeout", component_instance="Default"),
+        30,
+        DataType.INTEGER,
     )
     dm.define(VariableKey(comm, "RetryBackOffRepeatTimes"), 5, DataType.INTEGER, rw)
     dm.define(VariableKey(comm, "RetryBackOffRandomRange"), 10, DataType.INTEGER, rw)
@@ -261,39 +264,35 @@ def standard_model(
         rw,
     )
     tx = "TxCtrlr"
-    dm.define(VariableKey(tx, "EVConnectionTimeOut"), 60, DataType.INTEGER, rw)
-    dm.define(VariableKey(tx, "StopTxOnEVSideDisconnect"), True, DataType.BOOLEAN, ro)
-    dm.define(VariableKey(tx, "StopTxOnInvalidId"), True, DataType.BOOLEAN, rw)
-    dm.define(VariableKey(tx, "TxStartPoint"), "Authorized,EVConnected", DataType.MEMBER_LIST, rw)
-    dm.define(VariableKey(tx, "TxStopPoint"), "EVConnected", DataType.MEMBER_LIST, rw)
+    dm.define(VariableKey(tx, "EVConnectionTimeOut"), 60, DataType.INTEGER)
+    dm.define(VariableKey(tx, "StopTxOnEVSideDisconnect"), True, DataType.BOOLEAN)
+    dm.define(VariableKey(tx, "StopTxOnInvalidId"), True, DataType.BOOLEAN)
+    dm.define(VariableKey(tx, "TxStartPoint"), "PowerPathClosed", DataType.MEMBER_LIST)
+    dm.define(VariableKey(tx, "TxStopPoint"), "PowerPathClosed", DataType.MEMBER_LIST)
     sc = "SmartChargingCtrlr"
-    dm.define(VariableKey(sc, "Enabled"), True, DataType.BOOLEAN, rw)
-    dm.define(VariableKey(sc, "RateUnit"), "A,W", DataType.MEMBER_LIST, ro)
-    dm.define(VariableKey(sc, "PeriodsPerSchedule"), 48, DataType.INTEGER, ro)
-    dm.define(VariableKey(sc, "ProfileStackLevel"), 8, DataType.INTEGER, ro)
-    dm.define(
-        VariableKey(sc, "Entries", variable_instance="ChargingProfiles"), 0, DataType.INTEGER, ro
-    )
-    dm.define(VariableKey(sc, "LimitChangeSignificance"), 0.1, DataType.DECIMAL, rw)
+    dm.define(VariableKey(sc, "Enabled"), True, DataType.BOOLEAN)
+    dm.define(VariableKey(sc, "RateUnit"), "A,W", DataType.MEMBER_LIST)
+    dm.define(VariableKey(sc, "PeriodsPerSchedule"), 48, DataType.INTEGER)
+    dm.define(VariableKey(sc, "ProfileStackLevel"), 8, DataType.INTEGER)
+    dm.define(VariableKey(sc, "Entries", variable_instance="ChargingProfiles"), 0, DataType.INTEGER)
+    dm.define(VariableKey(sc, "LimitChangeSignificance"), 0.1, DataType.DECIMAL)
     auth = "AuthCtrlr"
-    dm.define(VariableKey(auth, "Enabled"), True, DataType.BOOLEAN, rw)
-    dm.define(VariableKey(auth, "AuthorizeRemoteStart"), False, DataType.BOOLEAN, rw)
-    dm.define(VariableKey(auth, "LocalAuthorizeOffline"), True, DataType.BOOLEAN, rw)
-    dm.define(VariableKey(auth, "LocalPreAuthorize"), False, DataType.BOOLEAN, rw)
+    dm.define(VariableKey(auth, "Enabled"), True, DataType.BOOLEAN)
+    dm.define(VariableKey(auth, "AuthorizeRemoteStart"), False, DataType.BOOLEAN)
+    dm.define(VariableKey(auth, "LocalAuthorizeOffline"), True, DataType.BOOLEAN)
+    dm.define(VariableKey(auth, "LocalPreAuthorize"), False, DataType.BOOLEAN)
     sd = "SampledDataCtrlr"
-    dm.define(VariableKey(sd, "Enabled"), True, DataType.BOOLEAN, rw)
+    dm.define(VariableKey(sd, "Enabled"), True, DataType.BOOLEAN)
     dm.define(VariableKey(sd, "TxUpdatedInterval"), sample_interval_s, DataType.INTEGER, rw)
     dm.define(
         VariableKey(sd, "TxUpdatedMeasurands"),
         "Energy.Active.Import.Register,Energy.Active.Export.Register,Power.Active.Import,SoC",
         DataType.MEMBER_LIST,
-        rw,
     )
     dm.define(
         VariableKey(sd, "TxEndedMeasurands"),
         "Energy.Active.Import.Register,Energy.Active.Export.Register",
         DataType.MEMBER_LIST,
-        rw,
     )
-    dm.define(VariableKey(sd, "TxEndedInterval"), 0, DataType.INTEGER, rw)
+    dm.define(VariableKey(sd, "TxEndedInterval"), 0, DataType.INTEGER)
     return dm

@@ -126,8 +126,8 @@ class Fleet:
 
     async def run(self) -> None:
         """Start, run for `duration_s` simulated seconds (forever if None), stop."""
-        await self.start()
-        try:
+        try:  # a cancel while stations are still starting must stop them too
+            await self.start()
             if self.config.duration_s is None:
                 await asyncio.Event().wait()
             else:

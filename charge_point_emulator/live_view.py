@@ -70,3 +70,12 @@ async def show(fleet: Fleet, console: Console | None = None, refresh_s: float = 
         while True:
             await asyncio.sleep(refresh_s)
             live.update(render(fleet.snapshot()))
+
+
+async def run_live(fleet: Fleet, console: Console | None = None) -> None:
+    """Start the fleet, show it until cancelled (Ctrl-C in `make demo`), then stop it."""
+    try:  # a cancel while stations are still starting must stop them too
+        await fleet.start()
+        await show(fleet, console)
+    finally:
+        await fleet.stop()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +57,10 @@ class OfflineQueue:
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def __iter__(self) -> Iterator[QueuedMessage]:
+        """The queued messages, oldest first."""
+        return iter(tuple(self._items))
 
 
 def backoff_delay(

@@ -362,6 +362,16 @@ class ProfileStore:
         """The composite limit (W) on `evse_id` at `at`; None when no profile limits it."""
         return _composite_limit(self._relevant(evse_id, tx_id), evse_id, at, anchor)
 
+    def change_points(
+        self, lo: datetime, hi: datetime, anchors: dict[int, datetime]
+    ) -> list[datetime]:
+        """Sorted instants in (lo, hi) where any installed profile's limit may change;
+        `anchors` maps an EVSE to the start of its relative schedules."""
+        edges: set[datetime] = set()
+        for i in self.installed:
+            edges |= breakpoints(i.profile, lo, hi, anchors.get(i.evse_id, lo))
+        return sorted(edges)
+
     def station_max_w(self, at: datetime, anchor: datetime) -> float | None:
         """The ChargingStationMaxProfile limit for the whole station at `at`."""
         maxes = [i for i in self.installed if i.profile.purpose is Purpose.STATION_MAX]

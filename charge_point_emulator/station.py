@@ -11,7 +11,7 @@ import base64
 import logging
 import random
 import uuid
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -19,9 +19,7 @@ from typing import Any
 
 import websockets
 from ocpp.exceptions import OCPPError
-from ocpp.messages import MessageType, unpack
-from ocpp.routing import after, on
-from ocpp.v201 import ChargePoint, call, call_result
+from ocpp.v201 import call
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
@@ -44,6 +42,7 @@ from charge_point_emulator.evse import (
     Transaction,
 )
 from charge_point_emulator.faults import Fault, FaultKind, FaultPlan
+from charge_point_emulator.ocpp_client import OcppClient
 from charge_point_emulator.offline_queue import OfflineQueue, QueuedMessage, backoff_delay
 from charge_point_emulator.profiles import (
     ProfileRejected,
@@ -82,194 +81,6 @@ class SentCall:
     action: str
     unique_id: str
     payload: Any
-
-
-class _Client(ChargePoint):
-    """The `ocpp` library's ChargePoint, routing CALLs to the station and injecting faults."""
-
-    def __init__(self, station: EmulatedStation, connection: ClientConnection) -> None:
-        super().__init__(
-            station.station_id, connection, response_timeout=station.response_timeout_s
-        )
-        self.station = station
-        self.lost_ids: set[str] = set()
-
-    async def route_message(self, raw_msg: str) -> None:
-        station = self.station
-        try:
-            msg = unpack(raw_msg)
-        except OCPPError:
-            await super().route_message(raw_msg)
-            return
-        if msg.message_type_id == MessageType.Call:
-            elapsed = station.clock.elapsed()
-            if station.faults.take(FaultKind.NO_ANSWER, elapsed, msg.action):
-                logger.info("%s: fault: never answering %s", station.station_id, msg.action)
-                return
-            late = station.faults.take(FaultKind.LATE_ANSWER, elapsed, msg.action)
-            delay = station.clock.real_seconds(late.delay_s) if late else 0.0
-            # Handled in a task so a handler may itself send CALLs without blocking reads.
-            station.spawn(self._answer(raw_msg, delay))
-            return
-        if msg.unique_id in self.lost_ids:
-            self.lost_ids.discard(msg.unique_id)
-            logger.info("%s: fault: losing the response to %s", station.station_id, msg.unique_id)
-            return
-        await super().route_message(raw_msg)
-
-    async def _answer(self, raw_msg: str, delay: float) -> None:
-        if delay:
-            await asyncio.sleep(delay)
-        await super().route_message(raw_msg)
-
-    # --- provisioning and device model -------------------------------------------------
-
-    @on("GetVariables")
-    def on_get_variables(self, get_variable_data: list[dict[str, Any]], **_: Any) -> Any:
-        return call_result.GetVariables(
-            get_variable_result=[self.station.get_variable(d) for d in get_variable_data]
-        )
-
-    @on("SetVariables")
-    def on_set_variables(self, set_variable_data: list[dict[str, Any]], **_: Any) -> Any:
-        return call_result.SetVariables(
-            set_variable_result=[self.station.set_variable(d) for d in set_variable_data]
-        )
-
-    @on("GetBaseReport")
-    def on_get_base_report(self, request_id: int, report_base: str, **_: Any) -> Any:
-        return call_result.GetBaseReport(status="Accepted")
-
-    @after("GetBaseReport")
-    def after_get_base_report(self, request_id: int, report_base: str, **_: Any) -> None:
-        self.station.spawn(self.station.send_report(request_id, report_base))
-
-    @on("Reset")
-    def on_reset(self, type: str, evse_id: int | None = None, **_: Any) -> Any:
-        return call_result.Reset(status=self.station.reset_status(type))
-
-    @after("Reset")
-    def after_reset(self, type: str, **_: Any) -> None:
-        self.station.after_reset(type)
-
-    @on("TriggerMessage")
-    def on_trigger_message(
-        self, requested_message: str, evse: dict[str, Any] | None = None, **_: Any
-    ) -> Any:
-        supported = {
-            "BootNotification",
-            "Heartbeat",
-            "StatusNotification",
-            "MeterValues",
-            "TransactionEvent",
-        }
-        status = "Accepted" if requested_message in supported else "NotImplemented"
-        return call_result.TriggerMessage(status=status)
-
-    @after("TriggerMessage")
-    def after_trigger_message(
-        self, requested_message: str, evse: dict[str, Any] | None = None, **_: Any
-    ) -> None:
-        evse_id = evse.get("id") if evse else None
-        self.station.spawn(self.station.triggered(requested_message, evse_id))
-
-    # --- transactions and availability -------------------------------------------------
-
-    @on("RequestStartTransaction")
-    def on_request_start(
-        self,
-        id_token: dict[str, Any],
-        remote_start_id: int,
-        evse_id: int | None = None,
-        charging_profile: dict[str, Any] | None = None,
-        **_: Any,
-    ) -> Any:
-        status, tx_id = self.station.remote_start(
-            id_token["id_token"], remote_start_id, evse_id, charging_profile
-        )
-        return call_result.RequestStartTransaction(status=status, transaction_id=tx_id)
-
-    @on("RequestStopTransaction")
-    def on_request_stop(self, transaction_id: str, **_: Any) -> Any:
-        return call_result.RequestStopTransaction(status=self.station.remote_stop(transaction_id))
-
-    @on("GetTransactionStatus")
-    def on_get_transaction_status(self, transaction_id: str | None = None, **_: Any) -> Any:
-        ongoing, queued = self.station.transaction_status(transaction_id)
-        return call_result.GetTransactionStatus(
-            messages_in_queue=queued, ongoing_indicator=ongoing if transaction_id else None
-        )
-
-    @on("UnlockConnector")
-    def on_unlock_connector(self, evse_id: int, connector_id: int, **_: Any) -> Any:
-        return call_result.UnlockConnector(status=self.station.unlock(evse_id, connector_id))
-
-    @on("ChangeAvailability")
-    def on_change_availability(
-        self, operational_status: str, evse: dict[str, Any] | None = None, **_: Any
-    ) -> Any:
-        evse_id = evse.get("id") if evse else None
-        return call_result.ChangeAvailability(
-            status=self.station.change_availability(operational_status == "Operative", evse_id)
-        )
-
-    # --- smart charging ----------------------------------------------------------------
-
-    @on("SetChargingProfile")
-    def on_set_charging_profile(
-        self, evse_id: int, charging_profile: dict[str, Any], **_: Any
-    ) -> Any:
-        status, reason = self.station.set_charging_profile(evse_id, charging_profile)
-        info = {"reason_code": reason} if reason else None
-        return call_result.SetChargingProfile(status=status, status_info=info)
-
-    @on("ClearChargingProfile")
-    def on_clear_charging_profile(
-        self,
-        charging_profile_id: int | None = None,
-        charging_profile_criteria: dict[str, Any] | None = None,
-        **_: Any,
-    ) -> Any:
-        criteria = charging_profile_criteria or {}
-        removed = self.station.clear_charging_profile(
-            charging_profile_id,
-            criteria.get("evse_id"),
-            criteria.get("charging_profile_purpose"),
-            criteria.get("stack_level"),
-        )
-        return call_result.ClearChargingProfile(status="Accepted" if removed else "Unknown")
-
-    @on("GetChargingProfiles")
-    def on_get_charging_profiles(
-        self,
-        request_id: int,
-        charging_profile: dict[str, Any],
-        evse_id: int | None = None,
-        **_: Any,
-    ) -> Any:
-        found = self.station.find_profiles(charging_profile, evse_id)
-        return call_result.GetChargingProfiles(status="Accepted" if found else "NoProfiles")
-
-    @after("GetChargingProfiles")
-    def after_get_charging_profiles(
-        self,
-        request_id: int,
-        charging_profile: dict[str, Any],
-        evse_id: int | None = None,
-        **_: Any,
-    ) -> None:
-        found = self.station.find_profiles(charging_profile, evse_id)
-        if found:
-            self.station.spawn(self.station.report_profiles(request_id, found))
-
-    @on("GetCompositeSchedule")
-    def on_get_composite_schedule(
-        self, duration: int, evse_id: int, charging_rate_unit: str | None = None, **_: Any
-    ) -> Any:
-        schedule = self.station.composite_schedule(evse_id, duration, charging_rate_unit)
-        if schedule is None:
-            return call_result.GetCompositeSchedule(status="Rejected")
-        return call_result.GetCompositeSchedule(status="Accepted", schedule=schedule)
 
 
 Waiter = tuple[Callable[[], bool], asyncio.Future[None]]
@@ -327,10 +138,14 @@ class EmulatedStation:
         self.queue = OfflineQueue(max_queue)
         self.state = ConnectionState.OFFLINE
         self.boot_reason = "PowerUp"
+        # BootNotification is sent after power-up and reset, not after a reconnect (B01);
+        # a boot that was never accepted is retried on the next connection.
+        self._needs_boot = True
         self.boots = 0  # accepted BootNotifications, for tests and the live view
+        self.online_sessions = 0  # connections that got online (booted or not)
         self.sent: list[SentCall] = []
         self.keep_sent = False  # record outgoing CALLs (tests)
-        self._client: _Client | None = None
+        self._client: OcppClient | None = None
         self._ws: ClientConnection | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._main: list[asyncio.Task[None]] = []
@@ -358,9 +173,7 @@ class EmulatedStation:
         """Disconnect and stop every task (EVs stay plugged; nothing more is sent)."""
         self._stopping = True
         self._tick(self.clock.now())
-        for task in [*self._main, *self._tasks]:
-            task.cancel()
-        await asyncio.gather(*self._main, *self._tasks, return_exceptions=True)
+        await cancel_and_wait([*self._main, *self._tasks])
         if self._ws is not None:
             await self._ws.close()
         self.state = ConnectionState.OFFLINE
@@ -413,7 +226,7 @@ class EmulatedStation:
     async def _connection_loop(self) -> None:
         attempt = 0
         while not self._stopping:
-            boots_before = self.boots
+            online_before = self.online_sessions
             if self._hold_offline:
                 await self._restore.wait()
                 continue
@@ -439,8 +252,8 @@ class EmulatedStation:
                 self._client = None
                 self.state = ConnectionState.OFFLINE
                 self._changed()
-            if self.boots > boots_before:
-                attempt = 0  # the back-off restarts after every accepted boot
+            if self.online_sessions > online_before:
+                attempt = 0  # the back-off restarts after every connection that got online
             if self._stopping or self._hold_offline:
                 continue
             delay = backoff_delay(
@@ -455,15 +268,17 @@ class EmulatedStation:
 
     async def _session(self, ws: ClientConnection) -> None:
         """One websocket connection: boot, then heartbeat, statuses and the queue."""
-        client = _Client(self, ws)
+        client = OcppClient(self, ws)
         self._client = client
         reader = asyncio.create_task(client.start(), name=f"{self.station_id}-reader")
         workers: list[asyncio.Task[None]] = [reader]
         try:
-            self.state = ConnectionState.PENDING
-            self._changed()
-            await self._boot(reader)
+            if self._needs_boot:
+                self.state = ConnectionState.PENDING
+                self._changed()
+                await self._boot(reader)
             self.state = ConnectionState.ONLINE
+            self.online_sessions += 1
             self._changed()
             for evse in self.evses.values():
                 self._last_status.pop(evse.evse_id, None)
@@ -478,9 +293,7 @@ class EmulatedStation:
                 if error is not None:
                     raise error
         finally:
-            for task in workers:
-                task.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+            await cancel_and_wait(workers)
 
     async def _boot(self, reader: asyncio.Task[None]) -> None:
         """BootNotification until Accepted; Pending/Rejected wait `interval` and retry."""
@@ -504,7 +317,7 @@ class EmulatedStation:
                         VariableKey("OCPPCommCtrlr", "HeartbeatInterval"), str(interval)
                     )
                 self.boots += 1
-                self.boot_reason = "PowerUp"
+                self._needs_boot = False
                 return
             logger.info("%s: boot %s, retrying", self.station_id, response.status)
             wait = interval or backoff_delay(attempt, 2, 10, 5, self.rng)
@@ -838,23 +651,21 @@ class EmulatedStation:
             self._tick(self.clock.now())
 
     def _tick(self, now: datetime) -> None:
-        """Integrate energy up to `now`, then act on departures, samples and limits."""
-        seconds = (now - self._last_tick).total_seconds()
-        if seconds <= 0:
+        """Integrate energy up to `now`, then act on departures, samples and limits.
+
+        The interval is cut where a charging profile changes its limit, so the power drawn
+        follows the profiles to the second, whatever the tick length.
+        """
+        if now <= self._last_tick:
             return
-        start = self._last_tick
-        self._last_tick = now
-        for evse in self.evses.values():
-            # An EV that left during the interval drew power only until its departure.
-            leaving = evse.ev is not None and evse.ev.departure <= now and not self._stopping
-            until = min(now, evse.ev.departure) if leaving and evse.ev else now
-            held = max(0.0, (until - start).total_seconds())
-            if evse.power_w != 0 and held > 0:
-                energy = evse.integrate(held)
-                tx_id = evse.tx.transaction_id if evse.tx else None
-                self.truth.add(evse.evse_id, tx_id, start, held, energy * 3600.0 / held)
-            if leaving:
-                self._unplug(evse, until)
+        anchors = {
+            e.evse_id: e.tx.started_at if e.tx else self._last_tick for e in self.evses.values()
+        }
+        for edge in [*self.profiles.change_points(self._last_tick, now, anchors), now]:
+            self._integrate(self._last_tick, edge)
+            self._last_tick = edge
+            if edge != now and not self._stopping:
+                self._allocate(edge)
         if self._stopping:
             return
         self._allocate(now)
@@ -885,6 +696,20 @@ class EmulatedStation:
             self._reset_pending = None
             self.spawn(self._reboot())
         self._changed()
+
+    def _integrate(self, start: datetime, end: datetime) -> None:
+        """Energy from `start` to `end` at the powers set; EVs leave at their departure."""
+        for evse in self.evses.values():
+            # An EV that left during the interval drew power only until its departure.
+            leaving = evse.ev is not None and evse.ev.departure <= end and not self._stopping
+            until = min(end, evse.ev.departure) if leaving and evse.ev else end
+            held = max(0.0, (until - start).total_seconds())
+            if evse.power_w != 0 and held > 0:
+                energy = evse.integrate(held)
+                tx_id = evse.tx.transaction_id if evse.tx else None
+                self.truth.add(evse.evse_id, tx_id, start, held, energy * 3600.0 / held)
+            if leaving:
+                self._unplug(evse, until)
 
     def _charging_state(self, evse: EvseState) -> ChargingState:
         if evse.ev is None:
@@ -987,6 +812,7 @@ class EmulatedStation:
     async def _reboot(self) -> None:
         """Reconnect and boot again with reason RemoteReset (EVs stay plugged in)."""
         self.boot_reason = "RemoteReset"
+        self._needs_boot = True
         if self._ws is not None:
             await self._ws.close()
 
@@ -1058,7 +884,12 @@ class EmulatedStation:
         ongoing = any(
             e.tx is not None and e.tx.transaction_id == transaction_id for e in self.evses.values()
         )
-        return ongoing, len(self.queue) > 0
+        if transaction_id is None:
+            return ongoing, len(self.queue) > 0
+        queued = any(
+            m.payload.transaction_info["transaction_id"] == transaction_id for m in self.queue
+        )
+        return ongoing, queued
 
     def unlock(self, evse_id: int, connector_id: int) -> str:
         evse = self.evses.get(evse_id)
@@ -1210,6 +1041,23 @@ class EmulatedStation:
     @property
     def online(self) -> bool:
         return self.state is ConnectionState.ONLINE
+
+
+async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any]]) -> None:
+    """Cancel `tasks` and wait until all are done, cancelling again any that swallowed
+    the cancellation (asyncio.wait_for in Python 3.11 can lose a cancel that races with
+    its result). A cancel of the caller meanwhile is re-raised once all are done."""
+    pending = {task for task in tasks if not task.done()}
+    interrupted = False
+    while pending:
+        for task in pending:
+            task.cancel()
+        try:
+            _, pending = await asyncio.wait(pending, timeout=0.5)
+        except asyncio.CancelledError:
+            interrupted = True
+    if interrupted:
+        raise asyncio.CancelledError
 
 
 def _key(data: dict[str, Any]) -> VariableKey:

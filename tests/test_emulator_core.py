@@ -207,3 +207,22 @@ def test_demo_scenario_mixes_ac_and_bidirectional_dc_with_arrivals() -> None:
     kinds = {(e.type, e.bidirectional) for s in scenario.stations for e in s.evses}
     assert kinds == {(EvseType.AC, False), (EvseType.DC, True)}
     assert scenario.arrivals and scenario.arrivals[0].at_s < 3600
+
+
+def test_readme_examples_of_scenario_and_password_file_load(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Charge point emulator") :]
+    toml = section[
+        section.index("```toml") + len("```toml") : section.index(
+            "```", section.index("```toml") + 7
+        )
+    ]
+    scenario_file = tmp_path / "fleet.toml"
+    scenario_file.write_text(toml)
+    scenario = load_scenario(scenario_file)
+    assert [s.id for s in scenario.stations][:2] == ["HUB-1", "AC0001"]
+    assert scenario.stations[0].faults[0].kind is FaultKind.DROP_CONNECTION
+    start = section.index("# passwords.txt")
+    book = parse_passwords(section[start : section.index("```", start)])
+    assert book.for_station("CS-0001") == "s3cret-for-one"
+    assert book.for_station("ANY") == "the-password-of-all-others"

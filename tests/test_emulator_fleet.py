@@ -17,7 +17,7 @@ from rich.console import Console
 from charge_point_emulator.clock import parse_ocpp_time
 from charge_point_emulator.ev import EvSpec
 from charge_point_emulator.fleet import Fleet, FleetConfig
-from charge_point_emulator.live_view import render
+from charge_point_emulator.live_view import render, run_live
 from charge_point_emulator.passwords import PasswordBook
 from charge_point_emulator.scenario import Arrival, EvseSpec, Scenario, StationSpec
 from tests.ocpp_test_server import TestCsms
@@ -59,7 +59,9 @@ async def test_fleet_truth_matches_what_the_csms_was_told(csms: TestCsms, tmp_pa
     )
     fleet = Fleet(config)
     await fleet.start()
-    await fleet.stations["F1"].wait_until(lambda: fleet.snapshot().sessions > 0)
+    await asyncio.gather(*(s.wait_until(lambda s=s: s.online) for s in fleet.stations.values()))
+    first = fleet.stations["F1"]
+    await first.wait_until(lambda: first.evses[1].tx is not None)
     text = Console(record=True, width=140, file=io.StringIO())
     text.print(render(fleet.snapshot()))
     shown = text.export_text()
@@ -95,6 +97,30 @@ async def test_fleet_truth_matches_what_the_csms_was_told(csms: TestCsms, tmp_pa
         assert per_minute == pytest.approx(
             sum(t["delivered_wh"] for t in station["transactions"]), rel=1e-3
         )
+
+
+async def test_demo_runs_a_live_view_until_cancelled_then_stops_the_fleet(
+    csms: TestCsms,
+) -> None:
+    scenario = Scenario(tuple(StationSpec(f"F{n}", (EvseSpec(),)) for n in (1, 2)))
+    fleet = Fleet(FleetConfig(csms.url, scenario, PasswordBook(default="pw"), speed=600))
+    drawn = asyncio.Event()
+
+    class Screen(io.StringIO):
+        def write(self, text: str) -> int:
+            drawn.set()
+            return super().write(text)
+
+    screen = Console(record=True, width=120, file=Screen(), force_terminal=True)
+    demo = asyncio.create_task(run_live(fleet, screen))
+    await asyncio.gather(*(s.wait_until(lambda s=s: s.online) for s in fleet.stations.values()))
+    await asyncio.wait_for(drawn.wait(), 5)
+    demo.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await demo
+    assert fleet.snapshot().online == 0
+    shown = screen.export_text()
+    assert "charge point emulator" in shown and "F1" in shown and "F2" in shown
 
 
 async def test_python_m_emulator_runs_a_generated_fleet(csms: TestCsms, tmp_path: Path) -> None:

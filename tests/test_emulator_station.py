@@ -7,13 +7,14 @@ never on sleeps.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from ocpp.exceptions import OCPPError
 from ocpp.v201 import call
 
-from charge_point_emulator.clock import SimClock, parse_ocpp_time
+from charge_point_emulator.clock import SimClock, ocpp_time, parse_ocpp_time
 from charge_point_emulator.ev import EvSpec
 from charge_point_emulator.faults import Fault, FaultKind
 from charge_point_emulator.scenario import EvseSpec, EvseType
@@ -156,6 +157,8 @@ async def test_remote_start_and_stop(csms: TestCsms, make_station: StationFactor
     assert started["transactionInfo"]["remoteStartId"] == 42
     status = await csms.send("CS1", call.GetTransactionStatus(transaction_id=result.transaction_id))
     assert status.ongoing_indicator is True
+    other = await csms.send("CS1", call.GetTransactionStatus(transaction_id="unknown"))
+    assert other.ongoing_indicator is False and other.messages_in_queue is False
     stop = await csms.send("CS1", call.RequestStopTransaction(transaction_id=result.transaction_id))
     assert stop.status == "Accepted"
     await csms.wait_until(lambda: _events(csms)[-1]["eventType"] == "Ended")
@@ -257,7 +260,7 @@ async def test_offline_keeps_charging_queues_events_and_replays_them_in_order(
     before = station.evses[1].import_wh
     await station.wait_until(lambda: len(station.queue) >= 5)
     assert station.evses[1].import_wh > before  # still charging under its profiles
-    queued_seq = [m.payload.seq_no for m in list(station.queue._items) if m.payload.offline]
+    queued_seq = [m.payload.seq_no for m in station.queue if m.payload.offline]
     station.restore_connection()
     await station.wait_until(lambda: station.online and len(station.queue) == 0)
     received = [r for r in csms.received if r.action == "TransactionEvent"]
@@ -269,14 +272,21 @@ async def test_offline_keeps_charging_queues_events_and_replays_them_in_order(
     assert [e["seqNo"] for e in events] == list(range(len(events)))  # in order, no gaps
     offline = [e for e in events if e.get("offline")]
     assert [e["seqNo"] for e in offline][: len(queued_seq)] == queued_seq
-    assert station.boots == 2
+    assert station.boots == 1  # a reconnect is not a reboot: no second BootNotification
+    assert len(csms.of("CS1", "BootNotification")) == 1
+    assert csms.connects["CS1"] == 2
 
 
+@pytest.mark.parametrize("lost_by", ["csms", "station"])
 async def test_lost_response_resends_the_same_message(
-    csms: TestCsms, make_station: StationFactory
+    csms: TestCsms, make_station: StationFactory, lost_by: str
 ) -> None:
-    csms.behaviour.swallow["TransactionEvent"] = 1
-    station = await _online(make_station(response_timeout_s=0.3))
+    faults: tuple[Fault, ...] = ()
+    if lost_by == "csms":  # the CSMS never answers
+        csms.behaviour.swallow["TransactionEvent"] = 1
+    else:  # the answer is lost on its way back (fault injected in the station)
+        faults = (Fault(FaultKind.LOSE_RESPONSE, action="TransactionEvent"),)
+    station = await _online(make_station(response_timeout_s=0.3, faults=faults))
     station.arrive(1, EvSpec(), 0.2, 0.9, 7200, "RFID")
     await csms.wait_until(lambda: len(_events(csms)) >= 3)
     started = [r for r in csms.received if r.action == "TransactionEvent"][:2]
@@ -435,3 +445,46 @@ async def test_call_error_from_station_for_unknown_evse(
     assert result.status == "Rejected"
     with pytest.raises(OCPPError):
         await csms.send("CS1", call.CancelReservation(reservation_id=1))
+
+
+async def test_power_follows_profile_periods_to_the_second_even_with_coarse_ticks(
+    csms: TestCsms, make_station: StationFactory
+) -> None:
+    # One tick is 300 simulated seconds; the profile changes at minute boundaries between.
+    station = await _online(make_station(tick_real_s=0.5))
+    station.arrive(1, EvSpec(capacity_wh=200_000), 0.2, 0.9, 7200, "RFID")
+    await station.wait_until(lambda: station.evses[1].tx is not None)
+    now = station.clock.now()
+    start = now.replace(second=0, microsecond=0) + timedelta(minutes=3)
+    profile = {
+        "id": 3,
+        "stack_level": 0,
+        "charging_profile_purpose": "TxDefaultProfile",
+        "charging_profile_kind": "Absolute",
+        "charging_schedule": [
+            {
+                "id": 3,
+                "charging_rate_unit": "W",
+                "start_schedule": ocpp_time(start),
+                "duration": 180,
+                "charging_schedule_period": [
+                    {"start_period": 0, "limit": 4_000},
+                    {"start_period": 60, "limit": 2_000},
+                ],
+            }
+        ],
+    }
+    result = await csms.send("CS1", call.SetChargingProfile(evse_id=0, charging_profile=profile))
+    assert result.status == "Accepted"
+    end = start + timedelta(minutes=5)
+    await station.wait_until(lambda: station.clock.now() > end, within_s=15)
+    minutes = {m["minute"]: m["avg_w"] for m in station.truth.as_dict()["power_per_minute"]["1"]}
+
+    def at(offset_min: int) -> float:
+        return minutes[ocpp_time(start + timedelta(minutes=offset_min))]
+
+    assert at(-1) == pytest.approx(11_000)
+    assert at(0) == pytest.approx(4_000)
+    assert at(1) == pytest.approx(2_000)
+    assert at(2) == pytest.approx(2_000)
+    assert at(3) == pytest.approx(11_000)

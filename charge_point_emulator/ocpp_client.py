@@ -1,0 +1,210 @@
+"""The `ocpp` library's ChargePoint for one emulated station: routes the CSMS's CALLs to
+the station (each in its own task, so a handler may send CALLs itself) and injects the
+faults that concern answers: never, late, or a lost response."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from ocpp.exceptions import OCPPError
+from ocpp.messages import MessageType, unpack
+from ocpp.routing import after, on
+from ocpp.v201 import ChargePoint, call_result
+from websockets.asyncio.client import ClientConnection
+
+from charge_point_emulator.faults import FaultKind
+
+if TYPE_CHECKING:
+    from charge_point_emulator.station import EmulatedStation
+
+logger = logging.getLogger(__name__)
+
+
+class OcppClient(ChargePoint):
+    """The `ocpp` library's ChargePoint, routing CALLs to the station and injecting faults."""
+
+    def __init__(self, station: EmulatedStation, connection: ClientConnection) -> None:
+        super().__init__(
+            station.station_id, connection, response_timeout=station.response_timeout_s
+        )
+        self.station = station
+        self.lost_ids: set[str] = set()
+
+    async def route_message(self, raw_msg: str) -> None:
+        station = self.station
+        try:
+            msg = unpack(raw_msg)
+        except OCPPError:
+            await super().route_message(raw_msg)
+            return
+        if msg.message_type_id == MessageType.Call:
+            elapsed = station.clock.elapsed()
+            if station.faults.take(FaultKind.NO_ANSWER, elapsed, msg.action):
+                logger.info("%s: fault: never answering %s", station.station_id, msg.action)
+                return
+            late = station.faults.take(FaultKind.LATE_ANSWER, elapsed, msg.action)
+            delay = station.clock.real_seconds(late.delay_s) if late else 0.0
+            # Handled in a task so a handler may itself send CALLs without blocking reads.
+            station.spawn(self._answer(raw_msg, delay))
+            return
+        if msg.unique_id in self.lost_ids:
+            self.lost_ids.discard(msg.unique_id)
+            logger.info("%s: fault: losing the response to %s", station.station_id, msg.unique_id)
+            return
+        await super().route_message(raw_msg)
+
+    async def _answer(self, raw_msg: str, delay: float) -> None:
+        if delay:
+            await asyncio.sleep(delay)
+        await super().route_message(raw_msg)
+
+    # --- provisioning and device model -------------------------------------------------
+
+    @on("GetVariables")
+    def on_get_variables(self, get_variable_data: list[dict[str, Any]], **_: Any) -> Any:
+        return call_result.GetVariables(
+            get_variable_result=[self.station.get_variable(d) for d in get_variable_data]
+        )
+
+    @on("SetVariables")
+    def on_set_variables(self, set_variable_data: list[dict[str, Any]], **_: Any) -> Any:
+        return call_result.SetVariables(
+            set_variable_result=[self.station.set_variable(d) for d in set_variable_data]
+        )
+
+    @on("GetBaseReport")
+    def on_get_base_report(self, request_id: int, report_base: str, **_: Any) -> Any:
+        return call_result.GetBaseReport(status="Accepted")
+
+    @after("GetBaseReport")
+    def after_get_base_report(self, request_id: int, report_base: str, **_: Any) -> None:
+        self.station.spawn(self.station.send_report(request_id, report_base))
+
+    @on("Reset")
+    def on_reset(self, type: str, evse_id: int | None = None, **_: Any) -> Any:
+        return call_result.Reset(status=self.station.reset_status(type))
+
+    @after("Reset")
+    def after_reset(self, type: str, **_: Any) -> None:
+        self.station.after_reset(type)
+
+    @on("TriggerMessage")
+    def on_trigger_message(
+        self, requested_message: str, evse: dict[str, Any] | None = None, **_: Any
+    ) -> Any:
+        supported = {
+            "BootNotification",
+            "Heartbeat",
+            "StatusNotification",
+            "MeterValues",
+            "TransactionEvent",
+        }
+        status = "Accepted" if requested_message in supported else "NotImplemented"
+        return call_result.TriggerMessage(status=status)
+
+    @after("TriggerMessage")
+    def after_trigger_message(
+        self, requested_message: str, evse: dict[str, Any] | None = None, **_: Any
+    ) -> None:
+        evse_id = evse.get("id") if evse else None
+        self.station.spawn(self.station.triggered(requested_message, evse_id))
+
+    # --- transactions and availability -------------------------------------------------
+
+    @on("RequestStartTransaction")
+    def on_request_start(
+        self,
+        id_token: dict[str, Any],
+        remote_start_id: int,
+        evse_id: int | None = None,
+        charging_profile: dict[str, Any] | None = None,
+        **_: Any,
+    ) -> Any:
+        status, tx_id = self.station.remote_start(
+            id_token["id_token"], remote_start_id, evse_id, charging_profile
+        )
+        return call_result.RequestStartTransaction(status=status, transaction_id=tx_id)
+
+    @on("RequestStopTransaction")
+    def on_request_stop(self, transaction_id: str, **_: Any) -> Any:
+        return call_result.RequestStopTransaction(status=self.station.remote_stop(transaction_id))
+
+    @on("GetTransactionStatus")
+    def on_get_transaction_status(self, transaction_id: str | None = None, **_: Any) -> Any:
+        ongoing, queued = self.station.transaction_status(transaction_id)
+        return call_result.GetTransactionStatus(
+            messages_in_queue=queued, ongoing_indicator=ongoing if transaction_id else None
+        )
+
+    @on("UnlockConnector")
+    def on_unlock_connector(self, evse_id: int, connector_id: int, **_: Any) -> Any:
+        return call_result.UnlockConnector(status=self.station.unlock(evse_id, connector_id))
+
+    @on("ChangeAvailability")
+    def on_change_availability(
+        self, operational_status: str, evse: dict[str, Any] | None = None, **_: Any
+    ) -> Any:
+        evse_id = evse.get("id") if evse else None
+        return call_result.ChangeAvailability(
+            status=self.station.change_availability(operational_status == "Operative", evse_id)
+        )
+
+    # --- smart charging ----------------------------------------------------------------
+
+    @on("SetChargingProfile")
+    def on_set_charging_profile(
+        self, evse_id: int, charging_profile: dict[str, Any], **_: Any
+    ) -> Any:
+        status, reason = self.station.set_charging_profile(evse_id, charging_profile)
+        info = {"reason_code": reason} if reason else None
+        return call_result.SetChargingProfile(status=status, status_info=info)
+
+    @on("ClearChargingProfile")
+    def on_clear_charging_profile(
+        self,
+        charging_profile_id: int | None = None,
+        charging_profile_criteria: dict[str, Any] | None = None,
+        **_: Any,
+    ) -> Any:
+        criteria = charging_profile_criteria or {}
+        removed = self.station.clear_charging_profile(
+            charging_profile_id,
+            criteria.get("evse_id"),
+            criteria.get("charging_profile_purpose"),
+            criteria.get("stack_level"),
+        )
+        return call_result.ClearChargingProfile(status="Accepted" if removed else "Unknown")
+
+    @on("GetChargingProfiles")
+    def on_get_charging_profiles(
+        self,
+        request_id: int,
+        charging_profile: dict[str, Any],
+        evse_id: int | None = None,
+        **_: Any,
+    ) -> Any:
+        found = self.station.find_profiles(charging_profile, evse_id)
+        return call_result.GetChargingProfiles(status="Accepted" if found else "NoProfiles")
+
+    @after("GetChargingProfiles")
+    def after_get_charging_profiles(
+        self,
+        request_id: int,
+        charging_profile: dict[str, Any],
+        evse_id: int | None = None,
+        **_: Any,
+    ) -> None:
+        found = self.station.find_profiles(charging_profile, evse_id)
+        if found:
+            self.station.spawn(self.station.report_profiles(request_id, found))
+
+    @on("GetCompositeSchedule")
+    def on_get_composite_schedule(
+        self, duration: int, evse_id: int, charging_rate_unit: str | None = None, **_: Any
+    ) -> Any:
+        schedule = self.station.composite_schedule(evse_id, duration, charging_rate_unit)
+        if schedule is None:
+            return call_result.GetCompositeSchedule(status="Rejected")
+        return call_result.GetCompositeSchedule(status="Accepted", schedule=schedule)
