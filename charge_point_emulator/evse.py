@@ -48,6 +48,8 @@ class Transaction:
     transaction_id: str
     started_at: datetime
     id_token: str
+    #: The idToken type as presented (RFID: ISO14443; a remote start keeps the CSMS's type).
+    id_token_type: str = "ISO14443"
     seq_no: int = 0
     charging_state: ChargingState = ChargingState.EV_CONNECTED
     remote_start_id: int | None = None
@@ -74,7 +76,8 @@ class EvseState:
     ev: PluggedEv | None = None
     tx: Transaction | None = None
     # A RequestStartTransaction that arrived before the EV: (id token, remote start id).
-    remote_start: tuple[str, int] | None = None
+    #: A remote start waiting for the EV: (idToken, remoteStartId, idToken type).
+    remote_start: tuple[str, int, str] | None = None
 
     def wanted_status(self) -> ConnectorStatus:
         """The connector status the EVSE's state implies."""

@@ -123,7 +123,7 @@ class OcppClient(ChargePoint):
         **_: Any,
     ) -> Any:
         status, tx_id = self.station.remote_start(
-            id_token["id_token"], remote_start_id, evse_id, charging_profile
+            id_token["id_token"], remote_start_id, evse_id, charging_profile, id_token["type"]
         )
         return call_result.RequestStartTransaction(status=status, transaction_id=tx_id)
 

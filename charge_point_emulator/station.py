@@ -467,9 +467,9 @@ class EmulatedStation:
         if ev.iso15118:
             self.spawn(self._send_charging_needs(evse))
         if evse.remote_start is not None:
-            token, remote_id = evse.remote_start
+            token, remote_id, token_type = evse.remote_start
             evse.remote_start = None
-            self._start_transaction(evse, token, "RemoteStart", remote_id)
+            self._start_transaction(evse, token, "RemoteStart", remote_id, token_type)
 
     def present_token(self, evse_id: int, id_token: str | None = None) -> None:
         """The driver presents an RFID card: Authorize, then start the transaction."""
@@ -540,11 +540,16 @@ class EmulatedStation:
         self._start_transaction(evse, token, "Authorized", None)
 
     def _start_transaction(
-        self, evse: EvseState, token: str, trigger: str, remote_start_id: int | None
+        self,
+        evse: EvseState,
+        token: str,
+        trigger: str,
+        remote_start_id: int | None,
+        token_type: str = "ISO14443",
     ) -> None:
         now = self.clock.now()
         self._tick(now)
-        self._begin(evse, token, trigger, remote_start_id, now)
+        self._begin(evse, token, trigger, remote_start_id, now, token_type)
 
     def _begin(
         self,
@@ -553,8 +558,11 @@ class EmulatedStation:
         trigger: str,
         remote_start_id: int | None,
         now: datetime,
+        token_type: str = "ISO14443",
     ) -> None:
-        tx = Transaction(str(uuid.uuid4()), now, token, remote_start_id=remote_start_id)
+        tx = Transaction(
+            str(uuid.uuid4()), now, token, remote_start_id=remote_start_id, id_token_type=token_type
+        )
         evse.tx = tx
         self.truth.start(tx.transaction_id, evse.evse_id, now)
         self._allocate(now)
@@ -608,7 +616,7 @@ class EmulatedStation:
             meter_value=[evse.meter_value(now, context)],
             offline=True if self.state is not ConnectionState.ONLINE else None,
             evse={"id": evse.evse_id, "connector_id": 1},
-            id_token={"id_token": tx.id_token, "type": "ISO14443"} if id_token else None,
+            id_token={"id_token": tx.id_token, "type": tx.id_token_type} if id_token else None,
         )
 
     async def _send_charging_needs(self, evse: EvseState) -> None:
@@ -850,6 +858,7 @@ class EmulatedStation:
         remote_start_id: int,
         evse_id: int | None,
         profile: dict[str, Any] | None,
+        token_type: str = "ISO14443",
     ) -> tuple[str, str | None]:
         candidates = [
             e
@@ -862,9 +871,9 @@ class EmulatedStation:
         evse = (plugged or candidates)[0]
         if evse.ev is None:
             # Wait for the EV: the transaction starts when it plugs in.
-            evse.remote_start = (token, remote_start_id)
+            evse.remote_start = (token, remote_start_id, token_type)
             return "Accepted", None
-        self._start_transaction(evse, token, "RemoteStart", remote_start_id)
+        self._start_transaction(evse, token, "RemoteStart", remote_start_id, token_type)
         assert evse.tx is not None
         if profile is not None:
             self.set_charging_profile(evse.evse_id, profile)

@@ -136,14 +136,14 @@ async def test_offline_session_is_replayed_and_stored_without_loss(
 async def test_remote_start_stop_and_status_through_the_api(
     make_station: Callable[..., Any], http: aiohttp.ClientSession
 ) -> None:
-    await add_token("APP")
+    await add_token("APP", "Central")
     station = await make_station()
     station.plug_in(1, EvSpec(), 0.5, 0.9, 7200)
     started = await command(
         http,
         "EMU-1",
         "RequestStartTransaction",
-        {"idToken": {"idToken": "APP", "type": "ISO14443"}, "remoteStartId": 42, "evseId": 1},
+        {"idToken": {"idToken": "APP", "type": "Central"}, "remoteStartId": 42, "evseId": 1},
     )
     assert started["status"] == "Accepted"
     transaction_id = started["transactionId"]
