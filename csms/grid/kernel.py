@@ -48,6 +48,10 @@ MIN_MOVE_WH = 1e-3
 MIN_GAIN_PER_WH = 1e-9
 """A move must gain at least this much per stored Wh (guards against float ties)."""
 ROUND_GAIN_STOP = 1e-5
+MAX_AUGMENTS = 4
+"""Augmenting paths tried per session, full node and round (each is a search over slots)."""
+FULL_W = 1.0
+"""A node with less headroom than this (W) is full."""
 """Stop once a round gains less than this fraction of what the first pass gained."""
 
 _INF = np.inf
@@ -197,16 +201,19 @@ def _improve_session(
     cap_suffix = np.empty(length + 1)
     floor_suffix = np.empty(length + 1)
     gained = 0.0
+    # A car that only charges stays between its arrival and departure energy whatever
+    # slots it charges in, so its slot-to-slot moves need no battery check.
+    charging_only = sess[i, MAXD] <= 0.0
+    for k in range(length):
+        t = start + k
+        buy_cost[k], buy_wh[k], buy_per_w[k] = _buy(
+            i, t, power, loads, paths, limits, prices, scal, sess
+        )
+        sell_value[k], sell_wh[k], sell_per_w[k] = _sell(
+            i, t, power, loads, paths, limits, prices, scal, sess
+        )
     for _move in range(MOVES_PER_SLOT * length + 4):
         _energy(i, power, sess, scal[1], energy)
-        for k in range(length):
-            t = start + k
-            buy_cost[k], buy_wh[k], buy_per_w[k] = _buy(
-                i, t, power, loads, paths, limits, prices, scal, sess
-            )
-            sell_value[k], sell_wh[k], sell_per_w[k] = _sell(
-                i, t, power, loads, paths, limits, prices, scal, sess
-            )
         # Room above / below every boundary after slot k, up to departure.
         cap_suffix[length] = _INF
         floor_suffix[length] = _INF
@@ -227,6 +234,18 @@ def _improve_session(
         best_b = -2
         best_s = -2
         best_q = 0.0
+        cheapest = -1
+        dearest = -1
+        for k in range(length):
+            if buy_wh[k] >= MIN_MOVE_WH and (cheapest < 0 or buy_cost[k] < buy_cost[cheapest]):
+                cheapest = k
+            if sell_wh[k] >= MIN_MOVE_WH and (dearest < 0 or sell_value[k] > sell_value[dearest]):
+                dearest = k
+        if charging_only and cheapest >= 0 and dearest >= 0:
+            rate = sell_value[dearest] - buy_cost[cheapest]
+            if rate > best_rate:
+                best_rate, best_b, best_s = rate, cheapest, dearest
+                best_q = min(buy_wh[cheapest], sell_wh[dearest])
         for b in range(length):
             if buy_wh[b] < MIN_MOVE_WH:
                 continue
@@ -235,6 +254,8 @@ def _improve_session(
             q = min(buy_wh[b], end_buy_wh, cap_suffix[b])
             if rate > best_rate and q >= MIN_MOVE_WH:
                 best_rate, best_b, best_s, best_q = rate, b, -1, q
+            if charging_only:
+                continue
             # Buy at b, sell later at s: boundaries b+1..s rise.
             room = _INF
             for s in range(b + 1, length):
@@ -268,6 +289,16 @@ def _improve_session(
         if best_s >= 0:
             _shift(i, start + best_s, -best_q / sell_per_w[best_s], power, loads, paths)
         gained += best_rate * best_q
+        # Only this session moved, and only in these slots: refresh just them.
+        for k in (best_b, best_s):
+            if k >= 0:
+                t = start + k
+                buy_cost[k], buy_wh[k], buy_per_w[k] = _buy(
+                    i, t, power, loads, paths, limits, prices, scal, sess
+                )
+                sell_value[k], sell_wh[k], sell_per_w[k] = _sell(
+                    i, t, power, loads, paths, limits, prices, scal, sess
+                )
     return gained
 
 
@@ -302,6 +333,9 @@ def _exchange(
     sell_per_w = np.empty(length)
     scratch = np.empty(power.shape[1] + 1)
     gained = 0.0
+    _energy(b_i, power, sess, hours, energy)
+    if energy[length] > sess[b_i, TARGET] - MIN_MOVE_WH:
+        return 0.0
     stale = True
     for t_off in range(length):
         t = start + t_off
@@ -441,6 +475,164 @@ def _exchange(
 
 
 @njit(cache=True, nogil=True)
+def _augment(
+    b_i: int,
+    power: FloatArray,
+    loads: FloatArray,
+    paths: IntArray,
+    limits: FloatArray,
+    prices: FloatArray,
+    scal: FloatArray,
+    sess: FloatArray,
+    subtree_end: IntArray,
+    by_node: IntArray,
+    node_first: IntArray,
+) -> float:
+    """Give short session b_i capacity of a full node through a chain of shifts.
+
+    An augmenting path over the node's slots: b_i charges more in slot t0, session A1 moves
+    the same power from t0 to t1, A2 from t1 to t2, ... until a slot where the node has
+    room. Each hop keeps A's power bounds, its nodes below the full one and its battery
+    limits; the nodes from the full one up see only the last slot's load grow. Worth it
+    while the shortfall penalty exceeds any energy price plus dispatch penalty.
+    """
+    hours = scal[1]
+    kwh = hours / 1000.0
+    slots = power.shape[1]
+    start = int(sess[b_i, ARR])
+    length = int(sess[b_i, DEP]) - start
+    per_w_b = sess[b_i, EFF] * hours
+    dearest = 0.0
+    for t in range(slots):
+        dearest = max(dearest, prices[0, t])
+    # Moving energy along a chain costs at most one dear slot plus a dispatch penalty per level.
+    if sess[b_i, WORTH] * per_w_b <= (dearest + scal[0] * paths.shape[1]) * kwh:
+        return 0.0
+    energy = np.empty(length + 1)
+    scratch = np.empty(slots + 1)
+    came_from = np.empty(slots, dtype=np.int64)
+    mover = np.empty(slots, dtype=np.int64)
+    hop_w = np.empty(slots)
+    queue = np.empty(slots, dtype=np.int64)
+    gained = 0.0
+    for level in range(1, paths.shape[1]):
+        node = paths[b_i, level]
+        if node < 0:
+            break
+        for _attempt in range(MAX_AUGMENTS):
+            _energy(b_i, power, sess, hours, energy)
+            need = sess[b_i, TARGET] - energy[length]
+            if need < MIN_MOVE_WH:
+                return gained
+            came_from[:] = -2
+            head = 0
+            tail = 0
+            for k in range(length):
+                t = start + k
+                p = power[b_i, t]
+                if p < 0.0 or limits[IMP, node, t] - loads[node, t] >= FULL_W:
+                    continue
+                room = min(sess[b_i, MAXC] - p, need / per_w_b)
+                for below in range(level):
+                    a = paths[b_i, below]
+                    room = min(room, limits[IMP, a, t] - loads[a, t])
+                for j in range(k + 1, length + 1):
+                    room = min(room, (sess[b_i, CAP] - energy[j]) / per_w_b)
+                if room * per_w_b < MIN_MOVE_WH:
+                    continue
+                came_from[t] = -1
+                hop_w[t] = room
+                queue[tail] = t
+                tail += 1
+            end = -1
+            while head < tail and end < 0:
+                u = queue[head]
+                head += 1
+                for pos in range(node_first[node], node_first[subtree_end[node]]):
+                    a_i = by_node[pos]
+                    if a_i == b_i or u < sess[a_i, ARR] or u >= sess[a_i, DEP]:
+                        continue
+                    if power[a_i, u] < FULL_W:
+                        continue
+                    a_start = int(sess[a_i, ARR])
+                    a_len = int(sess[a_i, DEP]) - a_start
+                    # A car that only charges stays between its arrival and departure
+                    # energy whatever slots it charges in: no battery check needed.
+                    checked = sess[a_i, MAXD] > 0.0
+                    if checked:
+                        _energy(a_i, power, sess, hours, scratch)
+                    a_per_w = sess[a_i, EFF] * hours
+                    a_level = 0
+                    while paths[a_i, a_level] != node:
+                        a_level += 1
+                    for direction in (-1, 1):
+                        battery_room = _INF
+                        v = u + direction
+                        while a_start <= v < a_start + a_len:
+                            if not checked:
+                                pass
+                            elif direction < 0:
+                                battery_room = min(
+                                    battery_room, sess[a_i, CAP] - scratch[v - a_start + 1]
+                                )
+                            else:
+                                battery_room = min(
+                                    battery_room, scratch[v - a_start] - sess[a_i, FLOOR]
+                                )
+                            if battery_room < MIN_MOVE_WH:
+                                break
+                            if came_from[v] == -2 and power[a_i, v] >= 0.0:
+                                room = min(
+                                    power[a_i, u],
+                                    sess[a_i, MAXC] - power[a_i, v],
+                                    battery_room / a_per_w,
+                                )
+                                for below in range(a_level):
+                                    a = paths[a_i, below]
+                                    room = min(room, limits[IMP, a, v] - loads[a, v])
+                                if room >= FULL_W:
+                                    came_from[v] = u
+                                    mover[v] = a_i
+                                    hop_w[v] = room
+                                    free = _INF
+                                    for above in range(a_level, paths.shape[1]):
+                                        a = paths[a_i, above]
+                                        if a < 0:
+                                            break
+                                        free = min(free, limits[IMP, a, v] - loads[a, v])
+                                    if free >= FULL_W:
+                                        hop_w[v] = min(room, free)
+                                        end = v
+                                        break
+                                    queue[tail] = v
+                                    tail += 1
+                            v += direction
+                        if end >= 0:
+                            break
+                    if end >= 0:
+                        break
+            if end < 0:
+                break
+            amount = _INF
+            v = end
+            while came_from[v] != -1:
+                amount = min(amount, hop_w[v])
+                v = came_from[v]
+            amount = min(amount, hop_w[v])
+            first = v
+            # Apply from the free end backwards: each shift moves into room just made.
+            v = end
+            while came_from[v] != -1:
+                u = came_from[v]
+                _shift(mover[v], v, amount, power, loads, paths)
+                _shift(mover[v], u, -amount, power, loads, paths)
+                v = u
+            _shift(b_i, first, amount, power, loads, paths)
+            gained += sess[b_i, WORTH] * amount * per_w_b
+    return gained
+
+
+@njit(cache=True, nogil=True)
 def _sweep(
     order: IntArray,
     power: FloatArray,
@@ -526,6 +718,20 @@ def _plan_group(
         for i in order:
             gain += _improve_session(i, power, loads, paths, limits, prices, scal, sess)
         if r > 0:
+            for i in order:
+                gain += _augment(
+                    i,
+                    power,
+                    loads,
+                    paths,
+                    limits,
+                    prices,
+                    scal,
+                    sess,
+                    subtree_end,
+                    by_node,
+                    node_first,
+                )
             for i in order:
                 gain += _exchange(
                     i,
