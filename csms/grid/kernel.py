@@ -47,9 +47,7 @@ MIN_MOVE_WH = 1e-3
 """Moves of less stored energy are not worth their time."""
 MIN_GAIN_PER_WH = 1e-9
 """A move must gain at least this much per stored Wh (guards against float ties)."""
-ROUND_GAIN_STOP = 1e-5
-MAX_AUGMENTS = 4
-"""Augmenting paths tried per session, full node and round (each is a search over slots)."""
+ROUND_GAIN_STOP = 1e-6
 FULL_W = 1.0
 """A node with less headroom than this (W) is full."""
 """Stop once a round gains less than this fraction of what the first pass gained."""
@@ -411,6 +409,15 @@ def _exchange(
                 continue
             if power[a_i, t] <= 0.0 and sess[a_i, MAXD] <= 0.0:
                 continue
+            # For a shortfall, augmenting paths already move other cars' energy in time:
+            # here a car that only charges can only give energy up, which it never holds
+            # above its target, so that pays only if its own shortfall is worth less.
+            if (
+                partner == -1
+                and sess[a_i, MAXD] <= 0.0
+                and sess[a_i, WORTH] * sess[a_i, EFF] >= sess[b_i, WORTH] * eff
+            ):
+                continue
             seen += 1
             if seen > MAX_EXCHANGE_CANDIDATES:
                 break
@@ -436,6 +443,8 @@ def _exchange(
             if gain > best_gain and x * per_w_b >= MIN_MOVE_WH:
                 best_gain, best_a, best_rebuy, best_x = gain, a_i, -1, x
                 best_sell_per_w = sell_per_w_a
+            if partner == -1 and sess[a_i, MAXD] <= 0.0:
+                continue
             # Option: A buys the energy back in another slot.
             for direction in (-1, 1):
                 room = _INF
@@ -487,6 +496,7 @@ def _augment(
     subtree_end: IntArray,
     by_node: IntArray,
     node_first: IntArray,
+    failed: FloatArray,
 ) -> float:
     """Give short session b_i capacity of a full node through a chain of shifts.
 
@@ -519,7 +529,7 @@ def _augment(
         node = paths[b_i, level]
         if node < 0:
             break
-        for _attempt in range(MAX_AUGMENTS):
+        for _attempt in range(length):
             _energy(b_i, power, sess, hours, energy)
             need = sess[b_i, TARGET] - energy[length]
             if need < MIN_MOVE_WH:
@@ -544,6 +554,14 @@ def _augment(
                 hop_w[t] = room
                 queue[tail] = t
                 tail += 1
+            if tail == 0:
+                break
+            # This session's search here failed before and the node's loads are unchanged.
+            signature = 0.0
+            for t in range(slots):
+                signature += loads[node, t] * (t + 1.5)
+            if failed[b_i, level] == signature:
+                break
             end = -1
             while head < tail and end < 0:
                 u = queue[head]
@@ -612,6 +630,7 @@ def _augment(
                     if end >= 0:
                         break
             if end < 0:
+                failed[b_i, level] = signature
                 break
             amount = _INF
             v = end
@@ -705,6 +724,7 @@ def _plan_group(
     subtree_end: IntArray,
     by_node: IntArray,
     node_first: IntArray,
+    failed: FloatArray,
     max_rounds: int,
 ) -> int:
     """Plan one independent group of sessions (in service order); return the rounds run."""
@@ -718,8 +738,9 @@ def _plan_group(
         for i in order:
             gain += _improve_session(i, power, loads, paths, limits, prices, scal, sess)
         if r > 0:
+            augmented = 0.0
             for i in order:
-                gain += _augment(
+                augmented += _augment(
                     i,
                     power,
                     loads,
@@ -731,7 +752,9 @@ def _plan_group(
                     subtree_end,
                     by_node,
                     node_first,
+                    failed,
                 )
+            gain += augmented
             for i in order:
                 gain += _exchange(
                     i,
@@ -768,6 +791,7 @@ def _plan_serial(
     subtree_end: IntArray,
     by_node: IntArray,
     node_first: IntArray,
+    failed: FloatArray,
     max_rounds: int,
 ) -> None:
     for g in range(len(group_start) - 1):
@@ -783,6 +807,7 @@ def _plan_serial(
             subtree_end,
             by_node,
             node_first,
+            failed,
             max_rounds,
         )
 
@@ -801,6 +826,7 @@ def _plan_parallel(
     subtree_end: IntArray,
     by_node: IntArray,
     node_first: IntArray,
+    failed: FloatArray,
     max_rounds: int,
 ) -> None:
     # Groups are disjoint top-level subtrees: each writes only its own sessions and nodes.
@@ -817,6 +843,7 @@ def _plan_parallel(
             subtree_end,
             by_node,
             node_first,
+            failed,
             max_rounds,
         )
 
@@ -899,13 +926,14 @@ def solve_arrays(
     # Discharging is worth the export price less the degradation cost.
     prices = np.stack([arrays.import_price, arrays.export_price - arrays.degradation_cost])
     scal = np.array([arrays.dispatch_penalty, arrays.slot_hours])
+    paths = session_paths(arrays)
     planner = _plan_parallel if parallel else _plan_serial
     planner(
         group_start,
         order,
         power,
         loads,
-        session_paths(arrays),
+        paths,
         _limits(arrays),
         prices,
         scal,
@@ -913,6 +941,7 @@ def solve_arrays(
         subtree_end,
         by_node,
         node_first,
+        np.full(paths.shape, np.nan),
         max_rounds,
     )
     return power
