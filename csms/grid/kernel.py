@@ -12,9 +12,10 @@ every hard limit holds after every move.
 2. Moves: sessions in order (priority, then least laxity) take their most profitable moves
    until none pays: cheapest slots, discharge into the dearest slots when the spread beats
    losses and degradation, dispatch relief, surplus sold.
-3. Exchanges: where only a full ancestor stops a session from a move that pays, another
-   session below that ancestor frees the capacity (moving its energy to another slot or
-   giving it up) when that costs less than the first one gains.
+3. For sessions still short of target: augmenting paths (a chain of other sessions each
+   shifting power to another slot until one reaches a slot with room) and exchanges
+   (another session frees capacity by buying its energy in another slot, or gives it up
+   when its shortfall is worth less), done when they cost less than the shortfall saved.
 Steps 2 and 3 repeat while the objective falls.
 """
 
@@ -313,8 +314,9 @@ def _exchange(
     subtree_end: IntArray,
     by_node: IntArray,
     node_first: IntArray,
+    failed: FloatArray,
 ) -> float:
-    """Let session b_i buy in slots where only a full ancestor stops it; return the gain.
+    """Let short session b_i buy where only a full ancestor stops it; return the gain.
 
     Another session A below that ancestor lowers its power by x there and buys the same
     stored energy in another slot (or gives it up from its departure energy); b_i takes
@@ -333,6 +335,16 @@ def _exchange(
     gained = 0.0
     _energy(b_i, power, sess, hours, energy)
     if energy[length] > sess[b_i, TARGET] - MIN_MOVE_WH:
+        return 0.0
+    # Nothing paid last time and no load on this session's path has changed since.
+    signature = 0.0
+    for level in range(paths.shape[1]):
+        a = paths[b_i, level]
+        if a < 0:
+            break
+        for t in range(start, start + length):
+            signature += loads[a, t] * (t + 1.5) * (level + 1)
+    if failed[b_i, 0] == signature:
         return 0.0
     stale = True
     for t_off in range(length):
@@ -480,6 +492,7 @@ def _exchange(
             )
         gained += best_gain * best_x
         stale = True
+    failed[b_i, 0] = signature if gained == 0.0 else np.nan
     return gained
 
 
@@ -560,6 +573,7 @@ def _augment(
             signature = 0.0
             for t in range(slots):
                 signature += loads[node, t] * (t + 1.5)
+            # (Column 0 is the exchange's: these searches start one level up.)
             if failed[b_i, level] == signature:
                 break
             end = -1
@@ -768,6 +782,7 @@ def _plan_group(
                     subtree_end,
                     by_node,
                     node_first,
+                    failed,
                 )
         rounds = r
         if r == 0:
