@@ -49,6 +49,8 @@ MIN_MOVE_WH = 1e-3
 MIN_GAIN_PER_WH = 1e-9
 """A move must gain at least this much per stored Wh (guards against float ties)."""
 ROUND_GAIN_STOP = 1e-6
+MAX_PATH_STATES = 4096
+"""(slot, full node) states an augmenting-path search may visit (bounds its time)."""
 FULL_W = 1.0
 """A node with less headroom than this (W) is full."""
 """Stop once a round gains less than this fraction of what the first pass gained."""
@@ -415,8 +417,13 @@ def _exchange(
         best_sell_per_w = 1.0
         best_buy_per_w = 1.0
         seen = 0
-        for pos in range(node_first[binding], node_first[subtree_end[binding]]):
-            a_i = by_node[pos]
+        first = node_first[binding]
+        count = node_first[subtree_end[binding]] - first
+        # Start somewhere else for every session and slot, so that the bounded candidate
+        # lists of many exchanges cover the whole subtree between them.
+        offset = (b_i * 7919 + t * 104729) % max(count, 1)
+        for step in range(count):
+            a_i = by_node[first + (offset + step) % count]
             if a_i == b_i or t < sess[a_i, ARR] or t >= sess[a_i, DEP]:
                 continue
             if power[a_i, t] <= 0.0 and sess[a_i, MAXD] <= 0.0:
@@ -510,100 +517,114 @@ def _augment(
     by_node: IntArray,
     node_first: IntArray,
     failed: FloatArray,
+    visited: IntArray,
+    round_index: int,
 ) -> float:
-    """Give short session b_i capacity of a full node through a chain of shifts.
+    """Give short session b_i capacity of full nodes through a chain of shifts.
 
-    An augmenting path over the node's slots: b_i charges more in slot t0, session A1 moves
-    the same power from t0 to t1, A2 from t1 to t2, ... until a slot where the node has
-    room. Each hop keeps A's power bounds, its nodes below the full one and its battery
-    limits; the nodes from the full one up see only the last slot's load grow. Worth it
-    while the shortfall penalty exceeds any energy price plus dispatch penalty.
+    An augmenting path: b_i charges more in slot t0 where node m0 is full; a session A1
+    below m0 moves the same power from t0 to t1, where the deepest full node on its path
+    is m1; A2 below m1 moves from t1 to t2, ... until a mover reaches a slot with room on
+    its whole path. Found breadth first over (slot, full node) states. Each hop keeps the
+    mover's power bounds, battery limits and the nodes below its full node; at every
+    intermediate slot the full node and its ancestors see one session leave and one come.
+    Worth it while the shortfall penalty exceeds any energy price plus dispatch penalty.
     """
     hours = scal[1]
     kwh = hours / 1000.0
     slots = power.shape[1]
+    depth = paths.shape[1]
     start = int(sess[b_i, ARR])
     length = int(sess[b_i, DEP]) - start
     per_w_b = sess[b_i, EFF] * hours
     dearest = 0.0
     for t in range(slots):
         dearest = max(dearest, prices[0, t])
-    # Moving energy along a chain costs at most one dear slot plus a dispatch penalty per level.
-    if sess[b_i, WORTH] * per_w_b <= (dearest + scal[0] * paths.shape[1]) * kwh:
+    if sess[b_i, WORTH] * per_w_b <= (dearest + scal[0] * depth) * kwh:
         return 0.0
     energy = np.empty(length + 1)
     scratch = np.empty(slots + 1)
-    came_from = np.empty(slots, dtype=np.int64)
-    mover = np.empty(slots, dtype=np.int64)
-    hop_w = np.empty(slots)
-    queue = np.empty(slots, dtype=np.int64)
+    state_slot = np.empty(MAX_PATH_STATES, dtype=np.int64)
+    state_node = np.empty(MAX_PATH_STATES, dtype=np.int64)
+    state_parent = np.empty(MAX_PATH_STATES, dtype=np.int64)
+    state_mover = np.empty(MAX_PATH_STATES, dtype=np.int64)
+    state_w = np.empty(MAX_PATH_STATES)
     gained = 0.0
-    for level in range(1, paths.shape[1]):
-        node = paths[b_i, level]
-        if node < 0:
+    for attempt in range(length):
+        _energy(b_i, power, sess, hours, energy)
+        need = sess[b_i, TARGET] - energy[length]
+        if need < MIN_MOVE_WH:
             break
-        for _attempt in range(length):
-            _energy(b_i, power, sess, hours, energy)
-            need = sess[b_i, TARGET] - energy[length]
-            if need < MIN_MOVE_WH:
-                return gained
-            came_from[:] = -2
-            head = 0
-            tail = 0
-            for k in range(length):
-                t = start + k
-                p = power[b_i, t]
-                if p < 0.0 or limits[IMP, node, t] - loads[node, t] >= FULL_W:
-                    continue
-                room = min(sess[b_i, MAXC] - p, need / per_w_b)
-                for below in range(level):
-                    a = paths[b_i, below]
-                    room = min(room, limits[IMP, a, t] - loads[a, t])
-                for j in range(k + 1, length + 1):
-                    room = min(room, (sess[b_i, CAP] - energy[j]) / per_w_b)
-                if room * per_w_b < MIN_MOVE_WH:
-                    continue
-                came_from[t] = -1
-                hop_w[t] = room
-                queue[tail] = t
-                tail += 1
-            if tail == 0:
+        # This session's search failed before and no load on its path has changed since.
+        signature = 0.0
+        for level in range(depth):
+            a = paths[b_i, level]
+            if a < 0:
                 break
-            # This session's search here failed before and the node's loads are unchanged.
-            signature = 0.0
             for t in range(slots):
-                signature += loads[node, t] * (t + 1.5)
-            # (Column 0 is the exchange's: these searches start one level up.)
-            if failed[b_i, level] == signature:
-                break
-            end = -1
-            while head < tail and end < 0:
-                u = queue[head]
-                head += 1
-                for pos in range(node_first[node], node_first[subtree_end[node]]):
-                    a_i = by_node[pos]
-                    if a_i == b_i or u < sess[a_i, ARR] or u >= sess[a_i, DEP]:
-                        continue
-                    if power[a_i, u] < FULL_W:
-                        continue
-                    a_start = int(sess[a_i, ARR])
-                    a_len = int(sess[a_i, DEP]) - a_start
-                    # A car that only charges stays between its arrival and departure
-                    # energy whatever slots it charges in: no battery check needed.
-                    checked = sess[a_i, MAXD] > 0.0
-                    if checked:
-                        _energy(a_i, power, sess, hours, scratch)
-                    a_per_w = sess[a_i, EFF] * hours
-                    a_level = 0
-                    while paths[a_i, a_level] != node:
-                        a_level += 1
-                    for direction in (-1, 1):
-                        battery_room = _INF
-                        v = u + direction
-                        while a_start <= v < a_start + a_len:
-                            if not checked:
-                                pass
-                            elif direction < 0:
+                signature += loads[a, t] * (t + 1.5) * (level + 1)
+        if failed[b_i, 1] == signature:
+            break
+        # Unique per round, session and attempt: `visited` never needs clearing.
+        stamp = (round_index * sess.shape[0] + b_i) * (slots + 1) + attempt + 1
+        tail = 0
+        for k in range(length):
+            t = start + k
+            p = power[b_i, t]
+            if p < 0.0:
+                continue
+            room = min(sess[b_i, MAXC] - p, need / per_w_b)
+            for j in range(k + 1, length + 1):
+                room = min(room, (sess[b_i, CAP] - energy[j]) / per_w_b)
+            full = -1
+            for level in range(depth):
+                a = paths[b_i, level]
+                if a < 0:
+                    break
+                if limits[IMP, a, t] - loads[a, t] < FULL_W:
+                    full = a
+                    break
+                room = min(room, limits[IMP, a, t] - loads[a, t])
+            if full < 0 or room * per_w_b < MIN_MOVE_WH or visited[full, t] == stamp:
+                continue
+            visited[full, t] = stamp
+            state_slot[tail], state_node[tail], state_parent[tail] = t, full, -1
+            state_mover[tail], state_w[tail] = b_i, room
+            tail += 1
+        head = 0
+        end_slot, end_parent, end_mover, end_w = -1, -1, -1, 0.0
+        while head < tail and end_slot < 0:
+            u = state_slot[head]
+            node = state_node[head]
+            for pos in range(node_first[node], node_first[subtree_end[node]]):
+                a_i = by_node[pos]
+                if a_i == b_i or u < sess[a_i, ARR] or u >= sess[a_i, DEP]:
+                    continue
+                if power[a_i, u] < FULL_W:
+                    continue
+                # A leaves u: its nodes below `node` lose load there (export side).
+                leave = power[a_i, u]
+                node_level = 0
+                while paths[a_i, node_level] != node:
+                    a = paths[a_i, node_level]
+                    leave = min(leave, loads[a, u] + limits[EXP, a, u])
+                    node_level += 1
+                if leave < FULL_W:
+                    continue
+                a_start = int(sess[a_i, ARR])
+                a_end = int(sess[a_i, DEP])
+                # A car that only charges stays between its arrival and departure energy
+                # whatever slots it charges in: no battery check needed.
+                checked = sess[a_i, MAXD] > 0.0
+                if checked:
+                    _energy(a_i, power, sess, hours, scratch)
+                a_per_w = sess[a_i, EFF] * hours
+                for direction in (-1, 1):
+                    battery_room = _INF
+                    v = u + direction
+                    while a_start <= v < a_end:
+                        if checked:
+                            if direction < 0:
                                 battery_room = min(
                                     battery_room, sess[a_i, CAP] - scratch[v - a_start + 1]
                                 )
@@ -613,55 +634,54 @@ def _augment(
                                 )
                             if battery_room < MIN_MOVE_WH:
                                 break
-                            if came_from[v] == -2 and power[a_i, v] >= 0.0:
-                                room = min(
-                                    power[a_i, u],
-                                    sess[a_i, MAXC] - power[a_i, v],
-                                    battery_room / a_per_w,
-                                )
-                                for below in range(a_level):
-                                    a = paths[a_i, below]
-                                    room = min(room, limits[IMP, a, v] - loads[a, v])
-                                if room >= FULL_W:
-                                    came_from[v] = u
-                                    mover[v] = a_i
-                                    hop_w[v] = room
-                                    free = _INF
-                                    for above in range(a_level, paths.shape[1]):
-                                        a = paths[a_i, above]
-                                        if a < 0:
-                                            break
-                                        free = min(free, limits[IMP, a, v] - loads[a, v])
-                                    if free >= FULL_W:
-                                        hop_w[v] = min(room, free)
-                                        end = v
-                                        break
-                                    queue[tail] = v
+                        p_v = power[a_i, v]
+                        if p_v >= 0.0 and sess[a_i, MAXC] - p_v >= FULL_W:
+                            hop = min(leave, sess[a_i, MAXC] - p_v, battery_room / a_per_w)
+                            full = -1
+                            for level in range(depth):
+                                a = paths[a_i, level]
+                                if a < 0:
+                                    break
+                                room = limits[IMP, a, v] - loads[a, v]
+                                if room < FULL_W:
+                                    full = a
+                                    break
+                                hop = min(hop, room)
+                            if hop >= FULL_W:
+                                if full < 0:
+                                    end_slot, end_parent, end_mover, end_w = v, head, a_i, hop
+                                    break
+                                if visited[full, v] != stamp and tail < MAX_PATH_STATES:
+                                    visited[full, v] = stamp
+                                    state_slot[tail], state_node[tail] = v, full
+                                    state_parent[tail], state_mover[tail] = head, a_i
+                                    state_w[tail] = hop
                                     tail += 1
-                            v += direction
-                        if end >= 0:
-                            break
-                    if end >= 0:
+                        v += direction
+                    if end_slot >= 0:
                         break
-            if end < 0:
-                failed[b_i, level] = signature
-                break
-            amount = _INF
-            v = end
-            while came_from[v] != -1:
-                amount = min(amount, hop_w[v])
-                v = came_from[v]
-            amount = min(amount, hop_w[v])
-            first = v
-            # Apply from the free end backwards: each shift moves into room just made.
-            v = end
-            while came_from[v] != -1:
-                u = came_from[v]
-                _shift(mover[v], v, amount, power, loads, paths)
-                _shift(mover[v], u, -amount, power, loads, paths)
-                v = u
-            _shift(b_i, first, amount, power, loads, paths)
-            gained += sess[b_i, WORTH] * amount * per_w_b
+                if end_slot >= 0:
+                    break
+            head += 1
+        if end_slot < 0:
+            failed[b_i, 1] = signature
+            break
+        amount = end_w
+        j = end_parent
+        while j >= 0:
+            amount = min(amount, state_w[j])
+            j = state_parent[j]
+        # Apply from the free end backwards: each shift moves into room just made.
+        _shift(end_mover, end_slot, amount, power, loads, paths)
+        _shift(end_mover, state_slot[end_parent], -amount, power, loads, paths)
+        j = end_parent
+        while j >= 0:
+            parent = state_parent[j]
+            _shift(state_mover[j], state_slot[j], amount, power, loads, paths)
+            if parent >= 0:
+                _shift(state_mover[j], state_slot[parent], -amount, power, loads, paths)
+            j = parent
+        gained += sess[b_i, WORTH] * amount * per_w_b
     return gained
 
 
@@ -739,6 +759,7 @@ def _plan_group(
     by_node: IntArray,
     node_first: IntArray,
     failed: FloatArray,
+    visited: IntArray,
     max_rounds: int,
 ) -> int:
     """Plan one independent group of sessions (in service order); return the rounds run."""
@@ -767,6 +788,8 @@ def _plan_group(
                     by_node,
                     node_first,
                     failed,
+                    visited,
+                    r,
                 )
             gain += augmented
             for i in order:
@@ -807,6 +830,7 @@ def _plan_serial(
     by_node: IntArray,
     node_first: IntArray,
     failed: FloatArray,
+    visited: IntArray,
     max_rounds: int,
 ) -> None:
     for g in range(len(group_start) - 1):
@@ -823,6 +847,7 @@ def _plan_serial(
             by_node,
             node_first,
             failed,
+            visited,
             max_rounds,
         )
 
@@ -842,6 +867,7 @@ def _plan_parallel(
     by_node: IntArray,
     node_first: IntArray,
     failed: FloatArray,
+    visited: IntArray,
     max_rounds: int,
 ) -> None:
     # Groups are disjoint top-level subtrees: each writes only its own sessions and nodes.
@@ -859,6 +885,7 @@ def _plan_parallel(
             by_node,
             node_first,
             failed,
+            visited,
             max_rounds,
         )
 
@@ -956,7 +983,8 @@ def solve_arrays(
         subtree_end,
         by_node,
         node_first,
-        np.full(paths.shape, np.nan),
+        np.full((m, 2), np.nan),
+        np.zeros(arrays.node_import.shape, dtype=np.int64),
         max_rounds,
     )
     return power
