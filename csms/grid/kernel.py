@@ -49,8 +49,10 @@ MIN_MOVE_WH = 1e-3
 MIN_GAIN_PER_WH = 1e-9
 """A move must gain at least this much per stored Wh (guards against float ties)."""
 ROUND_GAIN_STOP = 1e-6
-MAX_PATH_STATES = 4096
+MAX_PATH_STATES = 1024
 """(slot, full node) states an augmenting-path search may visit (bounds its time)."""
+MAX_MOVERS_PER_STATE = 32
+"""Sessions a path search tries to move out of one (slot, full node) state."""
 FULL_W = 1.0
 """A node with less headroom than this (W) is full."""
 """Stop once a round gains less than this fraction of what the first pass gained."""
@@ -596,12 +598,19 @@ def _augment(
         while head < tail and end_slot < 0:
             u = state_slot[head]
             node = state_node[head]
-            for pos in range(node_first[node], node_first[subtree_end[node]]):
-                a_i = by_node[pos]
+            first = node_first[node]
+            count = node_first[subtree_end[node]] - first
+            offset = (b_i * 7919 + u * 104729) % max(count, 1)
+            movers = 0
+            for step in range(count):
+                a_i = by_node[first + (offset + step) % count]
                 if a_i == b_i or u < sess[a_i, ARR] or u >= sess[a_i, DEP]:
                     continue
                 if power[a_i, u] < FULL_W:
                     continue
+                movers += 1
+                if movers > MAX_MOVERS_PER_STATE:
+                    break
                 # A leaves u: its nodes below `node` lose load there (export side).
                 leave = power[a_i, u]
                 node_level = 0
