@@ -49,13 +49,13 @@ MIN_MOVE_WH = 1e-3
 MIN_GAIN_PER_WH = 1e-9
 """A move must gain at least this much per stored Wh (guards against float ties)."""
 ROUND_GAIN_STOP = 1e-6
+"""Stop once a round gains less than this fraction of what the first pass gained."""
 MAX_PATH_STATES = 1024
 """(slot, full node) states an augmenting-path search may visit (bounds its time)."""
 MAX_MOVERS_PER_STATE = 32
 """Sessions a path search tries to move out of one (slot, full node) state."""
 FULL_W = 1.0
 """A node with less headroom than this (W) is full."""
-"""Stop once a round gains less than this fraction of what the first pass gained."""
 
 _INF = np.inf
 _SNAP_W = 1e-7
