@@ -1,3 +1,4 @@
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -191,3 +192,14 @@ def test_solve_time_excludes_compilation() -> None:
     schedule = solve(parse_instance(instance_doc()))
     assert schedule.solver == "kernel"
     assert schedule.solve_seconds < compile_seconds
+
+
+def test_worker_threads_plan_concurrently_with_the_same_result() -> None:
+    instances = [
+        generate_instance(GeneratorSettings(sessions=60, transformers=3, seed=seed))
+        for seed in range(4)
+    ]
+    serial = [solve(instance).power_w for instance in instances]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        threaded = list(pool.map(lambda instance: solve(instance).power_w, instances))
+    assert threaded == serial

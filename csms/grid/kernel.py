@@ -12,9 +12,10 @@ every hard limit holds after every move.
 2. Moves: sessions in order (priority, then least laxity) take their most profitable moves
    until none pays: cheapest slots, discharge into the dearest slots when the spread beats
    losses and degradation, dispatch relief, surplus sold.
-3. Exchanges: where only a full ancestor stops a session from a move that pays, another
-   session below that ancestor frees the capacity (moving its energy to another slot or
-   giving it up) when that costs less than the first one gains.
+3. For sessions still short of target: augmenting paths (a chain of other sessions each
+   shifting power to another slot until one reaches a slot with room) and exchanges
+   (another session frees capacity by buying its energy in another slot, or gives it up
+   when its shortfall is worth less), done when they cost less than the shortfall saved.
 Steps 2 and 3 repeat while the objective falls.
 """
 
@@ -47,8 +48,14 @@ MIN_MOVE_WH = 1e-3
 """Moves of less stored energy are not worth their time."""
 MIN_GAIN_PER_WH = 1e-9
 """A move must gain at least this much per stored Wh (guards against float ties)."""
-ROUND_GAIN_STOP = 1e-5
+ROUND_GAIN_STOP = 1e-6
 """Stop once a round gains less than this fraction of what the first pass gained."""
+MAX_PATH_STATES = 1024
+"""(slot, full node) states an augmenting-path search may visit (bounds its time)."""
+MAX_MOVERS_PER_STATE = 32
+"""Sessions a path search tries to move out of one (slot, full node) state."""
+FULL_W = 1.0
+"""A node with less headroom than this (W) is full."""
 
 _INF = np.inf
 _SNAP_W = 1e-7
@@ -197,16 +204,19 @@ def _improve_session(
     cap_suffix = np.empty(length + 1)
     floor_suffix = np.empty(length + 1)
     gained = 0.0
+    # A car that only charges stays between its arrival and departure energy whatever
+    # slots it charges in, so its slot-to-slot moves need no battery check.
+    charging_only = sess[i, MAXD] <= 0.0
+    for k in range(length):
+        t = start + k
+        buy_cost[k], buy_wh[k], buy_per_w[k] = _buy(
+            i, t, power, loads, paths, limits, prices, scal, sess
+        )
+        sell_value[k], sell_wh[k], sell_per_w[k] = _sell(
+            i, t, power, loads, paths, limits, prices, scal, sess
+        )
     for _move in range(MOVES_PER_SLOT * length + 4):
         _energy(i, power, sess, scal[1], energy)
-        for k in range(length):
-            t = start + k
-            buy_cost[k], buy_wh[k], buy_per_w[k] = _buy(
-                i, t, power, loads, paths, limits, prices, scal, sess
-            )
-            sell_value[k], sell_wh[k], sell_per_w[k] = _sell(
-                i, t, power, loads, paths, limits, prices, scal, sess
-            )
         # Room above / below every boundary after slot k, up to departure.
         cap_suffix[length] = _INF
         floor_suffix[length] = _INF
@@ -227,6 +237,18 @@ def _improve_session(
         best_b = -2
         best_s = -2
         best_q = 0.0
+        cheapest = -1
+        dearest = -1
+        for k in range(length):
+            if buy_wh[k] >= MIN_MOVE_WH and (cheapest < 0 or buy_cost[k] < buy_cost[cheapest]):
+                cheapest = k
+            if sell_wh[k] >= MIN_MOVE_WH and (dearest < 0 or sell_value[k] > sell_value[dearest]):
+                dearest = k
+        if charging_only and cheapest >= 0 and dearest >= 0:
+            rate = sell_value[dearest] - buy_cost[cheapest]
+            if rate > best_rate:
+                best_rate, best_b, best_s = rate, cheapest, dearest
+                best_q = min(buy_wh[cheapest], sell_wh[dearest])
         for b in range(length):
             if buy_wh[b] < MIN_MOVE_WH:
                 continue
@@ -235,6 +257,8 @@ def _improve_session(
             q = min(buy_wh[b], end_buy_wh, cap_suffix[b])
             if rate > best_rate and q >= MIN_MOVE_WH:
                 best_rate, best_b, best_s, best_q = rate, b, -1, q
+            if charging_only:
+                continue
             # Buy at b, sell later at s: boundaries b+1..s rise.
             room = _INF
             for s in range(b + 1, length):
@@ -268,6 +292,16 @@ def _improve_session(
         if best_s >= 0:
             _shift(i, start + best_s, -best_q / sell_per_w[best_s], power, loads, paths)
         gained += best_rate * best_q
+        # Only this session moved, and only in these slots: refresh just them.
+        for k in (best_b, best_s):
+            if k >= 0:
+                t = start + k
+                buy_cost[k], buy_wh[k], buy_per_w[k] = _buy(
+                    i, t, power, loads, paths, limits, prices, scal, sess
+                )
+                sell_value[k], sell_wh[k], sell_per_w[k] = _sell(
+                    i, t, power, loads, paths, limits, prices, scal, sess
+                )
     return gained
 
 
@@ -284,8 +318,9 @@ def _exchange(
     subtree_end: IntArray,
     by_node: IntArray,
     node_first: IntArray,
+    failed: FloatArray,
 ) -> float:
-    """Let session b_i buy in slots where only a full ancestor stops it; return the gain.
+    """Let short session b_i buy where only a full ancestor stops it; return the gain.
 
     Another session A below that ancestor lowers its power by x there and buys the same
     stored energy in another slot (or gives it up from its departure energy); b_i takes
@@ -302,6 +337,19 @@ def _exchange(
     sell_per_w = np.empty(length)
     scratch = np.empty(power.shape[1] + 1)
     gained = 0.0
+    _energy(b_i, power, sess, hours, energy)
+    if energy[length] > sess[b_i, TARGET] - MIN_MOVE_WH:
+        return 0.0
+    # Nothing paid last time and no load on this session's path has changed since.
+    signature = 0.0
+    for level in range(paths.shape[1]):
+        a = paths[b_i, level]
+        if a < 0:
+            break
+        for t in range(start, start + length):
+            signature += loads[a, t] * (t + 1.5) * (level + 1)
+    if failed[b_i, 0] == signature:
+        return 0.0
     stale = True
     for t_off in range(length):
         t = start + t_off
@@ -371,11 +419,25 @@ def _exchange(
         best_sell_per_w = 1.0
         best_buy_per_w = 1.0
         seen = 0
-        for pos in range(node_first[binding], node_first[subtree_end[binding]]):
-            a_i = by_node[pos]
+        first = node_first[binding]
+        count = node_first[subtree_end[binding]] - first
+        # Start somewhere else for every session and slot, so that the bounded candidate
+        # lists of many exchanges cover the whole subtree between them.
+        offset = (b_i * 7919 + t * 104729) % max(count, 1)
+        for step in range(count):
+            a_i = by_node[first + (offset + step) % count]
             if a_i == b_i or t < sess[a_i, ARR] or t >= sess[a_i, DEP]:
                 continue
             if power[a_i, t] <= 0.0 and sess[a_i, MAXD] <= 0.0:
+                continue
+            # For a shortfall, augmenting paths already move other cars' energy in time:
+            # here a car that only charges can only give energy up, which it never holds
+            # above its target, so that pays only if its own shortfall is worth less.
+            if (
+                partner == -1
+                and sess[a_i, MAXD] <= 0.0
+                and sess[a_i, WORTH] * sess[a_i, EFF] >= sess[b_i, WORTH] * eff
+            ):
                 continue
             seen += 1
             if seen > MAX_EXCHANGE_CANDIDATES:
@@ -402,6 +464,8 @@ def _exchange(
             if gain > best_gain and x * per_w_b >= MIN_MOVE_WH:
                 best_gain, best_a, best_rebuy, best_x = gain, a_i, -1, x
                 best_sell_per_w = sell_per_w_a
+            if partner == -1 and sess[a_i, MAXD] <= 0.0:
+                continue
             # Option: A buys the energy back in another slot.
             for direction in (-1, 1):
                 room = _INF
@@ -437,6 +501,196 @@ def _exchange(
             )
         gained += best_gain * best_x
         stale = True
+    failed[b_i, 0] = signature if gained == 0.0 else np.nan
+    return gained
+
+
+@njit(cache=True, nogil=True)
+def _augment(
+    b_i: int,
+    power: FloatArray,
+    loads: FloatArray,
+    paths: IntArray,
+    limits: FloatArray,
+    prices: FloatArray,
+    scal: FloatArray,
+    sess: FloatArray,
+    subtree_end: IntArray,
+    by_node: IntArray,
+    node_first: IntArray,
+    failed: FloatArray,
+    visited: IntArray,
+    round_index: int,
+) -> float:
+    """Give short session b_i capacity of full nodes through a chain of shifts.
+
+    An augmenting path: b_i charges more in slot t0 where node m0 is full; a session A1
+    below m0 moves the same power from t0 to t1, where the deepest full node on its path
+    is m1; A2 below m1 moves from t1 to t2, ... until a mover reaches a slot with room on
+    its whole path. Found breadth first over (slot, full node) states. Each hop keeps the
+    mover's power bounds, battery limits and the nodes below its full node; at every
+    intermediate slot the full node and its ancestors see one session leave and one come.
+    Worth it while the shortfall penalty exceeds any energy price plus dispatch penalty.
+    """
+    hours = scal[1]
+    kwh = hours / 1000.0
+    slots = power.shape[1]
+    depth = paths.shape[1]
+    start = int(sess[b_i, ARR])
+    length = int(sess[b_i, DEP]) - start
+    per_w_b = sess[b_i, EFF] * hours
+    dearest = 0.0
+    for t in range(slots):
+        dearest = max(dearest, prices[0, t])
+    if sess[b_i, WORTH] * per_w_b <= (dearest + scal[0] * depth) * kwh:
+        return 0.0
+    energy = np.empty(length + 1)
+    scratch = np.empty(slots + 1)
+    state_slot = np.empty(MAX_PATH_STATES, dtype=np.int64)
+    state_node = np.empty(MAX_PATH_STATES, dtype=np.int64)
+    state_parent = np.empty(MAX_PATH_STATES, dtype=np.int64)
+    state_mover = np.empty(MAX_PATH_STATES, dtype=np.int64)
+    state_w = np.empty(MAX_PATH_STATES)
+    gained = 0.0
+    for attempt in range(length):
+        _energy(b_i, power, sess, hours, energy)
+        need = sess[b_i, TARGET] - energy[length]
+        if need < MIN_MOVE_WH:
+            break
+        # This session's search failed before and no load on its path has changed since.
+        signature = 0.0
+        for level in range(depth):
+            a = paths[b_i, level]
+            if a < 0:
+                break
+            for t in range(slots):
+                signature += loads[a, t] * (t + 1.5) * (level + 1)
+        if failed[b_i, 1] == signature:
+            break
+        # Unique per round, session and attempt: `visited` never needs clearing.
+        stamp = (round_index * sess.shape[0] + b_i) * (slots + 1) + attempt + 1
+        tail = 0
+        for k in range(length):
+            t = start + k
+            p = power[b_i, t]
+            if p < 0.0:
+                continue
+            room = min(sess[b_i, MAXC] - p, need / per_w_b)
+            for j in range(k + 1, length + 1):
+                room = min(room, (sess[b_i, CAP] - energy[j]) / per_w_b)
+            full = -1
+            for level in range(depth):
+                a = paths[b_i, level]
+                if a < 0:
+                    break
+                if limits[IMP, a, t] - loads[a, t] < FULL_W:
+                    full = a
+                    break
+                room = min(room, limits[IMP, a, t] - loads[a, t])
+            if full < 0 or room * per_w_b < MIN_MOVE_WH or visited[full, t] == stamp:
+                continue
+            visited[full, t] = stamp
+            state_slot[tail], state_node[tail], state_parent[tail] = t, full, -1
+            state_mover[tail], state_w[tail] = b_i, room
+            tail += 1
+        head = 0
+        end_slot, end_parent, end_mover, end_w = -1, -1, -1, 0.0
+        while head < tail and end_slot < 0:
+            u = state_slot[head]
+            node = state_node[head]
+            first = node_first[node]
+            count = node_first[subtree_end[node]] - first
+            offset = (b_i * 7919 + u * 104729) % max(count, 1)
+            movers = 0
+            for step in range(count):
+                a_i = by_node[first + (offset + step) % count]
+                if a_i == b_i or u < sess[a_i, ARR] or u >= sess[a_i, DEP]:
+                    continue
+                if power[a_i, u] < FULL_W:
+                    continue
+                movers += 1
+                if movers > MAX_MOVERS_PER_STATE:
+                    break
+                # A leaves u: its nodes below `node` lose load there (export side).
+                leave = power[a_i, u]
+                node_level = 0
+                while paths[a_i, node_level] != node:
+                    a = paths[a_i, node_level]
+                    leave = min(leave, loads[a, u] + limits[EXP, a, u])
+                    node_level += 1
+                if leave < FULL_W:
+                    continue
+                a_start = int(sess[a_i, ARR])
+                a_end = int(sess[a_i, DEP])
+                # A car that only charges stays between its arrival and departure energy
+                # whatever slots it charges in: no battery check needed.
+                checked = sess[a_i, MAXD] > 0.0
+                if checked:
+                    _energy(a_i, power, sess, hours, scratch)
+                a_per_w = sess[a_i, EFF] * hours
+                for direction in (-1, 1):
+                    battery_room = _INF
+                    v = u + direction
+                    while a_start <= v < a_end:
+                        if checked:
+                            if direction < 0:
+                                battery_room = min(
+                                    battery_room, sess[a_i, CAP] - scratch[v - a_start + 1]
+                                )
+                            else:
+                                battery_room = min(
+                                    battery_room, scratch[v - a_start] - sess[a_i, FLOOR]
+                                )
+                            if battery_room < MIN_MOVE_WH:
+                                break
+                        p_v = power[a_i, v]
+                        if p_v >= 0.0 and sess[a_i, MAXC] - p_v >= FULL_W:
+                            hop = min(leave, sess[a_i, MAXC] - p_v, battery_room / a_per_w)
+                            full = -1
+                            for level in range(depth):
+                                a = paths[a_i, level]
+                                if a < 0:
+                                    break
+                                room = limits[IMP, a, v] - loads[a, v]
+                                if room < FULL_W:
+                                    full = a
+                                    break
+                                hop = min(hop, room)
+                            if hop >= FULL_W:
+                                if full < 0:
+                                    end_slot, end_parent, end_mover, end_w = v, head, a_i, hop
+                                    break
+                                if visited[full, v] != stamp and tail < MAX_PATH_STATES:
+                                    visited[full, v] = stamp
+                                    state_slot[tail], state_node[tail] = v, full
+                                    state_parent[tail], state_mover[tail] = head, a_i
+                                    state_w[tail] = hop
+                                    tail += 1
+                        v += direction
+                    if end_slot >= 0:
+                        break
+                if end_slot >= 0:
+                    break
+            head += 1
+        if end_slot < 0:
+            failed[b_i, 1] = signature
+            break
+        amount = end_w
+        j = end_parent
+        while j >= 0:
+            amount = min(amount, state_w[j])
+            j = state_parent[j]
+        # Apply from the free end backwards: each shift moves into room just made.
+        _shift(end_mover, end_slot, amount, power, loads, paths)
+        _shift(end_mover, state_slot[end_parent], -amount, power, loads, paths)
+        j = end_parent
+        while j >= 0:
+            parent = state_parent[j]
+            _shift(state_mover[j], state_slot[j], amount, power, loads, paths)
+            if parent >= 0:
+                _shift(state_mover[j], state_slot[parent], -amount, power, loads, paths)
+            j = parent
+        gained += sess[b_i, WORTH] * amount * per_w_b
     return gained
 
 
@@ -513,6 +767,8 @@ def _plan_group(
     subtree_end: IntArray,
     by_node: IntArray,
     node_first: IntArray,
+    failed: FloatArray,
+    visited: IntArray,
     max_rounds: int,
 ) -> int:
     """Plan one independent group of sessions (in service order); return the rounds run."""
@@ -526,6 +782,25 @@ def _plan_group(
         for i in order:
             gain += _improve_session(i, power, loads, paths, limits, prices, scal, sess)
         if r > 0:
+            augmented = 0.0
+            for i in order:
+                augmented += _augment(
+                    i,
+                    power,
+                    loads,
+                    paths,
+                    limits,
+                    prices,
+                    scal,
+                    sess,
+                    subtree_end,
+                    by_node,
+                    node_first,
+                    failed,
+                    visited,
+                    r,
+                )
+            gain += augmented
             for i in order:
                 gain += _exchange(
                     i,
@@ -539,6 +814,7 @@ def _plan_group(
                     subtree_end,
                     by_node,
                     node_first,
+                    failed,
                 )
         rounds = r
         if r == 0:
@@ -562,6 +838,8 @@ def _plan_serial(
     subtree_end: IntArray,
     by_node: IntArray,
     node_first: IntArray,
+    failed: FloatArray,
+    visited: IntArray,
     max_rounds: int,
 ) -> None:
     for g in range(len(group_start) - 1):
@@ -577,6 +855,8 @@ def _plan_serial(
             subtree_end,
             by_node,
             node_first,
+            failed,
+            visited,
             max_rounds,
         )
 
@@ -595,6 +875,8 @@ def _plan_parallel(
     subtree_end: IntArray,
     by_node: IntArray,
     node_first: IntArray,
+    failed: FloatArray,
+    visited: IntArray,
     max_rounds: int,
 ) -> None:
     # Groups are disjoint top-level subtrees: each writes only its own sessions and nodes.
@@ -611,6 +893,8 @@ def _plan_parallel(
             subtree_end,
             by_node,
             node_first,
+            failed,
+            visited,
             max_rounds,
         )
 
@@ -693,13 +977,14 @@ def solve_arrays(
     # Discharging is worth the export price less the degradation cost.
     prices = np.stack([arrays.import_price, arrays.export_price - arrays.degradation_cost])
     scal = np.array([arrays.dispatch_penalty, arrays.slot_hours])
+    paths = session_paths(arrays)
     planner = _plan_parallel if parallel else _plan_serial
     planner(
         group_start,
         order,
         power,
         loads,
-        session_paths(arrays),
+        paths,
         _limits(arrays),
         prices,
         scal,
@@ -707,6 +992,8 @@ def solve_arrays(
         subtree_end,
         by_node,
         node_first,
+        np.full((m, 2), np.nan),
+        np.zeros(arrays.node_import.shape, dtype=np.int64),
         max_rounds,
     )
     return power
