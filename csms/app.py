@@ -52,7 +52,7 @@ class Csms:
             settings,
             self.router,
             self.registry,
-            self.provisioning.mark_connected,
+            self._on_connect,
             self.provisioning.mark_disconnected,
         )
         self._api_runner: web.AppRunner | None = None
@@ -77,6 +77,10 @@ class Csms:
         ):
             router.add(kind, _recorder(self.diagnostics, kind))
         return router
+
+    async def _on_connect(self, station_id: str, subprotocol: str) -> None:
+        self.transactions.forget_station(station_id)
+        await self.provisioning.mark_connected(station_id, subprotocol)
 
     @property
     def ocpp_port(self) -> int:

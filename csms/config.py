@@ -40,9 +40,6 @@ class Settings:
     ping_interval: float = 20.0
     #: Status returned for an idToken the CSMS does not know: "Unknown" or "Invalid".
     unknown_token_status: str = "Unknown"
-    #: Answer BootNotification of unknown stations with Pending instead of Rejected.
-    #: (Unknown stations cannot pass the handshake anyway unless auth is disabled.)
-    allow_unknown_stations: bool = False
     #: Replan period of the live planner (s).
     plan_interval: int = 60
     #: Max time the durable writer waits to fill a group commit (s).

@@ -61,8 +61,21 @@ async def test_bad_station_is_422_with_the_reason(
 
 
 async def test_body_that_is_not_json_is_400(http: aiohttp.ClientSession) -> None:
-    reply = await http.post("/api/v1/stations", data=b"{nope")
+    reply = await http.post(
+        "/api/v1/stations", data=b"{nope", headers={"Content-Type": "application/json"}
+    )
     assert reply.status == 400
+
+
+async def test_cross_site_requests_are_refused_without_a_token(http: aiohttp.ClientSession) -> None:
+    """A web page can post text/plain without a preflight, or rebind a foreign name to us."""
+    form = await http.post(
+        "/api/v1/tokens", data=b'{"id_token": "EVIL"}', headers={"Content-Type": "text/plain"}
+    )
+    assert form.status == 415
+    rebound = await http.get("/api/v1/tokens", headers={"Host": "evil.example:8080"})
+    assert rebound.status == 403
+    assert await (await http.get("/api/v1/tokens")).json() == []
 
 
 async def test_unknown_station_is_404(http: aiohttp.ClientSession) -> None:

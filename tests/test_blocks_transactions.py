@@ -11,7 +11,7 @@ from csms.blocks.authorization import add_token
 from csms.blocks.stations import add_station
 from csms.db.models import MeterValue, Transaction, TransactionEvent
 from tests.ocpp_wire import WirePeer, open_peer
-from tests.stations import tx_event
+from tests.stations import at, tx_event
 
 PASSWORD = "correct-horse-battery"
 
@@ -72,12 +72,12 @@ async def test_offline_events_in_any_order_are_stored_and_gaps_recorded(peer: Wi
     row = await Transaction.get(transaction_id="tx-1")
     assert row.state == "ended"
     assert row.energy_wh == pytest.approx(11000)
-    assert row.seq_gaps == [2, 4]
+    assert row.seq_gaps == [[2, 2], [4, 4]]
     stored = await TransactionEvent.filter(transaction_id="tx-1").order_by("seq_no")
     assert [event.seq_no for event in stored] == [0, 1, 3, 5]
     assert all(event.offline for event in stored)
     await send(peer, tx_event("Updated", 2, 30, import_wh=6000, offline=True))
-    assert (await Transaction.get(transaction_id="tx-1")).seq_gaps == [4]
+    assert (await Transaction.get(transaction_id="tx-1")).seq_gaps == [[4, 4]]
 
 
 async def test_energy_in_kwh_and_discharge_from_export_register(peer: WirePeer) -> None:
@@ -135,3 +135,59 @@ async def test_meter_values_outside_transactions_are_stored_normalised(peer: Wir
         ("Energy.Active.Import.Register", 12500.0, "Wh"),
         ("Power.Active.Import", 7200.0, "W"),
     ]
+
+
+async def test_ended_event_carrying_the_begin_reading_counts_the_whole_session(
+    peer: WirePeer,
+) -> None:
+    """Stations send Transaction.Begin/End readings in Ended (SampledDataTxEndedMeasurands)."""
+    await send(peer, tx_event("Started", 0, 0))
+    await send(peer, tx_event("Updated", 1, 15, import_wh=3000))
+    ended = tx_event("Ended", 2, 30, stopped_reason="Local")
+    ended["meterValue"] = [
+        {"timestamp": at(0), "sampledValue": [{"value": 1000, "context": "Transaction.Begin"}]},
+        {"timestamp": at(30), "sampledValue": [{"value": 5000, "context": "Transaction.End"}]},
+    ]
+    await send(peer, ended)
+    assert (await Transaction.get(transaction_id="tx-1")).energy_wh == pytest.approx(4000)
+
+
+async def test_readings_at_the_ev_or_inlet_do_not_count_as_delivered_energy(
+    peer: WirePeer,
+) -> None:
+    started = tx_event("Started", 0, 0, import_wh=1000)
+    started["meterValue"][0]["sampledValue"].append({"value": 90_000, "location": "EV"})
+    await send(peer, started)
+    await send(peer, tx_event("Ended", 1, 30, import_wh=2500))
+    assert (await Transaction.get(transaction_id="tx-1")).energy_wh == pytest.approx(1500)
+
+
+async def test_far_apart_seq_nos_cost_nothing_and_are_recorded_as_one_gap(peer: WirePeer) -> None:
+    await send(peer, tx_event("Started", 0, 0))
+    await send(peer, tx_event("Updated", 10**12, 5))
+    assert (await Transaction.get(transaction_id="tx-1")).seq_gaps == [[1, 10**12 - 1]]
+
+
+async def test_scattered_seq_nos_beyond_the_bound_are_refused_not_stored(peer: WirePeer) -> None:
+    from csms.blocks.transaction_state import MAX_SEQ_RANGES
+
+    for index in range(MAX_SEQ_RANGES):
+        await send(peer, tx_event("Updated", index * 2, index))
+    answer = await peer.call("TransactionEvent", tx_event("Updated", MAX_SEQ_RANGES * 2, 999))
+    assert answer[0] == 4 and answer[2] == "PropertyConstraintViolation"
+    assert await TransactionEvent.filter(transaction_id="tx-1").count() == MAX_SEQ_RANGES
+    assert (await peer.call("Heartbeat", {}))[0] == 3
+
+
+async def test_impossible_multiplier_is_refused_with_a_clear_code(peer: WirePeer) -> None:
+    event = tx_event("Started", 0, 0, import_wh=1)
+    event["meterValue"][0]["sampledValue"][0]["unitOfMeasure"]["multiplier"] = 400
+    answer = await peer.call("TransactionEvent", event)
+    assert answer[0] == 4 and answer[2] == "PropertyConstraintViolation"
+
+
+async def test_lowercase_z_timestamps_are_accepted(peer: WirePeer) -> None:
+    event = tx_event("Started", 0, 0, import_wh=0)
+    event["timestamp"] = event["timestamp"].replace("Z", "z")
+    await send(peer, event)
+    assert await Transaction.filter(transaction_id="tx-1").exists()

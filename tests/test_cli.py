@@ -84,7 +84,7 @@ async def test_command_goes_through_the_running_server(csms: Csms, db_url: str) 
     assert done.returncode == 0, done.stdout
     assert '"status": "Accepted"' in done.stdout
     offline = await cli(db_url, "command", "CS-9", "Reset", '{"type": "Immediate"}', "--api", api)
-    assert offline.returncode == 1 and "409" in offline.stdout
+    assert offline.returncode == 1 and "404: no station CS-9" in offline.stdout
     await peer.close()
 
 

@@ -218,3 +218,31 @@ async def test_unknown_action_in_the_url_is_404(
 ) -> None:
     reply = await http.post("/api/v1/stations/CS-1/commands/BrewCoffee", json={})
     assert reply.status == 404
+
+
+async def test_a_queued_command_times_out_on_one_deadline_counting_its_wait(
+    csms: Csms, peer: WirePeer, http: aiohttp.ClientSession
+) -> None:
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    first = asyncio.create_task(
+        http.post("/api/v1/stations/CS-1/commands/Reset", json={"type": "Immediate"})
+    )
+    assert (await peer.expect_call())[2] == "Reset"
+    queued = asyncio.create_task(http.post("/api/v1/stations/CS-1/commands/ClearCache", json={}))
+    assert (await first).status == 504
+    assert (await queued).status == 504
+    # Not timeout after timeout: the wait behind Reset counts against ClearCache's deadline.
+    assert loop.time() - began < csms.settings.call_timeout * 1.5
+    statuses = {c.action: c.status for c in await Command.filter(station_id="CS-1")}
+    assert statuses == {"Reset": "timeout", "ClearCache": "timeout"}
+
+
+async def test_command_to_a_disconnected_station_has_a_stored_outcome(
+    csms: Csms, http: aiohttp.ClientSession
+) -> None:
+    await add_station("CS-9", PASSWORD)
+    await http.post("/api/v1/stations/CS-9/commands/Reset", json={"type": "Immediate"})
+    assert (await Command.get(station_id="CS-9")).status == "failed"
+    unknown = await http.post("/api/v1/stations/NOPE/commands/Reset", json={"type": "Immediate"})
+    assert unknown.status == 404

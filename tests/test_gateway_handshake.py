@@ -112,3 +112,26 @@ async def test_new_connection_replaces_the_old_one_cleanly(csms: Csms) -> None:
     assert (await get_station("CS-1")).connected
     assert csms.registry.is_connected("CS-1")
     await new.close()
+
+
+async def test_the_station_s_first_supported_subprotocol_is_chosen(csms: Csms) -> None:
+    await add_station("CS-1", PASSWORD)
+    for offered, chosen in (
+        (["ocpp2.0.1", "ocpp2.1"], "ocpp2.0.1"),
+        (["ocpp1.6", "ocpp2.1"], "ocpp2.1"),
+    ):
+        websocket = await connect(
+            f"ws://127.0.0.1:{csms.ocpp_port}/ocpp/CS-1",
+            subprotocols=offered,  # type: ignore[arg-type]
+            additional_headers=basic_auth("CS-1", PASSWORD),
+        )
+        assert websocket.subprotocol == chosen
+        await websocket.close()
+
+
+async def test_station_ids_that_break_basic_auth_or_paths_are_refused() -> None:
+    from csms.identifiers import is_station_id
+
+    assert is_station_id("CS-0001") and is_station_id("site.7|evse*1")
+    for bad in ("CS:1", "CS1\n", "", "a" * 49, "../etc", "CS 1"):
+        assert not is_station_id(bad), bad

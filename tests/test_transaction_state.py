@@ -101,7 +101,11 @@ def test_gaps_are_exactly_the_missing_seq_nos(events: list[TxEvent], data: st.Da
     state = fold(kept)
     assert state is not None
     seen = {event.seq_no for event in kept}
-    assert state.gaps == [n for n in range(min(seen), max(seen) + 1) if n not in seen]
+    missing = [n for n in range(min(seen), max(seen) + 1) if n not in seen]
+    expanded = [n for first, last in state.gaps for n in range(first, last + 1)]
+    assert expanded == missing
+    assert all(state.has_seen(n) for n in seen)
+    assert not any(state.has_seen(n) for n in missing)
 
 
 @settings(max_examples=100, deadline=None)

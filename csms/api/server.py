@@ -7,12 +7,14 @@ import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from csms.api.openapi import openapi_document
 from csms.blocks import authorization, stations
 from csms.blocks.transactions import list_transactions, transaction_json
+from csms.db.models import Station
 from csms.gateway import schemas
 from csms.gateway.connection import (
     CommandQueueFull,
@@ -62,13 +64,26 @@ def _require(data: dict[str, Any], name: str, kind: type = str) -> Any:
     return value
 
 
-def _token_middleware(token: str | None) -> Any:
+_LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def _guard_middleware(token: str | None) -> Any:
+    """Bearer token when configured; without one (loopback only) refuse what a web page in
+    the operator's browser could send: a foreign Host (DNS rebinding) or a non-JSON body
+    (a cross-site form post needs no preflight)."""
+
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
         if token is not None:
             given = request.headers.get("Authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
                 return error(401, "missing or wrong bearer token")
+        else:
+            if urlsplit(f"//{request.host}").hostname not in _LOOPBACK_HOSTS:
+                return error(403, f"host {request.host!r} refused: the API answers on loopback")
+        sends_body = request.method in ("POST", "PATCH", "PUT") and request.can_read_body
+        if sends_body and request.content_type != "application/json":
+            return error(415, "send the body as Content-Type: application/json")
         return await handler(request)
 
     return check
@@ -159,6 +174,8 @@ async def post_command(request: web.Request) -> web.Response:
     if action not in schemas.actions("v201") | schemas.actions("v21"):
         return error(404, f"unknown OCPP action {action!r}")
     payload = await body(request)
+    if not await Station.exists(id=station_id):
+        return error(404, f"no station {station_id}")
     csms = csms_of(request)
     try:
         response = await csms.remote_control.send(station_id, action, payload)
@@ -177,12 +194,18 @@ async def post_command(request: web.Request) -> web.Response:
 
 async def post_local_list(request: web.Request) -> web.Response:
     station_id = request.match_info["id"]
+    if not await Station.exists(id=station_id):
+        return error(404, f"no station {station_id}")
     try:
         response = await csms_of(request).remote_control.push_local_list(station_id)
     except StationNotConnected:
         return error(409, f"station {station_id} is not connected")
+    except OcppError as failure:
+        return error(422, f"{failure.code}: {failure.description}")
     except CommandTimeout as failure:
         return error(504, str(failure))
+    except CommandQueueFull as failure:
+        return error(503, str(failure))
     except CommandRejected as failure:
         return error(502, f"station answered CALLERROR {failure}")
     return web.json_response(response)
@@ -197,7 +220,7 @@ async def get_variables(request: web.Request) -> web.Response:
 
 def build_app(csms: Csms) -> web.Application:
     app = web.Application(
-        middlewares=[_token_middleware(csms.settings.api_token)], client_max_size=MAX_BODY_BYTES
+        middlewares=[_guard_middleware(csms.settings.api_token)], client_max_size=MAX_BODY_BYTES
     )
     app[CSMS_KEY] = csms
     app.router.add_get("/api/v1/openapi.json", get_openapi)

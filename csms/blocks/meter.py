@@ -15,6 +15,14 @@ _SCALE = {"kWh": 1000.0, "kW": 1000.0, "kvarh": 1000.0, "kvar": 1000.0, "kVA": 1
 _BASE_UNIT = {"kWh": "Wh", "kW": "W", "kvarh": "varh", "kvar": "var", "kVA": "VA"}
 
 
+#: A decimal exponent beyond this is no real meter's (and 10**309 overflows a float).
+MAX_MULTIPLIER = 30
+
+
+class MeterValueError(ValueError):
+    """A sampled value that cannot be a real measurement."""
+
+
 @dataclass(frozen=True, slots=True)
 class Reading:
     timestamp: datetime
@@ -23,11 +31,14 @@ class Reading:
     unit: str | None
     phase: str | None
     context: str | None
+    location: str | None = None
 
 
 def parse_timestamp(text: str) -> datetime:
     """OCPP date-time (RFC 3339) -> aware datetime; a naive time is taken as UTC."""
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if text[-1:] in ("Z", "z"):
+        text = text[:-1] + "+00:00"
+    moment = datetime.fromisoformat(text)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -40,7 +51,10 @@ def readings(meter_values: Iterable[Mapping[str, Any]]) -> list[Reading]:
             measurand = sample.get("measurand", IMPORT_REGISTER)
             unit_of_measure = sample.get("unitOfMeasure") or {}
             unit = unit_of_measure.get("unit")
-            multiplier = 10.0 ** unit_of_measure.get("multiplier", 0)
+            exponent = unit_of_measure.get("multiplier", 0)
+            if not -MAX_MULTIPLIER <= exponent <= MAX_MULTIPLIER:
+                raise MeterValueError(f"unitOfMeasure.multiplier {exponent} is out of range")
+            multiplier = 10.0**exponent
             value = float(sample["value"]) * multiplier * _SCALE.get(unit or "", 1.0)
             if unit is None and measurand.startswith("Energy"):
                 unit = "Wh"
@@ -52,15 +66,21 @@ def readings(meter_values: Iterable[Mapping[str, Any]]) -> list[Reading]:
                     unit=_BASE_UNIT.get(unit or "", unit),
                     phase=sample.get("phase"),
                     context=sample.get("context"),
+                    location=sample.get("location"),
                 )
             )
     return out
 
 
 def register_values(samples: Iterable[Reading], measurand: str) -> list[tuple[datetime, float]]:
-    """The whole-meter (no phase) readings of one register, in time order."""
+    """The whole-meter (no phase) readings of one register at the outlet, in time order.
+
+    Inlet, EV and Cable readings measure something else and would corrupt the difference.
+    """
     return sorted(
         (reading.timestamp, reading.value)
         for reading in samples
-        if reading.measurand == measurand and reading.phase is None
+        if reading.measurand == measurand
+        and reading.phase is None
+        and reading.location in (None, "Outlet")
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -35,10 +36,13 @@ class RemoteControl:
         Raises StationNotConnected, OcppError (payload breaks the schema), CommandQueueFull,
         CommandTimeout or CommandRejected.
         """
-        connection = self.registry.get(station_id)
         record = await self._record(station_id, action, payload)
         try:
-            response = await connection.call(action, payload)
+            response = await self.registry.get(station_id).call(action, payload)
+        except asyncio.CancelledError:
+            # The requester went away: record that, then let the cancellation through.
+            await asyncio.shield(self._finish(record, "cancelled"))
+            raise
         except OcppError as error:
             await self._finish(record, "invalid", error=f"{error.code}: {error.description}")
             raise

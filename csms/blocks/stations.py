@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -87,7 +88,8 @@ async def add_station(
     try:
         station = await Station.create(
             id=station_id,
-            password_hash=hash_password(password),
+            # scrypt takes tens of ms of CPU: off the event loop.
+            password_hash=await asyncio.to_thread(hash_password, password),
             node=node,
             registration_status=registration_status,
         )

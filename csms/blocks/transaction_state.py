@@ -3,18 +3,28 @@
 Events may arrive late, twice, or out of order (a station replays its offline queue), so
 the state is defined by the set of events seen, not by arrival order: fields take their
 value from the event with the highest seqNo that carries them, energies from the register
-readings with the lowest and highest (seqNo, timestamp). Applying an event twice changes
-nothing, and `apply` says so.
+readings with the earliest and latest (timestamp, seqNo) - an Ended event may carry the
+session's Transaction.Begin reading. Applying an event twice changes nothing, and `apply`
+says so.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from csms.blocks.meter import parse_timestamp
+
+#: Most disjoint seqNo runs one transaction may have; each costs a little per event, and a
+#: real station's gaps (lost or not yet replayed events) are few.
+MAX_SEQ_RANGES = 256
+
+
+class TooFragmented(ValueError):
+    """The seqNos of a transaction are scattered beyond MAX_SEQ_RANGES runs."""
 
 
 class EventType(StrEnum):
@@ -45,8 +55,8 @@ class TxEvent:
     export_readings: tuple[tuple[datetime, float], ...] = ()
 
 
-#: A register reading ordered by (seqNo, timestamp) - the order the station meant.
-Mark = tuple[int, datetime, float]
+#: A register reading ordered by (timestamp, seqNo).
+Mark = tuple[datetime, int, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,15 +90,16 @@ class TxState:
         return _delta(self.first_export, self.last_export)
 
     @property
-    def gaps(self) -> list[int]:
-        """seqNos missing between the lowest and highest seen."""
-        missing: list[int] = []
-        for (_, end), (start, _) in zip(self.seq_ranges, self.seq_ranges[1:], strict=False):
-            missing.extend(range(end + 1, start))
-        return missing
+    def gaps(self) -> list[list[int]]:
+        """Runs of seqNos missing between the lowest and highest seen: [[first, last], ...]."""
+        return [
+            [end + 1, start - 1]
+            for (_, end), (start, _) in zip(self.seq_ranges, self.seq_ranges[1:], strict=False)
+        ]
 
     def has_seen(self, seq_no: int) -> bool:
-        return any(start <= seq_no <= end for start, end in self.seq_ranges)
+        index = bisect_left(self.seq_ranges, (seq_no + 1,)) - 1
+        return index >= 0 and self.seq_ranges[index][1] >= seq_no
 
 
 def _delta(first: Mark | None, last: Mark | None) -> float:
@@ -98,12 +109,21 @@ def _delta(first: Mark | None, last: Mark | None) -> float:
 
 
 def _add_seq(ranges: tuple[tuple[int, int], ...], seq_no: int) -> tuple[tuple[int, int], ...]:
-    merged: list[tuple[int, int]] = []
-    for start, end in sorted([*ranges, (seq_no, seq_no)]):
-        if merged and start <= merged[-1][1] + 1:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
+    """Insert an unseen seqNo, joining it to its neighbour runs."""
+    merged = list(ranges)
+    index = bisect_left(merged, (seq_no,))
+    joins_left = index > 0 and merged[index - 1][1] == seq_no - 1
+    joins_right = index < len(merged) and merged[index][0] == seq_no + 1
+    if joins_left and joins_right:
+        merged[index - 1 : index + 1] = [(merged[index - 1][0], merged[index][1])]
+    elif joins_left:
+        merged[index - 1] = (merged[index - 1][0], seq_no)
+    elif joins_right:
+        merged[index] = (seq_no, merged[index][1])
+    else:
+        merged.insert(index, (seq_no, seq_no))
+    if len(merged) > MAX_SEQ_RANGES:
+        raise TooFragmented(f"seqNos of this transaction form more than {MAX_SEQ_RANGES} runs")
     return tuple(merged)
 
 
@@ -111,7 +131,7 @@ def _extremes(
     first: Mark | None, last: Mark | None, seq_no: int, readings: tuple[tuple[datetime, float], ...]
 ) -> tuple[Mark | None, Mark | None]:
     for timestamp, value in readings:
-        mark = (seq_no, timestamp, value)
+        mark = (timestamp, seq_no, value)
         if first is None or mark[:2] < first[:2]:
             first = mark
         if last is None or mark[:2] > last[:2]:
@@ -156,7 +176,7 @@ def to_json(state: TxState) -> dict[str, Any]:
     """The state as JSON-safe values, for the `machine` column."""
 
     def mark(value: Mark | None) -> list[Any] | None:
-        return None if value is None else [value[0], value[1].isoformat(), value[2]]
+        return None if value is None else [value[0].isoformat(), value[1], value[2]]
 
     def moment(value: datetime | None) -> str | None:
         return None if value is None else value.isoformat()
@@ -184,7 +204,7 @@ def to_json(state: TxState) -> dict[str, Any]:
 
 def from_json(data: dict[str, Any]) -> TxState:
     def mark(value: list[Any] | None) -> Mark | None:
-        return None if value is None else (int(value[0]), parse_timestamp(value[1]), value[2])
+        return None if value is None else (parse_timestamp(value[0]), int(value[1]), value[2])
 
     def moment(value: str | None) -> datetime | None:
         return None if value is None else parse_timestamp(value)

@@ -13,6 +13,7 @@ from csms.blocks.base import BlockContext
 from csms.blocks.meter import (
     EXPORT_REGISTER,
     IMPORT_REGISTER,
+    MeterValueError,
     Reading,
     parse_timestamp,
     readings,
@@ -20,6 +21,10 @@ from csms.blocks.meter import (
 )
 from csms.db.models import MeterValue, Transaction, TransactionEvent
 from csms.db.writer import Batch
+from csms.gateway.ocppj import ErrorCode, OcppError
+
+#: Batch.shared key: states written earlier in the same batch, by (station, transaction).
+_PENDING = "transactions.pending"
 
 
 def parse_event(payload: dict[str, Any]) -> tuple[machine.TxEvent, list[Reading]]:
@@ -63,6 +68,7 @@ def meter_rows(
             measurand=sample.measurand,
             phase=sample.phase,
             context=sample.context,
+            location=sample.location,
             value=sample.value,
             unit=sample.unit,
         )
@@ -70,26 +76,46 @@ def meter_rows(
     ]
 
 
+#: Largest seqNo / remoteStartId the database stores (a signed 64-bit integer).
+MAX_STORED_INT = 2**63 - 1
+
+
 class Transactions:
     """TransactionEvent and MeterValues.
 
-    :param cache_size: transactions whose state is kept in memory, so that an event costs
-        no read; a station's messages reach one process at a time and one by one, so the
-        cache stays true (it is updated only after a commit).
+    :param cache_stations: stations whose transactions' states are kept in memory, so that
+        an event costs no read. A station's messages reach one process at a time and one by
+        one; its entries are dropped when it (re)connects and updated only after a commit,
+        so the cache stays true. Each entry holds at most `cache_per_station` transactions.
     """
 
     def __init__(
-        self, context: BlockContext, authorization: Authorization, cache_size: int = 50_000
+        self,
+        context: BlockContext,
+        authorization: Authorization,
+        cache_stations: int = 20_000,
+        cache_per_station: int = 16,
     ):
         self.context = context
         self.authorization = authorization
-        self.cache_size = cache_size
-        self._cache: OrderedDict[tuple[str, str], tuple[int, machine.TxState]] = OrderedDict()
+        self.cache_stations = cache_stations
+        self.cache_per_station = cache_per_station
+        self._cache: OrderedDict[str, OrderedDict[str, tuple[int, machine.TxState]]] = OrderedDict()
+
+    def forget_station(self, station_id: str) -> None:
+        """Drop cached states: another process may have written them while we were away."""
+        self._cache.pop(station_id, None)
 
     async def _current(
         self, batch: Batch, station_id: str, transaction_id: str
     ) -> tuple[int | None, machine.TxState | None]:
-        cached = self._cache.get((station_id, transaction_id))
+        # Earlier events of this transaction in the same (not yet committed) batch come first.
+        pending = batch.shared.setdefault(_PENDING, {})
+        if (station_id, transaction_id) in pending:
+            found: tuple[int, machine.TxState] = pending[(station_id, transaction_id)]
+            return found
+        entries = self._cache.get(station_id)
+        cached = None if entries is None else entries.get(transaction_id)
         if cached is not None:
             return cached
         row = (
@@ -101,14 +127,23 @@ class Transactions:
         return (None, None) if row is None else (row.id, machine.from_json(row.machine))
 
     def _remember(self, station_id: str, row_id: int, state: machine.TxState) -> None:
-        key = (station_id, state.transaction_id)
-        self._cache[key] = (row_id, state)
-        self._cache.move_to_end(key)
-        while len(self._cache) > self.cache_size:
+        entries = self._cache.setdefault(station_id, OrderedDict())
+        self._cache.move_to_end(station_id)
+        entries[state.transaction_id] = (row_id, state)
+        entries.move_to_end(state.transaction_id)
+        while len(entries) > self.cache_per_station:
+            entries.popitem(last=False)
+        while len(self._cache) > self.cache_stations:
             self._cache.popitem(last=False)
 
     async def transaction_event(self, station_id: str, payload: dict[str, Any]) -> dict[str, Any]:
-        event, samples = parse_event(payload)
+        try:
+            event, samples = parse_event(payload)
+        except MeterValueError as error:
+            raise OcppError(ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, str(error)) from None
+        for name, value in (("seqNo", event.seq_no), ("remoteStartId", event.remote_start_id)):
+            if value is not None and not -MAX_STORED_INT <= value <= MAX_STORED_INT:
+                raise OcppError(ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, f"{name} is too large")
         received_at = self.context.clock()
 
         async def write(batch: Batch) -> None:
@@ -144,9 +179,13 @@ class Transactions:
             for meter_row in meter_rows(station_id, evse_id, event.transaction_id, samples):
                 batch.insert(meter_row)
             committed_id = row_id
+            batch.shared[_PENDING][(station_id, event.transaction_id)] = (committed_id, state)
             batch.on_commit(lambda: self._remember(station_id, committed_id, state))
 
-        await self.context.writer.submit(write)
+        try:
+            await self.context.writer.submit(write)
+        except machine.TooFragmented as error:
+            raise OcppError(ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, str(error)) from None
         response: dict[str, Any] = {}
         if event.id_token is not None and event.id_token_type is not None:
             response["idTokenInfo"] = await self.authorization.info(
@@ -155,7 +194,11 @@ class Transactions:
         return response
 
     async def meter_values(self, station_id: str, payload: dict[str, Any]) -> dict[str, Any]:
-        rows = meter_rows(station_id, payload["evseId"], None, readings(payload["meterValue"]))
+        try:
+            samples = readings(payload["meterValue"])
+        except MeterValueError as error:
+            raise OcppError(ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, str(error)) from None
+        rows = meter_rows(station_id, payload["evseId"], None, samples)
 
         async def write(batch: Batch) -> None:
             for row in rows:

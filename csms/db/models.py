@@ -72,7 +72,7 @@ class Transaction(Model):
     started_at = fields.DatetimeField(null=True)
     ended_at = fields.DatetimeField(null=True)
     stopped_reason = fields.CharField(max_length=32, null=True)
-    remote_start_id = fields.IntField(null=True)
+    remote_start_id = fields.BigIntField(null=True)
     energy_wh = fields.FloatField(default=0.0)
     discharged_wh = fields.FloatField(default=0.0)
     #: The pure state machine's state (seqNo ranges, first/last registers) as JSON.
@@ -89,7 +89,7 @@ class TransactionEvent(Model):
     id = fields.BigIntField(primary_key=True)
     station_id = fields.CharField(max_length=48)
     transaction_id = fields.CharField(max_length=36)
-    seq_no = fields.IntField()
+    seq_no = fields.BigIntField()
     event_type = fields.CharField(max_length=8)
     trigger_reason = fields.CharField(max_length=32)
     timestamp = fields.DatetimeField()
@@ -113,8 +113,9 @@ class MeterValue(Model):
     measurand = fields.CharField(max_length=48)
     phase = fields.CharField(max_length=8, null=True)
     context = fields.CharField(max_length=24, null=True)
+    location = fields.CharField(max_length=8, null=True)
     value = fields.FloatField()
-    unit = fields.CharField(max_length=16, null=True)
+    unit = fields.CharField(max_length=20, null=True)
 
     class Meta:
         table = "meter_value"

@@ -35,6 +35,8 @@ class Batch:
         self._inserts: dict[type[Model], list[Model]] = {}
         self._updates: dict[tuple[type[Model], tuple[str, ...]], list[Model]] = {}
         self._after_commit: list[Callable[[], None]] = []
+        #: Scratch space for ops of the same batch (e.g. state written but not yet committed).
+        self.shared: dict[str, Any] = {}
 
     def insert(self, row: Model) -> None:
         self._inserts.setdefault(type(row), []).append(row)
@@ -65,7 +67,10 @@ class Batch:
 
     def committed(self) -> None:
         for callback in self._after_commit:
-            callback()
+            try:
+                callback()
+            except Exception:
+                log.exception("after-commit callback failed")
 
 
 WriteOp = Callable[[Batch], Awaitable[T]]
@@ -137,6 +142,9 @@ class DurableWriter:
                     break
             try:
                 await self._write(batch)
+            except Exception:
+                # _write settles every future itself; never let the writer task die.
+                log.exception("group commit failed")
             finally:
                 for _ in batch:
                     self._queue.task_done()

@@ -172,22 +172,23 @@ class StationConnection:
             raise CommandQueueFull(f"{self.max_queued} commands already wait for {self.station_id}")
         self._waiting += 1
         try:
-            async with self._call_lock:
+            # One deadline for waiting behind other commands and for the answer: an operator
+            # who was told "timeout" must not see the command run much later.
+            async with asyncio.timeout(self.timeout), self._call_lock:
                 unique_id = f"{self._prefix}{next(self._ids)}"
                 future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
                 self._pending = (unique_id, action, future)
                 try:
                     await self.websocket.send(ocppj.call_frame(unique_id, action, payload))
+                    return await future
                 except ConnectionClosed as error:
                     raise StationNotConnected(self.station_id) from error
-                try:
-                    return await asyncio.wait_for(future, self.timeout)
-                except TimeoutError as error:
-                    raise CommandTimeout(
-                        f"{self.station_id} did not answer {action} within {self.timeout:g} s"
-                    ) from error
                 finally:
                     self._pending = None
+        except TimeoutError as error:
+            raise CommandTimeout(
+                f"{self.station_id} did not answer {action} within {self.timeout:g} s"
+            ) from error
         finally:
             self._waiting -= 1
 

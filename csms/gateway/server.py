@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import logging
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -16,6 +16,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import InvalidHeader
 from websockets.headers import parse_authorization_basic
 from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
 
 from csms.config import Settings
 from csms.db.models import Station
@@ -97,6 +98,7 @@ class Gateway:
             self.settings.ocpp_host,
             self.settings.ocpp_port,
             subprotocols=list(SUBPROTOCOLS),  # type: ignore[arg-type]
+            select_subprotocol=_client_preference,
             process_request=self._check_handshake,
             max_size=self.settings.max_frame_bytes,
             ping_interval=self.settings.ping_interval,
@@ -185,6 +187,17 @@ class Gateway:
             if self.registry.remove(connection):
                 log.info("[%s] disconnected", station_id)
                 await self.on_disconnect(station_id)
+
+
+def _client_preference(
+    connection: ServerConnection, offered: Sequence[Subprotocol]
+) -> Subprotocol | None:
+    """The first supported version in the station's list: it lists them by preference.
+
+    (websockets would pick by the server's order.) The handshake check already refused
+    stations that offer none.
+    """
+    return next((name for name in offered if name in SUBPROTOCOLS), None)
 
 
 def _offered_subprotocols(headers: Headers) -> list[str]:
