@@ -43,21 +43,24 @@ class DeviceModel:
         now = self.context.clock()
 
         async def write(batch: Batch) -> None:
-            for fields in rows:
-                key = {name: fields[name] for name in _KEY}
-                updated = (
-                    await DeviceVariable.filter(station_id=station_id, **key)
-                    .using_db(batch.conn)
-                    .update(
-                        value=fields["value"],
-                        mutability=fields["mutability"],
-                        characteristics=fields["characteristics"],
-                        updated_at=now,
-                    )
-                )
-                if not updated:
-                    await DeviceVariable.create(
-                        station_id=station_id, updated_at=now, using_db=batch.conn, **fields
+            # One read of the station's existing keys, then bulk inserts and one executemany
+            # update: a FullInventory of thousands of attributes must not hold the shared
+            # group commit (and every other station's acknowledgement) for long.
+            existing = {
+                tuple(key[:-1]): key[-1]
+                for key in await DeviceVariable.filter(station_id=station_id)
+                .using_db(batch.conn)
+                .values_list(*_KEY, "id")
+            }
+            latest = {tuple(fields[name] for name in _KEY): fields for fields in rows}
+            for key, fields in latest.items():
+                row_id = existing.get(key)
+                if row_id is None:
+                    batch.insert(DeviceVariable(station_id=station_id, updated_at=now, **fields))
+                else:
+                    batch.update(
+                        DeviceVariable(id=row_id, station_id=station_id, updated_at=now, **fields),
+                        _UPDATED,
                     )
 
         await self.context.writer.submit(write)
@@ -77,6 +80,7 @@ class DeviceModel:
         ]
 
 
+_UPDATED = ("value", "mutability", "characteristics", "updated_at")
 _KEY = (
     "component",
     "component_instance",
