@@ -138,6 +138,32 @@ class OcppClient(ChargePoint):
             messages_in_queue=queued, ongoing_indicator=ongoing if transaction_id else None
         )
 
+    @on("SendLocalList")
+    def on_send_local_list(
+        self,
+        version_number: int,
+        update_type: str,
+        local_authorization_list: list[dict[str, Any]] | None = None,
+        **_: Any,
+    ) -> Any:
+        status = self.station.local_list.apply(
+            version_number, update_type, local_authorization_list or []
+        )
+        return call_result.SendLocalList(status=status)
+
+    @on("GetLocalListVersion")
+    def on_get_local_list_version(self, **_: Any) -> Any:
+        return call_result.GetLocalListVersion(version_number=self.station.local_list.version)
+
+    @on("ClearCache")
+    def on_clear_cache(self, **_: Any) -> Any:
+        # The emulator keeps no authorization cache: clearing it always succeeds.
+        return call_result.ClearCache(status="Accepted")
+
+    @on("DataTransfer")
+    def on_data_transfer(self, vendor_id: str, **_: Any) -> Any:
+        return call_result.DataTransfer(status="UnknownVendorId")
+
     @on("UnlockConnector")
     def on_unlock_connector(self, evse_id: int, connector_id: int, **_: Any) -> Any:
         return call_result.UnlockConnector(status=self.station.unlock(evse_id, connector_id))

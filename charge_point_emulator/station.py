@@ -42,6 +42,7 @@ from charge_point_emulator.evse import (
     Transaction,
 )
 from charge_point_emulator.faults import Fault, FaultKind, FaultPlan
+from charge_point_emulator.local_list import LocalList
 from charge_point_emulator.ocpp_client import OcppClient
 from charge_point_emulator.offline_queue import OfflineQueue, QueuedMessage, backoff_delay
 from charge_point_emulator.profiles import (
@@ -135,6 +136,7 @@ class EmulatedStation:
             sample_interval_s,
         )
         self.profiles = ProfileStore()
+        self.local_list = LocalList()
         self.queue = OfflineQueue(max_queue)
         self.state = ConnectionState.OFFLINE
         self.boot_reason = "PowerUp"

@@ -227,3 +227,23 @@ async def test_iso15118_needs_are_stored_for_the_planner(make_station: Callable[
     await eventually(stored)
     needs = await ChargingNeeds.get(station_id="EMU-1", evse_id=1)
     assert needs.requested_energy_wh == 40_000 and needs.departure_time is not None
+
+
+async def test_local_list_cache_and_data_transfer_reach_the_emulated_station(
+    make_station: Callable[..., Any], http: aiohttp.ClientSession
+) -> None:
+    station = await make_station()
+    await add_token("LOCAL-1")
+    await add_token("LOCAL-2", status="Blocked")
+    for version in (1, 2):
+        pushed = await http.post("/api/v1/stations/EMU-1/local-list")
+        assert pushed.status == 200
+        assert (await pushed.json())["versionNumber"] == version
+    assert station.local_list.entries == {
+        ("LOCAL-1", "ISO14443"): "Accepted",
+        ("LOCAL-2", "ISO14443"): "Blocked",
+    }
+    assert (await command(http, "EMU-1", "GetLocalListVersion", {}))["versionNumber"] == 2
+    assert (await command(http, "EMU-1", "ClearCache", {}))["status"] == "Accepted"
+    answer = await command(http, "EMU-1", "DataTransfer", {"vendorId": "com.example"})
+    assert answer["status"] == "UnknownVendorId"

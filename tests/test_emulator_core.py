@@ -226,3 +226,20 @@ def test_readme_examples_of_scenario_and_password_file_load(tmp_path: Path) -> N
     book = parse_passwords(section[start : section.index("```", start)])
     assert book.for_station("CS-0001") == "s3cret-for-one"
     assert book.for_station("ANY") == "the-password-of-all-others"
+
+
+def test_local_list_full_replaces_differential_updates_and_versions_must_grow() -> None:
+    from charge_point_emulator.local_list import LocalList
+
+    def item(token: str, status: str | None) -> dict[str, object]:
+        entry: dict[str, object] = {"id_token": {"id_token": token, "type": "ISO14443"}}
+        if status is not None:
+            entry["id_token_info"] = {"status": status}
+        return entry
+
+    local = LocalList()
+    assert local.apply(1, "Full", [item("A", "Accepted"), item("B", "Accepted")]) == "Accepted"
+    assert local.apply(2, "Differential", [item("A", None), item("C", "Blocked")]) == "Accepted"
+    assert local.entries == {("B", "ISO14443"): "Accepted", ("C", "ISO14443"): "Blocked"}
+    assert local.apply(2, "Differential", [item("D", "Accepted")]) == "VersionMismatch"
+    assert local.apply(1, "Full", []) == "Accepted" and local.entries == {} and local.version == 1
