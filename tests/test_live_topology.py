@@ -25,6 +25,7 @@ def topology_toml(
     export_w: float = 30_000,
     evse_kw: float = 11,
     bidirectional: tuple[str, ...] = (),
+    prices: list[float] = PRICES,
     extra: str = "",
 ) -> str:
     """feeder-1 > tx-1 > site-a / site-b with stations (id -> node), one EVSE each."""
@@ -33,7 +34,7 @@ def topology_toml(
         "version = 1",
         "[planning]\nslot_seconds = 900\nhorizon_hours = 24\ninterval_seconds = 60\n"
         "dead_band_w = 500",
-        f"[tariff]\ntimezone = 'UTC'\nimport_price_by_hour = {PRICES}\n"
+        f"[tariff]\ntimezone = 'UTC'\nimport_price_by_hour = {prices}\n"
         "degradation_cost_per_kwh = 0.02",
         "[defaults]\nbattery_wh = 60000\narrival_soc = 0.3\ntarget_soc = 0.8\n"
         "dwell_hours = 8\nmin_soc = 0.2",

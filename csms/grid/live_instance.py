@@ -183,7 +183,9 @@ def build_instance(
     plan = topology.planning
     slot_s = plan.slot_seconds
     slots = max(1, round(plan.horizon_hours * 3600 / slot_s))
-    start = now.replace(microsecond=0)
+    # Slots on the wall clock's grid (the first one already begun), so that successive
+    # replans see the same slots and prices and a profile is not resent for a shift alone.
+    start = datetime.fromtimestamp(now.timestamp() // slot_s * slot_s, tz=now.tzinfo)
     caps: dict[str, list[float]] = {}
     dispatch: list[DispatchTarget] = []
     for event in events:

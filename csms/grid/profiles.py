@@ -7,6 +7,7 @@ negative limit; OCPP 2.1 as `dischargeLimit` and a `setpoint` in CentralSetpoint
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -132,7 +133,9 @@ def tx_profile(
 
 def fallback_profile(evse: EvsePlace, limit_w: float, unit: RateUnit) -> dict[str, Any]:
     """SetChargingProfileRequest of an EVSE's offline-safe TxDefaultProfile (no discharge)."""
-    period: dict[str, Any] = {"startPeriod": 0, "limit": _rate(max(limit_w, 0.0), unit, evse)}
+    # Whole watts, rounded down (but not 7499.9999 -> 7499): the node's sum stays within it.
+    watts = math.floor(max(limit_w, 0.0) + 1e-6)
+    period: dict[str, Any] = {"startPeriod": 0, "limit": _rate(watts, unit, evse)}
     if unit is RateUnit.A:
         period["numberPhases"] = evse.phases
     return {
