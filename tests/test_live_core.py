@@ -19,7 +19,16 @@ from csms.grid.live_instance import (
     evse_node_id,
     needs_from_payload,
 )
-from csms.grid.profiles import RateUnit, SentSchedule, differs, periods, rate_unit_of, tx_profile
+from csms.grid.profiles import (
+    RateUnit,
+    SentSchedule,
+    differs,
+    forced_resends,
+    periods,
+    rate_unit_of,
+    split_change,
+    tx_profile,
+)
 from csms.grid.topology import EvsePlace, loads_topology
 from tests.test_live_topology import topology_toml
 
@@ -168,3 +177,27 @@ def test_delivery_is_the_register_increase_per_slot() -> None:
     slots = delivery(event, 900, [register(8_000), register(-3_000), [(NOW, 5.0)]])
     assert [round(s.delivered_w) for s in slots] == [5_000, 5_000]
     assert all(s.met and s.requested_w == 10_000 for s in slots)
+
+
+@given(
+    st.lists(st.floats(-11_000, 11_000), min_size=4, max_size=4),
+    st.lists(st.floats(-11_000, 11_000), min_size=4, max_size=4),
+)
+def test_a_change_is_sent_as_a_cut_then_a_raise(before: list[float], after: list[float]) -> None:
+    old, new = SentSchedule(NOW, 900, tuple(before)), SentSchedule(NOW, 900, tuple(after))
+    cut, raised = split_change(old, new)
+    assert cut is not None or raised is not None
+    if cut is not None:
+        assert all(c <= min(b, a) for c, b, a in zip(cut.power_w, before, after, strict=True))
+    assert (raised or cut) is not None and ((raised or cut).power_w == new.power_w)  # type: ignore[union-attr]
+
+
+def test_many_small_kept_changes_that_overload_a_node_are_sent_anyway() -> None:
+    keys = [("S", i, f"tx{i}") for i in range(4)]
+    old = SentSchedule(NOW, 900, (3_000.0,))
+    new = SentSchedule(NOW, 900, (2_600.0,))  # each moved by less than the dead-band
+    kept = {k: (old, new) for k in keys}
+    nodes = {k: ["site"] for k in keys}
+    moments = [NOW]
+    assert forced_resends(kept, {}, nodes, {"site": [11_000.0]}, moments) == set(keys)
+    assert forced_resends(kept, {}, nodes, {"site": [12_000.0]}, moments) == set()

@@ -28,12 +28,39 @@ PASSWORD = "a-long-enough-password"
 ROOT = Path(__file__).resolve().parent.parent
 
 
-async def next_profile(peer: WirePeer, status: str = "Accepted") -> dict[str, Any]:
-    """The next SetChargingProfile the CSMS sends, answered with `status`."""
-    frame = await peer.expect_call()
-    assert frame[2] == "SetChargingProfile", frame
-    await peer.answer(frame[1], {"status": status})
-    return dict(frame[3])
+class ProfileSink:
+    """Answers every SetChargingProfile the CSMS sends to a peer with `status`, keeping them.
+
+    A change may come as two profiles (a cut, then the raise), so tests read the list.
+    """
+
+    def __init__(self, peer: WirePeer) -> None:
+        self.peer = peer
+        self.status = "Accepted"
+        self.received: list[dict[str, Any]] = []
+        self._task = asyncio.create_task(self._answer())
+
+    async def _answer(self) -> None:
+        while True:
+            frame = await self.peer.incoming.get()
+            assert frame[2] == "SetChargingProfile", frame
+            self.received.append(frame[3]["chargingProfile"])
+            await self.peer.answer(frame[1], {"status": self.status})
+
+    async def wait(self, count: int) -> list[dict[str, Any]]:
+        for _ in range(250):
+            if len(self.received) >= count:
+                return self.received
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"{len(self.received)} profiles, expected {count}")
+
+    async def close(self) -> None:
+        self._task.cancel()
+        await self.peer.close()
+
+
+def periods(profile: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(profile["chargingSchedule"][0]["chargingSchedulePeriod"])
 
 
 def started(tx: str, now: datetime, soc: float, evse: int = 1) -> dict[str, Any]:
@@ -82,50 +109,55 @@ async def grid(csms: Csms) -> AsyncIterator[Csms]:
 
 
 async def test_boot_gets_the_fallback_then_a_session_gets_its_tx_profile(grid: Csms) -> None:
-    peer = await open_peer(grid, "CS-1", PASSWORD)
-    assert (await peer.call("BootNotification", boot()))[2]["status"] == "Accepted"
-    fallback = (await next_profile(peer))["chargingProfile"]
+    sink = ProfileSink(await open_peer(grid, "CS-1", PASSWORD))
+    assert (await sink.peer.call("BootNotification", boot()))[2]["status"] == "Accepted"
+    (fallback,) = await sink.wait(1)
     assert fallback["chargingProfilePurpose"] == "TxDefaultProfile"
     # 15 kW shared by two 11 kW EVSEs: 7.5 kW each, whatever happens to the CSMS.
-    assert fallback["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"] == 7_500
+    assert periods(fallback)[0]["limit"] == 7_500
     before = grid.planner.replans
-    now = datetime.now(UTC)
-    await peer.call("TransactionEvent", started("tx-a", now, 40))
-    profile = (await next_profile(peer))["chargingProfile"]
-    assert profile["chargingProfilePurpose"] == "TxProfile"
-    assert profile["transactionId"] == "tx-a"
-    limits = [p["limit"] for p in profile["chargingSchedule"][0]["chargingSchedulePeriod"]]
-    assert min(limits) >= 0 and max(limits) <= 11_000
-    plan = await replanned(grid, before)
+    await sink.peer.call("TransactionEvent", started("tx-a", datetime.now(UTC), 40))
+    plan = await replanned(grid, before, "transaction started")
+    profiles = sink.received[1:]
+    assert profiles and plan["profiles"]["accepted"] == len(profiles)
+    for profile in profiles:
+        assert profile["chargingProfilePurpose"] == "TxProfile"
+        assert profile["transactionId"] == "tx-a"
+        assert all(0 <= p["limit"] <= 11_000 for p in periods(profile))
     (session,) = plan["sessions"]
     assert session["initial_wh"] == 24_000 and session["target_wh"] == 48_000
-    assert plan["profiles"]["accepted"] == 1
     # Nothing moved: the next replan sends nothing.
     count = grid.planner.replans
     grid.planner.trigger("test")
-    plan = await replanned(grid, count)
+    plan = await replanned(grid, count, "test")
     assert plan["profiles"]["sent"] == 0 and plan["profiles"]["unchanged"] == 1
-    assert peer.incoming.empty()
-    await peer.close()
+    assert len(sink.received) == 1 + len(profiles)
+    await sink.close()
 
 
 async def test_a_rejected_profile_is_retried_and_reported_when_it_keeps_failing(
     grid: Csms,
 ) -> None:
-    peer = await open_peer(grid, "CS-1", PASSWORD)
-    await peer.call("BootNotification", boot())
-    await next_profile(peer)
+    sink = ProfileSink(await open_peer(grid, "CS-1", PASSWORD))
+    await sink.peer.call("BootNotification", boot())
+    await sink.wait(1)
+    sink.status = "Rejected"
     before = grid.planner.replans
-    await peer.call("TransactionEvent", started("tx-b", datetime.now(UTC), 40))
-    for _ in range(grid.planner.profile_attempts):
-        await next_profile(peer, "Rejected")
-    plan = await replanned(grid, before)
-    (failed,) = plan["profiles"]["failed"]
-    assert failed["transaction_id"] == "tx-b" and failed["outcome"] == "Rejected"
+    await sink.peer.call("TransactionEvent", started("tx-b", datetime.now(UTC), 40))
+    plan = await replanned(grid, before, "transaction started")
+    failed = plan["profiles"]["failed"]
+    assert failed and {(f["transaction_id"], f["outcome"]) for f in failed} == {
+        ("tx-b", "Rejected")
+    }
+    assert len(sink.received) - 1 >= grid.planner.profile_attempts
     # Not taken as sent: the next replan tries again.
+    sink.status = "Accepted"
+    count = grid.planner.replans
     grid.planner.trigger("retry")
-    assert (await next_profile(peer))["chargingProfile"]["transactionId"] == "tx-b"
-    await peer.close()
+    plan = await replanned(grid, count, "retry")
+    assert plan["profiles"]["failed"] == [] and plan["profiles"]["accepted"] >= 1
+    assert sink.received[-1]["transactionId"] == "tx-b"
+    await sink.close()
 
 
 @pytest.fixture
@@ -137,9 +169,10 @@ async def http(grid: Csms) -> AsyncIterator[aiohttp.ClientSession]:
 async def test_ocpp21_car_discharges_for_an_export_target_posted_by_the_grid_operator(
     grid: Csms, http: aiohttp.ClientSession
 ) -> None:
-    peer = await open_peer(grid, "CS-2", PASSWORD, "ocpp2.1")
+    sink = ProfileSink(await open_peer(grid, "CS-2", PASSWORD, "ocpp2.1"))
+    peer = sink.peer
     await peer.call("BootNotification", boot())
-    await next_profile(peer)
+    await sink.wait(1)
     now = datetime.now(UTC)
     needs = {
         "evseId": 1,
@@ -150,8 +183,10 @@ async def test_ocpp21_car_discharges_for_an_export_target_posted_by_the_grid_ope
         },
     }
     assert (await peer.call("NotifyEVChargingNeeds", needs))[2]["status"] == "Accepted"
+    before = grid.planner.replans
     await peer.call("TransactionEvent", started("tx-v2g", now, 80))
-    await next_profile(peer)
+    await replanned(grid, before, "transaction started")
+    seen = len(sink.received)
     event = {
         "node": "site-b",
         "start": now.isoformat(),
@@ -163,14 +198,14 @@ async def test_ocpp21_car_discharges_for_an_export_target_posted_by_the_grid_ope
     answer = await http.post("/api/v1/grid/events", json=event)
     assert answer.status == 201
     stored = await answer.json()
-    profile = (await next_profile(peer))["chargingProfile"]
-    first = profile["chargingSchedule"][0]["chargingSchedulePeriod"][0]
+    await replanned(grid, before, f"grid event {stored['id']}")
+    # The first profile after the request cuts: it discharges now.
+    first = periods(sink.received[seen])[0]
     assert first["operationMode"] == "CentralSetpoint"
     assert first["setpoint"] == first["dischargeLimit"] <= -5_000
     assert first["dischargeLimit"] >= -6_000  # the car's own V2X limit
     listed = await (await http.get("/api/v1/grid/events")).json()
     assert [e["id"] for e in listed] == [stored["id"]]
-    await replanned(grid, before, f"grid event {stored['id']}")
     plan = await (await http.get("/api/v1/plan")).json()
     assert plan["nodes"][3]["id"] == "site-b" and plan["nodes"][3]["peak_w"] > 0  # recharges
     for bad, reason in (
@@ -183,15 +218,16 @@ async def test_ocpp21_car_discharges_for_an_export_target_posted_by_the_grid_ope
         assert failure.status == 422 and reason in (await failure.json())["error"]
     assert (await http.delete(f"/api/v1/grid/events/{stored['id']}")).status == 200
     assert (await http.get(f"/api/v1/grid/events/{stored['id']}")).status == 404
-    await peer.close()
+    await sink.close()
 
 
 async def test_delivery_report_compares_metered_power_with_the_request(
     grid: Csms, http: aiohttp.ClientSession, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    peer = await open_peer(grid, "CS-1", PASSWORD)
+    sink = ProfileSink(await open_peer(grid, "CS-1", PASSWORD))
+    peer = sink.peer
     await peer.call("BootNotification", boot())
-    await next_profile(peer)
+    await sink.wait(1)
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
     event = {
         "node": "tx-1",
@@ -203,7 +239,6 @@ async def test_delivery_report_compares_metered_power_with_the_request(
     stored = await (await http.post("/api/v1/grid/events", json=event)).json()
     # 4 kW for the first 15 minutes, then 8 kW: the second slot misses the cap.
     await peer.call("TransactionEvent", started("tx-r", start - timedelta(minutes=5), 30))
-    await next_profile(peer)
     wh = 0.0
     for minute in range(0, 35, 5):
         wh += (4_000 if minute <= 15 else 8_000) * 5 / 60
@@ -221,7 +256,7 @@ async def test_delivery_report_compares_metered_power_with_the_request(
     api = f"http://127.0.0.1:{grid.api_port}"
     assert await asyncio.to_thread(main, ["grid", "event", "list", "--api", api]) == 0
     assert "tx-1" in capsys.readouterr().out
-    await peer.close()
+    await sink.close()
     # The database commands run in a process of their own, as an operator runs them.
     db = ["--db-url", grid.settings.db_url]
     assert "50% of slots met" in await cli("grid", "report", str(stored["id"]), *db)

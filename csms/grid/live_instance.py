@@ -144,7 +144,8 @@ def _session(
         target = (needs.target_soc if needs.target_soc is not None else d.target_soc) * battery
     target = min(max(target, 0.0), battery)
     departure = needs.departure or live.started_at + timedelta(hours=d.dwell_hours)
-    # Whole slots before departure only, so the energy is in the car when it leaves.
+    # Whole slots counted from now (slot 0 has begun, yet the kernel sees it whole): the
+    # plan ends early rather than late, and the next replan uses the time left over.
     departure_slot = min(slots, max(1, math.floor((departure - now).total_seconds() / slot_s)))
     max_charge = evse.max_import_w
     if needs.max_charge_w is not None:
@@ -173,12 +174,15 @@ def build_instance(
     sessions: Sequence[LiveSession],
     events: Sequence[GridEventValue],
     now: datetime,
+    reserve_w: Mapping[tuple[str, int], float] | None = None,
 ) -> tuple[Instance, list[PlacedSession]]:
     """The planning problem from `now` over the remaining horizon, and where each session runs.
 
     Sessions on stations or EVSEs the topology does not place are left out (the caller
     reports them); a `limit` event caps its node's import in the slots it overlaps, a
-    `target` event becomes a dispatch target.
+    `target` event becomes a dispatch target. `reserve_w` (station, EVSE) -> W is kept
+    free above every EVSE without a session: a car that plugs in there draws its
+    fallback limit before the next plan, or forever if the CSMS is gone.
     """
     plan = topology.planning
     slot_s = plan.slot_seconds
@@ -200,6 +204,19 @@ def build_instance(
                 series[i] = min(series[i], max(0.0, event.max_net_w))
         else:
             dispatch.append(DispatchTarget(event.node, a, b, event.max_net_w))
+    busy = {(live.station_id, live.evse_id) for live in sessions}
+    reserved: dict[str, float] = {}
+    for (station_id, evse_id), watts in (reserve_w or {}).items():
+        place = topology.station(station_id)
+        if place is None or (station_id, evse_id) in busy:
+            continue
+        for node in topology.ancestors(place.node):
+            reserved[node.id] = reserved.get(node.id, 0.0) + watts
+    for node_id, watts in reserved.items():
+        node = topology.node(node_id)
+        assert node is not None
+        series = caps.setdefault(node_id, [node.import_limit_w] * slots)
+        caps[node_id] = [max(0.0, limit - watts) for limit in series]
     nodes = [
         Node(
             n.id,
@@ -220,7 +237,7 @@ def build_instance(
         if station is None or evse is None or live.transaction_id in seen:
             continue
         seen.add(live.transaction_id)
-        session = _session(topology, live, evse, start, slot_s, slots)
+        session = _session(topology, live, evse, now, slot_s, slots)
         if session.node not in evse_nodes:
             evse_nodes.add(session.node)
             nodes.append(Node(session.node, station.node, evse.max_import_w, evse.max_export_w))

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -41,11 +42,14 @@ from csms.grid.fallback import fallback_limits
 from csms.grid.instance import Instance, Schedule
 from csms.grid.live_instance import LiveSession, PlacedSession, build_instance, needs_from_payload
 from csms.grid.profiles import (
+    Key,
     RateUnit,
     SentSchedule,
     differs,
     fallback_profile,
+    forced_resends,
     rate_unit_of,
+    split_change,
     tx_profile,
 )
 from csms.grid.topology import Topology, parse_topology
@@ -149,6 +153,9 @@ class LivePlanner:
     :param profile_attempts: tries per profile before it is reported as failed (the next
         replan tries again).
     :param retry_delay_s: pause between tries.
+    :param reserve_fallback: plan around the fallback limit of every EVSE without a
+        session, so that the plan's profiles plus the fallbacks of cars arriving after it
+        stay within every node (costs that headroom while EVSEs are idle).
     """
 
     def __init__(
@@ -158,8 +165,10 @@ class LivePlanner:
         max_concurrent_sends: int = 1000,
         profile_attempts: int = 3,
         retry_delay_s: float = 1.0,
+        reserve_fallback: bool = True,
     ) -> None:
         self.csms = csms
+        self.reserve_fallback = reserve_fallback
         self.max_concurrent_sends = max_concurrent_sends
         self.profile_attempts = profile_attempts
         self.retry_delay_s = retry_delay_s
@@ -285,11 +294,14 @@ class LivePlanner:
         topology = await self.topology()
         if topology is None:
             return None
+        began = time.perf_counter()
         now = self.csms.transactions.context.clock()
         sessions = await live_sessions(now)
         events = await list_events(active_at=now)
-        instance, placed = build_instance(topology, sessions, events, now)
+        reserve = fallback_limits(topology) if self.reserve_fallback else None
+        instance, placed = build_instance(topology, sessions, events, now, reserve)
         schedule = await asyncio.to_thread(solve, instance)
+        solved = time.perf_counter()
         plan = plan_document(topology, instance, schedule, placed, reason, now)
         plan["unplaced"] = sorted(
             {s.transaction_id for s in sessions} - {p.transaction_id for p in placed}
@@ -297,6 +309,18 @@ class LivePlanner:
         plan["profiles"] = await self._dispatch(topology, instance, schedule, placed, now)
         self.plan = plan
         self.replans += 1
+        log.info(
+            "replanned (%s) in %.3f s (solved after %.3f s): %d sessions, %d violations, "
+            "%d profiles sent, %d failed, %d offline",
+            reason,
+            time.perf_counter() - began,
+            solved - began,
+            len(placed),
+            schedule.violations,
+            plan["profiles"]["sent"],
+            len(plan["profiles"]["failed"]),
+            plan["profiles"]["offline"],
+        )
         await self._store(plan, now)
         return plan
 
@@ -324,8 +348,12 @@ class LivePlanner:
     ) -> dict[str, Any]:
         units = await rate_units({p.station_id for p in placed})
         start = datetime.fromisoformat(instance.start)
-        sends = []
-        offline = unchanged = 0
+        slot = timedelta(seconds=instance.slot_seconds)
+        kept: dict[Key, tuple[SentSchedule, SentSchedule]] = {}
+        changed: dict[Key, SentSchedule] = {}
+        nodes_of: dict[Key, list[str]] = {}
+        targets: dict[Key, tuple[PlacedSession, str]] = {}
+        offline = 0
         for place in placed:
             try:
                 version = self.csms.registry.get(place.station_id).version
@@ -336,18 +364,46 @@ class LivePlanner:
                 start, instance.slot_seconds, tuple(schedule.power_w[place.session_id])
             )
             key = (place.station_id, place.evse_id, place.transaction_id)
-            if not differs(self._sent.get(key), new, now, topology.planning.dead_band_w):
-                unchanged += 1
-                continue
+            station = topology.station(place.station_id)
+            assert station is not None  # placed sessions are on known stations
+            nodes_of[key] = [n.id for n in topology.ancestors(station.node)]
+            targets[key] = (place, version)
+            old = self._sent.get(key)
+            if old is not None and not differs(old, new, now, topology.planning.dead_band_w):
+                kept[key] = (old, new)
+            else:
+                changed[key] = new
+        limits = {
+            n.id: n.import_limit_w_by_slot or (n.import_limit_w,) * instance.slots
+            for n in instance.nodes
+        }
+        moments = [max(now, start + i * slot) for i in range(instance.slots)]
+        for key in forced_resends(kept, changed, nodes_of, limits, moments):
+            changed[key] = kept.pop(key)[1]
+        fallback = fallback_limits(topology)
+        cuts: list[tuple[Key, dict[str, Any], SentSchedule]] = []
+        raises: list[tuple[Key, dict[str, Any], SentSchedule]] = []
+        for key, new in changed.items():
+            place, protocol = targets[key]
             unit = units.get(place.station_id, RateUnit.W)
-            payload = tx_profile(place.evse, place.transaction_id, new, unit, version)
-            sends.append(self._send_tx(key, payload, new))
-        outcomes = await asyncio.gather(*sends)
+            # A session without a profile of ours runs on its fallback limit.
+            limit = fallback.get(key[:2], place.evse.max_import_w)
+            before = self._sent.get(key) or SentSchedule(start, instance.slot_seconds, (limit,))
+            cut, raised = split_change(before, new)
+            for part, group in ((cut, cuts), (raised, raises)):
+                if part is not None:
+                    payload = tx_profile(place.evse, place.transaction_id, part, unit, protocol)
+                    group.append((key, payload, part))
+        # Break before make: every cut is in place before any raise, whatever the order
+        # the stations answer in, so no node goes over its limit on the way.
+        outcomes: list[dict[str, Any] | None] = []
+        for group in (cuts, raises):
+            outcomes += await asyncio.gather(*(self._send_tx(*send) for send in group))
         failed = [o for o in outcomes if o is not None]
         return {
-            "sent": len(sends),
-            "accepted": len(sends) - len(failed),
-            "unchanged": unchanged,
+            "sent": len(outcomes),
+            "accepted": len(outcomes) - len(failed),
+            "unchanged": len(kept),
             "offline": offline,
             "failed": failed,
         }

@@ -8,7 +8,7 @@ negative limit; OCPP 2.1 as `dischargeLimit` and a `setpoint` in CentralSetpoint
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -154,3 +154,55 @@ def fallback_profile(evse: EvsePlace, limit_w: float, unit: RateUnit) -> dict[st
             ],
         },
     }
+
+
+Key = tuple[str, int, str]
+
+
+def forced_resends(
+    kept: Mapping[Key, tuple[SentSchedule, SentSchedule]],
+    sent: Mapping[Key, SentSchedule],
+    nodes_of: Mapping[Key, Sequence[str]],
+    limits_w: Mapping[str, Sequence[float]],
+    moments: Sequence[datetime],
+) -> set[Key]:
+    """Sessions the dead-band would leave on their (old, new) schedule although the old one
+    puts a node over its import limit at one of `moments` (limit i holds at moment i).
+
+    Each session's dead-band is small, but many of them add up under one node.
+    """
+    load: dict[str, list[float]] = {}
+    effective = {key: old for key, (old, _) in kept.items()} | dict(sent)
+    for key, schedule in effective.items():
+        values = [schedule.at(t) for t in moments]
+        for node in nodes_of[key]:
+            series = load.setdefault(node, [0.0] * len(moments))
+            for i, value in enumerate(values):
+                series[i] += value
+    forced: set[Key] = set()
+    for node, series in load.items():
+        limits = limits_w.get(node)
+        if limits is None:
+            continue
+        over = [i for i, value in enumerate(series) if value > limits[i] + 1.0]
+        for key, (old, new) in kept.items():
+            if node in nodes_of[key] and any(old.at(moments[i]) > new.at(moments[i]) for i in over):
+                forced.add(key)
+    return forced
+
+
+def split_change(
+    before: SentSchedule, new: SentSchedule
+) -> tuple[SentSchedule | None, SentSchedule | None]:
+    """The change from `before` to `new` as (cut, raise): first the pointwise minimum of
+    both (None when that is `before` itself), then `new` (None when the cut already is it)."""
+    step = timedelta(seconds=new.slot_seconds)
+    lower = tuple(
+        min(before.at(new.start + i * step), value) for i, value in enumerate(new.power_w)
+    )
+    cut = SentSchedule(new.start, new.slot_seconds, lower)
+    if lower == new.power_w:
+        return cut, None
+    if all(low == before.at(new.start + i * step) for i, low in enumerate(lower)):
+        return None, new
+    return cut, new
