@@ -11,6 +11,7 @@ from csms.grid.check import check_schedule
 from csms.grid.events import delivery
 from csms.grid.kernel import solve
 from csms.grid.live_instance import (
+    EFFICIENCY,
     EventKind,
     GridEventValue,
     LiveSession,
@@ -19,6 +20,7 @@ from csms.grid.live_instance import (
     evse_node_id,
     needs_from_payload,
 )
+from csms.grid.planner import plan_document
 from csms.grid.profiles import (
     RateUnit,
     SentSchedule,
@@ -201,3 +203,31 @@ def test_many_small_kept_changes_that_overload_a_node_are_sent_anyway() -> None:
     moments = [NOW]
     assert forced_resends(kept, {}, nodes, {"site": [11_000.0]}, moments) == set(keys)
     assert forced_resends(kept, {}, nodes, {"site": [12_000.0]}, moments) == set()
+
+
+def test_when_energy_is_short_the_car_leaving_first_is_served_first() -> None:
+    # 12 kW under the site for two cars wanting 11 kW for 2 hours each.
+    text = topology_toml({"CS-1": "site-a", "CS-2": "site-a"}, transformer_w=12_000)
+    topology, _ = loads_topology(text)
+    early = Needs(departure=NOW + timedelta(hours=2), energy_wh=20_000)
+    late = Needs(departure=NOW + timedelta(hours=8), energy_wh=20_000)
+    sessions = [_session("late", "CS-2", needs=late), _session("early", needs=early)]
+    instance, placed = build_instance(topology, sessions, [], NOW)
+    schedule = solve(instance)
+    assert check_schedule(instance, schedule).ok
+    early_kwh = sum(schedule.power_w["early"][:8]) / 4000 * EFFICIENCY
+    assert early_kwh >= 19.9  # it leaves at slot 8 with what it asked for
+    plan = plan_document(topology, instance, schedule, placed, "test", NOW)
+    site = next(n for n in plan["nodes"] if n["id"] == "site-a")
+    assert site["peak_w"] <= 12_000 + 1e-6
+
+
+def test_plan_reports_the_share_of_energy_drawn_in_valley_slots() -> None:
+    topology, _ = loads_topology(topology_toml())  # 0.10 from 00:00 to 06:00 UTC
+    needs = Needs(departure=NOW + timedelta(hours=15), energy_wh=20_000)
+    instance, placed = build_instance(topology, [_session("a", needs=needs)], [], NOW)
+    plan = plan_document(topology, instance, solve(instance), placed, "test", NOW)
+    tx = next(n for n in plan["nodes"] if n["id"] == "tx-1")
+    assert tx["valley_share"] == 1.0 and tx["energy_kwh"] > 20
+    (session,) = plan["sessions"]
+    assert session["planned_final_wh"] >= session["target_wh"] - 1
