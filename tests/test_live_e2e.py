@@ -42,7 +42,7 @@ DEAD_BAND_W = 500.0
 SWITCH_MINUTES = 2
 
 
-def _station_of(station_id: str) -> str:
+def _site_of(station_id: str) -> str:
     n = int(station_id[1:])
     return next(site for site, members in SITES.items() if n in members)
 
@@ -113,7 +113,7 @@ def _node_minutes(fleet: Fleet) -> dict[str, dict[int, float]]:
     """Ground truth: average net power (W) per node and minute."""
     loads: dict[str, dict[int, float]] = {node: {} for node in LIMITS}
     for truth in fleet.truth():
-        site = _station_of(truth.station_id)
+        site = _site_of(truth.station_id)
         for buckets in truth.minutes.values():
             for minute, wh in buckets.items():
                 for node in (site, "tx-1"):
@@ -147,7 +147,7 @@ async def test_a_simulated_night_keeps_limits_meets_needs_and_answers_the_grid(
                 await add_station(f"E{n:03d}", PASSWORD)
                 await add_token(f"CAR-{n}")
         # Compile the kernel and the schema validators of every message on both sides
-        # before simulated time runs (a second here is 40 minutes there).
+        # before simulated time runs (a second here is 15 minutes there).
         await asyncio.to_thread(warm_up)
         await _warm_up(csms)
         # Simulated time starts now that the CSMS is up.
@@ -250,6 +250,7 @@ def _judge(
     mean = sum(delivered) / len(delivered)
     assert abs(mean - EXPORT_W) <= 0.05 * abs(EXPORT_W), mean
     assert report["kind"] == "target" and report["slots"]
+    assert all(s["requested_w"] == EXPORT_W for s in report["slots"])
     # Every car reaches its target by departure (its needs were feasible).
     arrivals = {a.station_id: a for a in fleet.config.scenario.arrivals}
     for truth in fleet.truth():
