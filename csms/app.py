@@ -26,6 +26,7 @@ from csms.db.database import close_database, open_database
 from csms.db.writer import DurableWriter
 from csms.gateway.router import Handler, Router
 from csms.gateway.server import ConnectionRegistry, Gateway
+from csms.grid.planner import LivePlanner
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ class Csms:
         self.data_transfer = DataTransferRouter()
         self.remote_control = RemoteControl(context, self.registry, self.authorization)
         self.router = self._routes()
+        self.planner = LivePlanner(self)
+        self.planner.observe(self.router)
         self.gateway = Gateway(
             settings,
             self.router,
@@ -99,6 +102,7 @@ class Csms:
         if api:
             self._api_runner = await start_api(self)
         self._tasks.append(asyncio.create_task(self._liveness(), name="liveness"))
+        self._tasks.append(asyncio.create_task(self.planner.run(), name="planner"))
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -114,6 +114,8 @@ _STATION_ID = {"name": "id", "in": "path", "required": True, "schema": _string()
 
 
 def openapi_document() -> dict[str, Any]:
+    from csms.api.grid_routes import openapi_paths  # it imports the server, which imports us
+
     return {
         "openapi": "3.1.0",
         "info": {"title": "CSMS REST API", "version": "1"},
@@ -123,6 +125,7 @@ def openapi_document() -> dict[str, Any]:
         },
         "security": [{"bearer": []}],
         "paths": {
+            **openapi_paths(),
             "/api/v1/openapi.json": {
                 "get": {
                     "summary": "This document",

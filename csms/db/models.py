@@ -200,3 +200,40 @@ class Command(Model):
 
     class Meta:
         table = "command"
+
+
+class GridTopology(Model):
+    """A loaded grid topology file (as parsed TOML); the newest row is the one in force."""
+
+    id = fields.IntField(primary_key=True)
+    document: Any = fields.JSONField()
+    loaded_at = fields.DatetimeField()
+
+    class Meta:
+        table = "grid_topology"
+
+
+class GridEvent(Model):
+    """A grid operator's request: an import cap (`limit`) or a soft net target (`target`)."""
+
+    id = fields.IntField(primary_key=True)
+    node = fields.CharField(max_length=48)
+    start = fields.DatetimeField()
+    end = fields.DatetimeField()
+    kind = fields.CharField(max_length=8)
+    max_net_w = fields.FloatField()
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "grid_event"
+
+
+class GridPlan(Model):
+    """The live planner's current plan (one row, replaced on every replan)."""
+
+    id = fields.IntField(primary_key=True)
+    created_at = fields.DatetimeField()
+    document: Any = fields.JSONField()
+
+    class Meta:
+        table = "grid_plan"

@@ -1,4 +1,5 @@
-"""CLI commands of the planner: `plan` (solve and summarise an instance), `plan-gen`."""
+"""CLI commands of the planner: `plan` (an instance file, or `--live`: the running plan),
+`plan-gen`, and `grid load|show|event|report` (topology, grid events, delivery)."""
 
 from __future__ import annotations
 
@@ -20,12 +21,16 @@ from csms.grid.instance import (
     write_instance,
     write_schedule,
 )
+from csms.grid.live_cli import register_grid
+from csms.operator_cli import _add_common
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the planner's sub-commands."""
     plan = commands.add_parser("plan", help="plan a charging instance and summarise the schedule")
-    plan.add_argument("instance", type=Path, metavar="INSTANCE.json")
+    plan.add_argument("instance", type=Path, metavar="INSTANCE.json", nargs="?")
+    plan.add_argument("--live", action="store_true", help="show the live planner's current plan")
+    _add_common(plan)
     plan.add_argument("--solver", choices=("kernel", "lp"), default="kernel")
     plan.add_argument("--parallel", action="store_true", help="kernel: subtrees in parallel")
     plan.add_argument("--out", type=Path, metavar="SCHEDULE.json", help="write the schedule")
@@ -44,6 +49,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     gen.add_argument("--seed", type=int, default=defaults.seed)
     gen.add_argument("-o", "--out", type=Path, required=True, metavar="FILE")
     gen.set_defaults(func=run_plan_gen)
+    register_grid(commands)
 
 
 def _load(path: Path) -> Instance:
@@ -70,6 +76,12 @@ def _solve(instance: Instance, solver: str, parallel: bool) -> tuple[Schedule, f
 
 
 def run_plan(args: argparse.Namespace) -> int:
+    if args.live:
+        from csms.grid.live_cli import show_live_plan
+
+        return show_live_plan(args)
+    if args.instance is None:
+        raise CliError("give an INSTANCE.json, or --live for the running plan")
     instance = _load(args.instance)
     schedule, compile_seconds = _solve(instance, args.solver, args.parallel)
     schedule = replace(schedule, instance_sha256=file_sha256(args.instance))

@@ -1,0 +1,530 @@
+"""The live planner: replans from live state, runs the kernel off the loop, pushes profiles.
+
+It replans on transaction start and end, on NotifyEVChargingNeeds, on a grid event and
+every plan interval (requests arriving during a replan are merged into the next one);
+it sends SetChargingProfile only where a session's series moved by more than the
+dead-band, retries refusals, and gives every booting station its offline-safe default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from csms.config import Settings
+from csms.db.models import (
+    ChargingNeeds,
+    DeviceVariable,
+    GridPlan,
+    GridTopology,
+    MeterValue,
+    Station,
+    Transaction,
+)
+from csms.db.writer import Batch
+from csms.gateway.connection import (
+    CommandQueueFull,
+    CommandRejected,
+    CommandTimeout,
+    StationNotConnected,
+)
+from csms.gateway.ocppj import OcppError
+from csms.gateway.router import Handler, Router
+from csms.grid.events import LIVE_WINDOW, list_events
+from csms.grid.fallback import fallback_limits
+from csms.grid.instance import Instance, Schedule
+from csms.grid.live_instance import LiveSession, PlacedSession, build_instance, needs_from_payload
+from csms.grid.profiles import (
+    Key,
+    RateUnit,
+    SentSchedule,
+    differs,
+    fallback_profile,
+    forced_resends,
+    rate_unit_of,
+    split_change,
+    tx_profile,
+)
+from csms.grid.topology import Topology, parse_topology
+
+if TYPE_CHECKING:
+    from csms.app import Csms
+
+log = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+async def load_topology() -> tuple[int, Topology] | None:
+    """The topology in force (newest loaded) and its record id, or None."""
+    row = await GridTopology.all().order_by("-id").first()
+    return None if row is None else (row.id, parse_topology(row.document))
+
+
+def plan_interval(settings: Settings, topology: Topology | None) -> float:
+    """CSMS_PLAN_INTERVAL when set to other than its default, else the topology's."""
+    default = type(settings)().plan_interval
+    if topology is None or settings.plan_interval != default:
+        return float(settings.plan_interval)
+    return topology.planning.interval_seconds
+
+
+def plan_document(
+    topology: Topology,
+    instance: Instance,
+    schedule: Schedule,
+    placed: Sequence[PlacedSession],
+    reason: str,
+    created_at: datetime,
+) -> dict[str, Any]:
+    """The plan as the API shows it: sessions' power series and, per node, the planned
+    peak, energy and share of that energy drawn in valley slots (the cheapest quarter)."""
+    prices = np.asarray(instance.import_price)
+    valley = prices <= np.quantile(prices, 0.25)
+    hours = instance.slot_hours
+    load: dict[str, np.ndarray] = {n.id: np.zeros(instance.slots) for n in topology.nodes}
+    sessions = []
+    by_id = {s.id: s for s in instance.sessions}
+    for place in placed:
+        power = np.asarray(schedule.power_w[place.session_id])
+        station = topology.station(place.station_id)
+        assert station is not None  # placed sessions are on known stations
+        for node in topology.ancestors(station.node):
+            load[node.id] += power
+        session = by_id[place.session_id]
+        final = session.initial_wh + float(
+            np.sum(np.where(power > 0, power * session.efficiency, power / session.efficiency))
+            * hours
+        )
+        sessions.append(
+            {
+                "transaction_id": place.transaction_id,
+                "station_id": place.station_id,
+                "evse_id": place.evse_id,
+                "departure_slot": session.departure_slot,
+                "initial_wh": round(session.initial_wh, 1),
+                "target_wh": round(session.target_wh, 1),
+                "planned_final_wh": round(final, 1),
+                "power_w": [round(p, 1) for p in power.tolist()],
+            }
+        )
+    nodes = []
+    for node in topology.nodes:
+        series = load[node.id]
+        charged = np.clip(series, 0, None)
+        energy = float(charged.sum() * hours)
+        nodes.append(
+            {
+                "id": node.id,
+                "import_limit_w": node.import_limit_w,
+                "peak_w": round(float(series.max()), 1) if series.size else 0.0,
+                "energy_kwh": round(energy / 1000, 3),
+                "valley_share": round(float(charged[valley].sum() * hours) / energy, 4)
+                if energy > 0
+                else None,
+            }
+        )
+    return {
+        "created_at": created_at.isoformat(),
+        "reason": reason,
+        "start": instance.start,
+        "slot_seconds": instance.slot_seconds,
+        "slots": instance.slots,
+        "solve_seconds": round(schedule.solve_seconds, 6),
+        "objective": round(schedule.objective, 4),
+        "violations": schedule.violations,
+        "nodes": nodes,
+        "sessions": sessions,
+    }
+
+
+class LivePlanner:
+    """Owned by the Csms; `observe(router)` hooks it to the OCPP handlers, `run()` plans.
+
+    :param max_concurrent_sends: SetChargingProfile CALLs in flight at once (each holds a
+        connection's one outstanding CALL and a database write).
+    :param profile_attempts: tries per profile before it is reported as failed (the next
+        replan tries again).
+    :param retry_delay_s: pause between tries.
+    :param reserve_fallback: plan around the fallback limit of every EVSE without a
+        session, so that the plan's profiles plus the fallbacks of cars arriving after it
+        stay within every node (costs that headroom while EVSEs are idle).
+    """
+
+    def __init__(
+        self,
+        csms: Csms,
+        *,
+        max_concurrent_sends: int = 1000,
+        profile_attempts: int = 3,
+        retry_delay_s: float = 1.0,
+        reserve_fallback: bool = True,
+    ) -> None:
+        self.csms = csms
+        self.reserve_fallback = reserve_fallback
+        self.max_concurrent_sends = max_concurrent_sends
+        self.profile_attempts = profile_attempts
+        self.retry_delay_s = retry_delay_s
+        #: How the planner waits (a simulated clock's sleep in a simulated day).
+        self.sleep: Sleep = asyncio.sleep
+        self.plan: dict[str, Any] | None = None
+        self.replans = 0
+        self._wake = asyncio.Event()
+        self._reasons: list[str] = []
+        self._sent: dict[tuple[str, int, str], SentSchedule] = {}
+        self._topology: tuple[int, Topology] | None = None
+        self._side_tasks: set[asyncio.Task[None]] = set()
+        self._sends = asyncio.Semaphore(max_concurrent_sends)
+
+    # --- hooks --------------------------------------------------------------------------
+
+    def observe(self, router: Router) -> None:
+        """Re-register the handlers the planner reacts to, wrapped to notify it after them."""
+        csms = self.csms
+        router.add(
+            "BootNotification", self._after(csms.provisioning.boot_notification, self._booted)
+        )
+        router.add(
+            "TransactionEvent", self._after(csms.transactions.transaction_event, self._tx_event)
+        )
+        router.add(
+            "NotifyEVChargingNeeds",
+            self._after(csms.smart_charging.notify_ev_charging_needs, self._needs),
+        )
+
+    def _after(
+        self, handler: Handler, hook: Callable[[str, dict[str, Any], dict[str, Any]], None]
+    ) -> Handler:
+        async def handle(station_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+            response = await handler(station_id, payload)
+            hook(station_id, payload, response)
+            return response
+
+        return handle
+
+    def _booted(self, station_id: str, _: dict[str, Any], response: dict[str, Any]) -> None:
+        if response.get("status") == "Accepted":
+            for key in [k for k in self._sent if k[0] == station_id]:
+                del self._sent[key]
+            self._spawn(self.send_fallback(station_id))
+
+    def _tx_event(self, station_id: str, payload: dict[str, Any], _: dict[str, Any]) -> None:
+        if payload["eventType"] == "Ended":
+            tx = payload["transactionInfo"]["transactionId"]
+            for key in [k for k in self._sent if k[0] == station_id and k[2] == tx]:
+                del self._sent[key]
+        if payload["eventType"] in ("Started", "Ended"):
+            self.trigger(f"transaction {payload['eventType'].lower()}")
+
+    def _needs(self, station_id: str, _: dict[str, Any], __: dict[str, Any]) -> None:
+        self.trigger("charging needs")
+
+    def trigger(self, reason: str) -> None:
+        """Ask for a replan as soon as the current one (if any) is done."""
+        if reason not in self._reasons:
+            self._reasons.append(reason)
+        self._wake.set()
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
+    # --- the loop -----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Replan until cancelled; a failed replan is logged and the loop goes on."""
+        from csms.grid.kernel import warm_up
+
+        await asyncio.to_thread(warm_up)
+        try:
+            while True:
+                reasons, self._reasons = self._reasons or ["interval"], []
+                self._wake.clear()
+                try:
+                    await self.replan(", ".join(reasons))
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("replan failed")
+                topology = self._topology[1] if self._topology else None
+                await self._wait(plan_interval(self.csms.settings, topology))
+        finally:
+            for task in list(self._side_tasks):
+                task.cancel()
+            await asyncio.gather(*self._side_tasks, return_exceptions=True)
+
+    async def _wait(self, seconds: float) -> None:
+        if self._wake.is_set():
+            return
+        waits = [
+            asyncio.ensure_future(self._wake.wait()),
+            asyncio.ensure_future(self.sleep(seconds)),
+        ]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waiting
+
+    async def topology(self) -> Topology | None:
+        """The topology in force, re-read only when a newer one was loaded."""
+        newest = await GridTopology.all().order_by("-id").first().values_list("id", flat=True)
+        if newest is None:
+            return None
+        if self._topology is None or self._topology[0] != newest:
+            loaded = await load_topology()
+            assert loaded is not None
+            self._topology = loaded
+        return self._topology[1]
+
+    async def replan(self, reason: str) -> dict[str, Any] | None:
+        """Plan from live state now and push the changed profiles; return the plan."""
+        from csms.grid.kernel import solve
+
+        topology = await self.topology()
+        if topology is None:
+            return None
+        began = time.perf_counter()
+        now = self.csms.transactions.context.clock()
+        sessions = await live_sessions(now)
+        events = await list_events(active_at=now)
+        reserve = fallback_limits(topology) if self.reserve_fallback else None
+        instance, placed = build_instance(topology, sessions, events, now, reserve)
+        schedule = await asyncio.to_thread(solve, instance)
+        solved = time.perf_counter()
+        plan = plan_document(topology, instance, schedule, placed, reason, now)
+        plan["unplaced"] = sorted(
+            {s.transaction_id for s in sessions} - {p.transaction_id for p in placed}
+        )
+        plan["profiles"] = await self._dispatch(topology, instance, schedule, placed, now)
+        self.plan = plan
+        self.replans += 1
+        log.info(
+            "replanned (%s) in %.3f s (solved after %.3f s): %d sessions, %d violations, "
+            "%d profiles sent, %d failed, %d offline",
+            reason,
+            time.perf_counter() - began,
+            solved - began,
+            len(placed),
+            schedule.violations,
+            plan["profiles"]["sent"],
+            len(plan["profiles"]["failed"]),
+            plan["profiles"]["offline"],
+        )
+        await self._store(plan, now)
+        return plan
+
+    async def _store(self, plan: dict[str, Any], now: datetime) -> None:
+        async def write(batch: Batch) -> None:
+            updated = (
+                await GridPlan.filter(id=1)
+                .using_db(batch.conn)
+                .update(created_at=now, document=plan)
+            )
+            if not updated:
+                await GridPlan.create(id=1, created_at=now, document=plan, using_db=batch.conn)
+
+        await self.csms.writer.submit(write)
+
+    # --- profiles -----------------------------------------------------------------------
+
+    async def _dispatch(
+        self,
+        topology: Topology,
+        instance: Instance,
+        schedule: Schedule,
+        placed: Sequence[PlacedSession],
+        now: datetime,
+    ) -> dict[str, Any]:
+        units = await rate_units({p.station_id for p in placed})
+        start = datetime.fromisoformat(instance.start)
+        slot = timedelta(seconds=instance.slot_seconds)
+        kept: dict[Key, tuple[SentSchedule, SentSchedule]] = {}
+        changed: dict[Key, SentSchedule] = {}
+        nodes_of: dict[Key, list[str]] = {}
+        targets: dict[Key, tuple[PlacedSession, str]] = {}
+        offline = 0
+        for place in placed:
+            try:
+                version = self.csms.registry.get(place.station_id).version
+            except StationNotConnected:
+                offline += 1
+                continue
+            new = SentSchedule(
+                start, instance.slot_seconds, tuple(schedule.power_w[place.session_id])
+            )
+            key = (place.station_id, place.evse_id, place.transaction_id)
+            station = topology.station(place.station_id)
+            assert station is not None  # placed sessions are on known stations
+            nodes_of[key] = [n.id for n in topology.ancestors(station.node)]
+            targets[key] = (place, version)
+            old = self._sent.get(key)
+            if old is not None and not differs(old, new, now, topology.planning.dead_band_w):
+                kept[key] = (old, new)
+            else:
+                changed[key] = new
+        limits = {
+            n.id: n.import_limit_w_by_slot or (n.import_limit_w,) * instance.slots
+            for n in instance.nodes
+        }
+        moments = [max(now, start + i * slot) for i in range(instance.slots)]
+        for key in forced_resends(kept, changed, nodes_of, limits, moments):
+            changed[key] = kept.pop(key)[1]
+        fallback = fallback_limits(topology)
+        cuts: list[tuple[Key, dict[str, Any], SentSchedule]] = []
+        raises: list[tuple[Key, dict[str, Any], SentSchedule]] = []
+        for key, new in changed.items():
+            place, protocol = targets[key]
+            unit = units.get(place.station_id, RateUnit.W)
+            # A session without a profile of ours runs on its fallback limit.
+            limit = fallback.get(key[:2], place.evse.max_import_w)
+            before = self._sent.get(key) or SentSchedule(start, instance.slot_seconds, (limit,))
+            cut, raised = split_change(before, new)
+            for part, group in ((cut, cuts), (raised, raises)):
+                if part is not None:
+                    payload = tx_profile(place.evse, place.transaction_id, part, unit, protocol)
+                    group.append((key, payload, part))
+        # Break before make: every cut is in place before any raise, whatever the order
+        # the stations answer in, so no node goes over its limit on the way.
+        outcomes: list[dict[str, Any] | None] = []
+        for group in (cuts, raises):
+            outcomes += await asyncio.gather(*(self._send_tx(*send) for send in group))
+        failed = [o for o in outcomes if o is not None]
+        return {
+            "sent": len(outcomes),
+            "accepted": len(outcomes) - len(failed),
+            "unchanged": len(kept),
+            "offline": offline,
+            "failed": failed,
+        }
+
+    async def _send_tx(
+        self, key: tuple[str, int, str], payload: dict[str, Any], sent: SentSchedule
+    ) -> dict[str, Any] | None:
+        outcome = await self.send_profile(key[0], payload)
+        if outcome == "Accepted":
+            self._sent[key] = sent
+            return None
+        return {
+            "station_id": key[0],
+            "evse_id": key[1],
+            "transaction_id": key[2],
+            "outcome": outcome,
+        }
+
+    async def send_profile(self, station_id: str, payload: dict[str, Any]) -> str:
+        """SetChargingProfile with retries; "Accepted" or what went wrong the last time."""
+        outcome = "not sent"
+        for attempt in range(self.profile_attempts):
+            if attempt:
+                await self.sleep(self.retry_delay_s)
+            try:
+                async with self._sends:
+                    response = await self.csms.remote_control.send(
+                        station_id, "SetChargingProfile", payload
+                    )
+            except StationNotConnected:
+                return "offline"
+            except OcppError as error:
+                return f"invalid: {error.code}"
+            except (CommandTimeout, CommandRejected, CommandQueueFull) as error:
+                outcome = f"{type(error).__name__}: {error}"
+                continue
+            outcome = str(response.get("status"))
+            if outcome == "Accepted":
+                return outcome
+        log.warning("%s: SetChargingProfile not accepted: %s", station_id, outcome)
+        return outcome
+
+    async def send_fallback(self, station_id: str) -> None:
+        """Install the station's offline-safe TxDefaultProfile on each of its EVSEs."""
+        topology = await self.topology()
+        place = topology.station(station_id) if topology else None
+        if topology is None or place is None:
+            return
+        limits = fallback_limits(topology)
+        unit = (await rate_units({station_id})).get(station_id, RateUnit.W)
+        for evse in place.evses:
+            payload = fallback_profile(evse, limits[(station_id, evse.id)], unit)
+            await self.send_profile(station_id, payload)
+
+
+async def rate_units(station_ids: set[str]) -> dict[str, RateUnit]:
+    """The rate unit each station takes, from its reported SmartChargingCtrlr.RateUnit."""
+    if not station_ids:
+        return {}
+    rows = await DeviceVariable.filter(
+        station_id__in=list(station_ids), component="SmartChargingCtrlr", variable="RateUnit"
+    ).values_list("station_id", "value")
+    return {station_id: rate_unit_of(value) for station_id, value in rows}
+
+
+async def live_sessions(now: datetime) -> list[LiveSession]:
+    """Active transactions with their latest SoC and the needs their car announced."""
+    active = await Transaction.filter(state="active").values_list(
+        "station_id", "evse_id", "transaction_id", "started_at", "energy_wh", "discharged_wh"
+    )
+    if not active:
+        return []
+    soc: dict[str, float] = {}
+    for tx, value in (
+        await MeterValue.filter(
+            transaction_id__in=[row[2] for row in active],
+            measurand="SoC",
+            timestamp__gte=now - LIVE_WINDOW,
+        )
+        .order_by("timestamp")
+        .values_list("transaction_id", "value")
+    ):
+        soc[tx] = value / 100
+    needs: dict[tuple[str, int], tuple[datetime, dict[str, Any]]] = {}
+    for station_id, evse_id, received_at, payload in await ChargingNeeds.filter(
+        station_id__in=list({row[0] for row in active})
+    ).values_list("station_id", "evse_id", "received_at", "payload"):
+        needs[(station_id, evse_id)] = (received_at, payload)
+    out = []
+    for station_id, evse_id, tx, started_at, energy_wh, discharged_wh in active:
+        if evse_id is None or started_at is None:
+            continue
+        announced = needs.get((station_id, evse_id))
+        # Needs belong to this session when announced around or after its start (a car
+        # sends them on plug-in, just before the transaction starts).
+        fresh = announced is not None and (announced[0] - started_at).total_seconds() > -300
+        out.append(
+            LiveSession(
+                station_id,
+                evse_id,
+                tx,
+                started_at,
+                energy_wh,
+                discharged_wh,
+                soc.get(tx),
+                needs_from_payload(announced[1]) if fresh and announced else None,
+            )
+        )
+    return out
+
+
+async def save_topology(document: dict[str, Any], now: datetime) -> Topology:
+    """Validate and store a topology document, in force from now on (all or nothing).
+
+    Provisioned stations named in it get their `node` set in the same transaction.
+    """
+    from tortoise.transactions import in_transaction
+
+    topology = parse_topology(document)
+    async with in_transaction() as conn:
+        await GridTopology.create(document=document, loaded_at=now, using_db=conn)
+        for place in topology.stations:
+            await Station.filter(id=place.id).using_db(conn).update(node=place.node)
+    return topology
