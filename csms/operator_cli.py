@@ -104,6 +104,9 @@ def register(commands: Commands) -> None:
     token_add.add_argument("--status", default="Accepted", choices=authorization.STORED_STATUSES)
     token_add.add_argument("--expires", help="expiry, ISO 8601 with offset")
     token_add.add_argument("--group", help="group id token")
+    token_add.add_argument(
+        "--priority", type=int, default=0, help="planning priority 0-9 (higher first when short)"
+    )
     _add_common(token_add)
     token_add.set_defaults(func=cmd_tokens_add)
     token_list = token_commands.add_parser("list", help="all id tokens")
@@ -233,7 +236,7 @@ def cmd_tokens_add(args: argparse.Namespace) -> int:
     async def work() -> dict[str, Any]:
         try:
             return await authorization.add_token(
-                args.token, args.type, args.status, expires, args.group
+                args.token, args.type, args.status, expires, args.group, args.priority
             )
         except (ValueError, authorization.TokenExists) as error:
             raise CliError(str(error)) from error
@@ -245,7 +248,7 @@ def cmd_tokens_add(args: argparse.Namespace) -> int:
 
 def cmd_tokens_list(args: argparse.Namespace) -> int:
     tokens = with_database(args, authorization.list_tokens)
-    table = Table("token", "type", "status", "expires", "group")
+    table = Table("token", "type", "status", "expires", "group", "priority")
     for token in tokens:
         table.add_row(
             token["id_token"],
@@ -253,6 +256,7 @@ def cmd_tokens_list(args: argparse.Namespace) -> int:
             token["status"],
             token["expires_at"] or "-",
             token["group_id"] or "-",
+            str(token["priority"]),
         )
     console.print(table)
     return 0

@@ -100,6 +100,7 @@ async def test_tokens_are_added_listed_and_blocked(http: aiohttp.ClientSession) 
             "status": "Blocked",
             "expires_at": None,
             "group_id": "G1",
+            "priority": 0,
         }
     ]
     assert (await http.patch("/api/v1/tokens/NOPE", json={"status": "Blocked"})).status == 404

@@ -231,3 +231,22 @@ def test_plan_reports_the_share_of_energy_drawn_in_valley_slots() -> None:
     assert tx["valley_share"] == 1.0 and tx["energy_kwh"] > 20
     (session,) = plan["sessions"]
     assert session["planned_final_wh"] >= session["target_wh"] - 1
+
+
+def test_when_energy_is_short_a_priority_token_s_car_is_served_before_earlier_leavers() -> None:
+    text = topology_toml({"CS-1": "site-a", "CS-2": "site-a"}, transformer_w=12_000)
+    topology, _ = loads_topology(text)
+    early = Needs(departure=NOW + timedelta(hours=2), energy_wh=20_000)
+    later = Needs(departure=NOW + timedelta(hours=3), energy_wh=20_000)
+    sessions = [
+        _session("normal-early", needs=early),
+        _session("fleet-later", "CS-2", needs=later, priority=5),
+    ]
+    instance, _ = build_instance(topology, sessions, [], NOW)
+    assert {s.id: s.priority for s in instance.sessions} == {"normal-early": 0, "fleet-later": 5}
+    schedule = solve(instance)
+    assert check_schedule(instance, schedule).ok
+    fleet_kwh = sum(schedule.power_w["fleet-later"][:12]) / 4000 * EFFICIENCY
+    normal_kwh = sum(schedule.power_w["normal-early"][:8]) / 4000 * EFFICIENCY
+    assert fleet_kwh >= 19.9  # the priority car gets all it asked for
+    assert normal_kwh < 19.9  # the shortfall falls on the normal car, though it leaves first

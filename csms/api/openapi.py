@@ -83,6 +83,12 @@ _SCHEMAS: dict[str, Any] = {
             "status": _string(enum=["Accepted", "Blocked", "Expired", "Invalid"]),
             "expires_at": _string(True, format="date-time"),
             "group_id": _string(True),
+            "priority": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 9,
+                "description": "planning priority of its sessions (higher first when short)",
+            },
         },
     },
     "Transaction": {

@@ -135,6 +135,9 @@ async def get_tokens(request: web.Request) -> web.Response:
 async def post_token(request: web.Request) -> web.Response:
     data = await body(request)
     expires = data.get("expires_at")
+    priority = data.get("priority", 0)
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        return error(422, "field 'priority' must be an integer")
     try:
         token = await authorization.add_token(
             _require(data, "id_token"),
@@ -142,6 +145,7 @@ async def post_token(request: web.Request) -> web.Response:
             data.get("status", "Accepted"),
             datetime.fromisoformat(expires) if isinstance(expires, str) else None,
             data.get("group_id"),
+            priority,
         )
     except ValueError as failure:
         return error(422, str(failure))

@@ -20,6 +20,8 @@ TOKEN_TYPES = (
     "NoAuthorization",
 )
 STORED_STATUSES = ("Accepted", "Blocked", "Expired", "Invalid")
+#: Highest planning priority a token may carry.
+MAX_PRIORITY = 9
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,7 @@ def token_json(row: IdToken) -> dict[str, Any]:
         "status": row.status,
         "expires_at": row.expires_at.isoformat() if row.expires_at else None,
         "group_id": row.group_id,
+        "priority": row.priority,
     }
 
 
@@ -110,8 +113,11 @@ async def add_token(
     status: str = "Accepted",
     expires_at: datetime | None = None,
     group_id: str | None = None,
+    priority: int = 0,
 ) -> dict[str, Any]:
-    """Raises ValueError (bad type, status, length or naive expiry) or TokenExists."""
+    """Raises ValueError (bad type, status, length, priority or naive expiry) or TokenExists."""
+    if not 0 <= priority <= MAX_PRIORITY:
+        raise ValueError(f"priority must be 0 to {MAX_PRIORITY}")
     if not 1 <= len(id_token) <= 36:
         raise ValueError("id_token must be 1 to 36 characters")
     if token_type not in TOKEN_TYPES:
@@ -123,7 +129,12 @@ async def add_token(
     if await IdToken.exists(id_token=id_token, type=token_type):
         raise TokenExists(f"token {id_token} ({token_type}) already exists")
     row = await IdToken.create(
-        id_token=id_token, type=token_type, status=status, expires_at=expires_at, group_id=group_id
+        id_token=id_token,
+        type=token_type,
+        status=status,
+        expires_at=expires_at,
+        group_id=group_id,
+        priority=priority,
     )
     return token_json(row)
 

@@ -51,6 +51,9 @@ class IdToken(Model):
     status = fields.CharField(max_length=16, default="Accepted")
     expires_at = fields.DatetimeField(null=True)
     group_id = fields.CharField(max_length=255, null=True)
+    #: Planning priority of the sessions this token starts (higher = served first when the
+    #: grid is short; e.g. emergency or fleet vehicles).
+    priority = fields.IntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

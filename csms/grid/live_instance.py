@@ -62,6 +62,7 @@ class LiveSession:
     discharged_wh: float = 0.0
     soc: float | None = None  # latest reported, 0..1
     needs: Needs | None = None
+    priority: int = 0  # from the id token that started it
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +166,7 @@ def _session(
         max_charge_w=max_charge,
         max_discharge_w=max_discharge,
         efficiency=EFFICIENCY,
-        priority=0,
+        priority=live.priority,
     )
 
 

@@ -24,6 +24,7 @@ from csms.db.models import (
     DeviceVariable,
     GridPlan,
     GridTopology,
+    IdToken,
     MeterValue,
     Station,
     Transaction,
@@ -472,10 +473,23 @@ async def rate_units(station_ids: set[str]) -> dict[str, RateUnit]:
 async def live_sessions(now: datetime) -> list[LiveSession]:
     """Active transactions with their latest SoC and the needs their car announced."""
     active = await Transaction.filter(state="active").values_list(
-        "station_id", "evse_id", "transaction_id", "started_at", "energy_wh", "discharged_wh"
+        "station_id",
+        "evse_id",
+        "transaction_id",
+        "started_at",
+        "energy_wh",
+        "discharged_wh",
+        "id_token",
+        "id_token_type",
     )
     if not active:
         return []
+    priorities = {
+        (token, kind): priority
+        for token, kind, priority in await IdToken.filter(
+            id_token__in=list({row[6] for row in active if row[6]}), priority__gt=0
+        ).values_list("id_token", "type", "priority")
+    }
     soc: dict[str, float] = {}
     for tx, value in (
         await MeterValue.filter(
@@ -493,7 +507,7 @@ async def live_sessions(now: datetime) -> list[LiveSession]:
     ).values_list("station_id", "evse_id", "received_at", "payload"):
         needs[(station_id, evse_id)] = (received_at, payload)
     out = []
-    for station_id, evse_id, tx, started_at, energy_wh, discharged_wh in active:
+    for station_id, evse_id, tx, started_at, energy_wh, discharged_wh, token, kind in active:
         if evse_id is None or started_at is None:
             continue
         announced = needs.get((station_id, evse_id))
@@ -510,6 +524,7 @@ async def live_sessions(now: datetime) -> list[LiveSession]:
                 discharged_wh,
                 soc.get(tx),
                 needs_from_payload(announced[1]) if fresh and announced else None,
+                priorities.get((token, kind), 0),
             )
         )
     return out
