@@ -521,6 +521,7 @@ def _augment(
     failed: FloatArray,
     visited: IntArray,
     round_index: int,
+    epoch: IntArray,
 ) -> float:
     """Give short session b_i capacity of full nodes through a chain of shifts.
 
@@ -531,6 +532,8 @@ def _augment(
     mover's power bounds, battery limits and the nodes below its full node; at every
     intermediate slot the full node and its ancestors see one session leave and one come.
     Worth it while the shortfall penalty exceeds any energy price plus dispatch penalty.
+    A state a failed search expanded with every mover tried is dead (visited[1] ==
+    epoch[0]) until a path is applied: later searches skip it instead of failing again.
     """
     hours = scal[1]
     kwh = hours / 1000.0
@@ -551,6 +554,7 @@ def _augment(
     state_parent = np.empty(MAX_PATH_STATES, dtype=np.int64)
     state_mover = np.empty(MAX_PATH_STATES, dtype=np.int64)
     state_w = np.empty(MAX_PATH_STATES)
+    state_whole = np.empty(MAX_PATH_STATES, dtype=np.bool_)
     gained = 0.0
     for attempt in range(length):
         _energy(b_i, power, sess, hours, energy)
@@ -587,9 +591,11 @@ def _augment(
                     full = a
                     break
                 room = min(room, limits[IMP, a, t] - loads[a, t])
-            if full < 0 or room * per_w_b < MIN_MOVE_WH or visited[full, t] == stamp:
+            if full < 0 or room * per_w_b < MIN_MOVE_WH or visited[0, full, t] == stamp:
                 continue
-            visited[full, t] = stamp
+            if visited[1, full, t] == epoch[0]:
+                continue
+            visited[0, full, t] = stamp
             state_slot[tail], state_node[tail], state_parent[tail] = t, full, -1
             state_mover[tail], state_w[tail] = b_i, room
             tail += 1
@@ -598,18 +604,22 @@ def _augment(
         while head < tail and end_slot < 0:
             u = state_slot[head]
             node = state_node[head]
+            state_whole[head] = True
             first = node_first[node]
             count = node_first[subtree_end[node]] - first
             offset = (b_i * 7919 + u * 104729) % max(count, 1)
             movers = 0
             for step in range(count):
                 a_i = by_node[first + (offset + step) % count]
-                if a_i == b_i or u < sess[a_i, ARR] or u >= sess[a_i, DEP]:
+                if u < sess[a_i, ARR] or u >= sess[a_i, DEP]:
                     continue
                 if power[a_i, u] < FULL_W:
                     continue
+                if a_i == b_i:
+                    continue
                 movers += 1
                 if movers > MAX_MOVERS_PER_STATE:
+                    state_whole[head] = False
                     break
                 # A leaves u: its nodes below `node` lose load there (export side).
                 leave = power[a_i, u]
@@ -660,8 +670,12 @@ def _augment(
                                 if full < 0:
                                     end_slot, end_parent, end_mover, end_w = v, head, a_i, hop
                                     break
-                                if visited[full, v] != stamp and tail < MAX_PATH_STATES:
-                                    visited[full, v] = stamp
+                                if (
+                                    visited[0, full, v] != stamp
+                                    and visited[1, full, v] != epoch[0]
+                                    and tail < MAX_PATH_STATES
+                                ):
+                                    visited[0, full, v] = stamp
                                     state_slot[tail], state_node[tail] = v, full
                                     state_parent[tail], state_mover[tail] = head, a_i
                                     state_w[tail] = hop
@@ -674,7 +688,11 @@ def _augment(
             head += 1
         if end_slot < 0:
             failed[b_i, 1] = signature
+            for j in range(head):
+                if state_whole[j]:
+                    visited[1, state_node[j], state_slot[j]] = epoch[0]
             break
+        epoch[0] += 1
         amount = end_w
         j = end_parent
         while j >= 0:
@@ -777,7 +795,10 @@ def _plan_group(
     _sweep(order, power, loads, paths, limits, sess, scal[1], False)
     first_gain = 0.0
     rounds = 0
+    # Dead-state marks of augmenting-path searches (see _augment); groups own their nodes.
+    epoch = np.ones(1, dtype=np.int64)
     for r in range(max_rounds + 1):
+        epoch[0] += 1
         gain = 0.0
         for i in order:
             gain += _improve_session(i, power, loads, paths, limits, prices, scal, sess)
@@ -799,6 +820,7 @@ def _plan_group(
                     failed,
                     visited,
                     r,
+                    epoch,
                 )
             gain += augmented
             for i in order:
@@ -993,7 +1015,7 @@ def solve_arrays(
         by_node,
         node_first,
         np.full((m, 2), np.nan),
-        np.zeros(arrays.node_import.shape, dtype=np.int64),
+        np.zeros((2, *arrays.node_import.shape), dtype=np.int64),
         max_rounds,
     )
     return power
