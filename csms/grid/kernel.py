@@ -48,8 +48,9 @@ MIN_MOVE_WH = 1e-3
 """Moves of less stored energy are not worth their time."""
 MIN_GAIN_PER_WH = 1e-9
 """A move must gain at least this much per stored Wh (guards against float ties)."""
-ROUND_GAIN_STOP = 1e-6
-"""Stop once a round gains less than this fraction of what the first pass gained."""
+ROUND_GAIN_STOP = 1e-4
+"""Stop once a round gains less than this fraction of the group's objective (the quality
+budget is 1%); augmenting paths are skipped once a round of them gains less."""
 MAX_PATH_STATES = 1024
 """(slot, full node) states an augmenting-path search may visit (bounds its time)."""
 MAX_MOVERS_PER_STATE = 32
@@ -773,6 +774,26 @@ def _sweep(
 
 
 @njit(cache=True, nogil=True)
+def _scale(
+    order: IntArray, power: FloatArray, prices: FloatArray, hours: float, sess: FloatArray
+) -> float:
+    """Size of the group's objective: energy cost plus shortfall penalty, both absolute."""
+    total = 0.0
+    for i in order:
+        stored = sess[i, INIT]
+        for t in range(int(sess[i, ARR]), int(sess[i, DEP])):
+            p = power[i, t]
+            if p >= 0.0:
+                stored += p * sess[i, EFF] * hours
+                total += abs(prices[0, t] * p) * hours / 1000.0
+            else:
+                stored += p / sess[i, EFF] * hours
+                total += abs(prices[1, t] * p) * hours / 1000.0
+        total += sess[i, WORTH] * max(sess[i, TARGET] - stored, 0.0)
+    return total
+
+
+@njit(cache=True, nogil=True)
 def _plan_group(
     order: IntArray,
     power: FloatArray,
@@ -793,8 +814,9 @@ def _plan_group(
     # Within dispatch targets first, then beyond them for what is still missing.
     _sweep(order, power, loads, paths, limits, sess, scal[1], True)
     _sweep(order, power, loads, paths, limits, sess, scal[1], False)
-    first_gain = 0.0
     rounds = 0
+    augmenting = True
+    tolerance = 0.0
     # Dead-state marks of augmenting-path searches (see _augment); groups own their nodes.
     epoch = np.ones(1, dtype=np.int64)
     for r in range(max_rounds + 1):
@@ -804,7 +826,7 @@ def _plan_group(
             gain += _improve_session(i, power, loads, paths, limits, prices, scal, sess)
         if r > 0:
             augmented = 0.0
-            for i in order:
+            for i in order[: len(order) if augmenting else 0]:
                 augmented += _augment(
                     i,
                     power,
@@ -838,10 +860,10 @@ def _plan_group(
                     node_first,
                     failed,
                 )
+            tolerance = ROUND_GAIN_STOP * _scale(order, power, prices, scal[1], sess)
+            augmenting = augmented > tolerance
         rounds = r
-        if r == 0:
-            first_gain = gain
-        elif gain <= ROUND_GAIN_STOP * abs(first_gain) + MIN_GAIN_PER_WH:
+        if r > 0 and gain <= tolerance + MIN_GAIN_PER_WH:
             break
     return rounds
 
