@@ -16,7 +16,9 @@ every hard limit holds after every move.
    shifting power to another slot until one reaches a slot with room) and exchanges
    (another session frees capacity by buying its energy in another slot, or gives it up
    when its shortfall is worth less), done when they cost less than the shortfall saved.
-Steps 2 and 3 repeat while the objective falls.
+Steps 2 and 3 repeat while a round gains more than ROUND_GAIN_STOP of the objective. What
+keeps step 3 cheap where capacity is short: path-search states proven dead stay dead until
+a path is applied, and a session whose exchanges found nothing does not retry them.
 """
 
 from __future__ import annotations
