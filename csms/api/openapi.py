@@ -114,7 +114,9 @@ _STATION_ID = {"name": "id", "in": "path", "required": True, "schema": _string()
 
 
 def openapi_document() -> dict[str, Any]:
-    return {
+    from csms.api.swap_routes import openapi_paths  # imports the server, which imports us
+
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "CSMS REST API", "version": "1"},
         "components": {
@@ -225,3 +227,5 @@ def openapi_document() -> dict[str, Any]:
             },
         },
     }
+    document["paths"].update(openapi_paths())
+    return document

@@ -211,6 +211,9 @@ def build_app(csms: Csms) -> web.Application:
     app.router.add_post("/api/v1/tokens", post_token)
     app.router.add_patch("/api/v1/tokens/{id_token}", patch_token)
     app.router.add_get("/api/v1/transactions", get_transactions)
+    from csms.api import swap_routes  # imports this module's helpers
+
+    swap_routes.add_routes(app)
     return app
 
 

@@ -199,3 +199,16 @@ class Command(Model):
 
     class Meta:
         table = "command"
+
+
+class SwapEvent(Model):
+    """The swap orchestrator's event log (swap-scenario format), one row per event."""
+
+    id = fields.BigIntField(primary_key=True)
+    station_id = fields.CharField(max_length=48, db_index=True)
+    t = fields.FloatField()  # seconds since the orchestrator's epoch
+    kind = fields.CharField(max_length=24)
+    record: Any = fields.JSONField()
+
+    class Meta:
+        table = "swap_event"
