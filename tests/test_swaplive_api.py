@@ -4,8 +4,12 @@ RequestBatterySwap) or 2.0.1 (DataTransfer), vehicles and a roadside unit on the
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -19,6 +23,7 @@ from tests.ocpp_wire import WirePeer, open_peer
 from tests.stations import boot
 
 PASSWORD = "swap-station-password-1"
+ROOT = Path(__file__).resolve().parent.parent
 STATION = "PSS-1"
 
 
@@ -310,3 +315,33 @@ async def test_queued_vehicle_can_cancel_and_bad_requests_say_why(
         json={"station": STATION, "reports": [{"id": "r", "vehicle": "car-4"}]},
     )
     assert wrong.status == 422
+
+
+async def swap_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "cli.py", "swap", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "160"},
+    )
+
+
+async def test_swap_status_shows_bays_queue_and_rack_of_the_running_service(
+    csms: Csms, http: aiohttp.ClientSession
+) -> None:
+    await http.post("/api/v1/swap/stations", json=station_doc())
+    url = f"/api/v1/swap/stations/{STATION}/vehicles"
+    await http.post(url, json=vehicle_doc("car-6", "V-6"))
+    await http.post(url, json=vehicle_doc("car-7", "V-7"))
+    api = f"http://127.0.0.1:{csms.api_port}"
+    shown = await swap_cli("status", STATION, "--once", "--api", api)
+    assert shown.returncode == 0, shown.stderr
+    out = shown.stdout
+    assert "reserved" in out and "car-6" in out  # bay 1 called car-6
+    assert "car-7" in out and "normal" in out  # waiting in the queue
+    assert "R1" in out and "95.0%" in out  # the rack
+    missing = await swap_cli("status", "nope", "--once", "--api", api)
+    assert missing.returncode == 1 and "404" in missing.stdout
