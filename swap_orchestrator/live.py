@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -53,6 +54,10 @@ VENDOR_ID = "org.opencsms.swap"
 MAX_POLL_S = 30.0
 #: Largest number of perception reports accepted in one message.
 MAX_REPORTS = 500
+#: Events each station keeps in memory (~200 bytes each); the whole log is in `swap_event`.
+MAX_LOG_IN_MEMORY = 100_000
+#: Finished vehicles whose last instruction stays readable (~150 bytes each).
+MAX_FINISHED = 10_000
 
 
 class SwapError(Exception):
@@ -151,6 +156,7 @@ class SwapService:
         self.stations: dict[str, LiveStation] = {}
         self.vehicle_station: dict[str, str] = {}
         self.instructions: dict[str, Instruction] = {}
+        self._finished: deque[str] = deque()
         self._seq = itertools.count(1)
         self._request_ids = itertools.count(1)
         self._changed = asyncio.Condition()
@@ -416,10 +422,20 @@ class SwapService:
                 )
         for vehicle, station_id in list(self.vehicle_station.items()):
             if station_id == station.spec.id and vehicle not in station.orch.visits:
-                current = self.instructions[vehicle]
-                if current.action not in ("refused", "done"):
-                    self._instruct(vehicle, "done")
-                del self.vehicle_station[vehicle]
+                self._finish(station, vehicle)
+
+    def _finish(self, station: LiveStation, vehicle: str) -> None:
+        """The visit is over: say so, and forget the vehicle's reports."""
+        if self.instructions[vehicle].action not in ("refused", "done"):
+            self._instruct(vehicle, "done")
+        del self.vehicle_station[vehicle]
+        for stage in Stage:
+            station.orch.reports.pop((vehicle, stage), None)
+        self._finished.append(vehicle)
+        if len(self._finished) > MAX_FINISHED:
+            gone = self._finished.popleft()
+            if gone not in self.vehicle_station:
+                self.instructions.pop(gone, None)
 
     def _instruct(
         self, vehicle: str, action: str, bay: int | None = None, reason: str | None = None
@@ -499,6 +515,10 @@ class SwapService:
                 )
 
         await self.csms.writer.submit(write)
+        excess = len(station.log) - MAX_LOG_IN_MEMORY
+        if excess > 0 and station.persisted >= excess:
+            del station.log[:excess]  # in place: the orchestrator appends to this list
+            station.persisted -= excess
 
     # ---- timers and rack planning --------------------------------------------------------
 

@@ -215,6 +215,8 @@ async def test_vehicle_is_swapped_by_a_station_on_either_protocol_and_the_log_is
         told = await instruction(http, "car-1", after=-1)
         assert told["action"] == "leave"
         assert (await position(http, "car-1", "left"))["action"] == "done"
+        reports = csms.swap.station(STATION).orch.reports
+        assert not [key for key in reports if key[0] == "car-1"]  # forgotten once gone
 
         view = await (await http.get(f"/api/v1/swap/stations/{STATION}")).json()
         assert view["bays"] == [{"number": 1, "state": "idle", "vehicle": None}]
