@@ -15,7 +15,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from csms.blocks.base import Clock
@@ -508,6 +508,7 @@ class SwapService:
                 batch.insert(
                     SwapEvent(
                         station_id=station_id,
+                        at=self.epoch + timedelta(seconds=float(record["t"])),
                         t=float(record["t"]),
                         kind=str(record["kind"]),
                         record=record,

@@ -228,6 +228,8 @@ async def test_vehicle_is_swapped_by_a_station_on_either_protocol_and_the_log_is
         assert kinds.index("swap_started") < kinds.index("swap_completed") < kinds.index("released")
         stored = await SwapEvent.filter(station_id=STATION).order_by("id")
         assert [row.kind for row in stored] == kinds
+        span = (stored[-1].at - stored[0].at).total_seconds()
+        assert span == pytest.approx(stored[-1].t - stored[0].t, abs=1e-3)
     finally:
         await station.close()
 

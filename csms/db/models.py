@@ -206,7 +206,8 @@ class SwapEvent(Model):
 
     id = fields.BigIntField(primary_key=True)
     station_id = fields.CharField(max_length=48, db_index=True)
-    t = fields.FloatField()  # seconds since the orchestrator's epoch
+    at = fields.DatetimeField()  # when it happened (`t` counts from the service's start)
+    t = fields.FloatField()
     kind = fields.CharField(max_length=24)
     record: Any = fields.JSONField()
 
