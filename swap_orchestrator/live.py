@@ -272,9 +272,11 @@ class SwapService:
         if not isinstance(reports, list) or len(reports) > MAX_REPORTS:
             raise SwapError(422, f"reports must be a list of at most {MAX_REPORTS}")
         parsed = [self._report(r) for r in reports]
-        for report in parsed:
+        # Reports on vehicles not visiting are dropped: nothing to decide, nothing to keep.
+        taken = [r for r in parsed if r.vehicle in station.orch.visits]
+        for report in taken:
             station.orch.perceive(report)
-        return len(parsed)
+        return len(taken)
 
     def _report(self, doc: Any) -> PerceptionReport:
         try:
@@ -450,6 +452,10 @@ class SwapService:
     async def _start_swap(self, station: LiveStation, command: Command) -> None:
         assert command.bay is not None and command.vehicle is not None
         request_id = next(self._request_ids)
+        for earlier, (bay, _) in list(station.swaps.items()):
+            if bay == command.bay:  # a swap a bay fault stopped is not coming back
+                del station.swaps[earlier]
+                station.measured.pop(earlier, None)
         station.swaps[request_id] = (command.bay, command.vehicle)
         payload = {
             "requestId": request_id,

@@ -314,6 +314,11 @@ async def test_queued_vehicle_can_cancel_and_bad_requests_say_why(
     assert (await http.get("/api/v1/swap/vehicles/nobody")).status == 404
     bad = await http.post("/api/v1/swap/vehicles/car-4/position", json={"position": "flying"})
     assert bad.status == 422
+    stranger = await http.post(
+        "/api/v1/swap/perception",
+        json={"station": STATION, "reports": [report("stranger", "approach", 9)]},
+    )
+    assert (await stranger.json())["accepted"] == 0  # not visiting: dropped
     wrong = await http.post(
         "/api/v1/swap/perception",
         json={"station": STATION, "reports": [{"id": "r", "vehicle": "car-4"}]},

@@ -265,7 +265,7 @@ def openapi_paths() -> dict[str, Any]:
                 "responses": {
                     "200": _json(
                         {"type": "object", "properties": {"accepted": {"type": "integer"}}},
-                        "reports taken",
+                        "reports taken (those on vehicles visiting the station)",
                     ),
                     **_ERRORS,
                 },
