@@ -26,7 +26,7 @@ from csms.grid.kernel import warm_up
 from swap_orchestrator.batteries import RackBattery
 from swap_orchestrator.gates import PerceptionReport, Stage
 from swap_orchestrator.kernel_planner import kernel_planner
-from swap_orchestrator.rack import Rack, RackPlanner, RackPlanParams, build_instance
+from swap_orchestrator.rack import GridRequest, Rack, RackPlanner, RackPlanParams, build_instance
 from swap_orchestrator.scenario import (
     Priority,
     ScenarioError,
@@ -97,6 +97,8 @@ class LiveStation:
 
     def __init__(self, spec: StationSpec, config: OrchestratorConfig, params: RackPlanParams):
         self.spec = spec
+        self.params = params
+        self.grid_requests: list[GridRequest] = []  # on the rack (auxiliaries taken off)
         self.log: list[Event] = []
         self.persisted = 0
         self.rack = Rack(
@@ -189,7 +191,14 @@ class SwapService:
             raise SwapError(422, f"station: {error}") from None
         if spec.id in self.stations:
             raise SwapError(409, f"swap station {spec.id} exists")
-        station = LiveStation(spec, self.config, self.plan_params)
+        try:
+            discharge_w = float(doc.get("rack_discharge_w", 0.0))
+        except (TypeError, ValueError):
+            raise SwapError(422, "station: rack_discharge_w must be a number") from None
+        if discharge_w < 0:
+            raise SwapError(422, "station: rack_discharge_w must be >= 0")
+        params = replace(self.plan_params, discharge_w=discharge_w)
+        station = LiveStation(spec, self.config, params)
         self.stations[spec.id] = station
         self._wake.set()
         return station
@@ -557,10 +566,33 @@ class SwapService:
         if station.next_plan <= now:
             await self._replan(station)
 
+    async def grid_request(self, station_id: str, doc: dict[str, Any]) -> dict[str, Any]:
+        """The grid asks the station to keep its net power (racks + auxiliaries) at or below
+        `max_net_w` from `from` to `to` (negative: feed back from the racks)."""
+        station = self.station(station_id)
+        try:
+            begin, end = (
+                self.seconds(datetime.fromisoformat(str(doc[k]).replace("Z", "+00:00")))
+                for k in ("from", "to")
+            )
+            max_net_w = float(doc["max_net_w"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise SwapError(422, f"grid request: {error!r}") from None
+        if end <= begin:
+            raise SwapError(422, "grid request: 'to' must be after 'from'")
+        request = GridRequest(begin, end, max_net_w - station.spec.aux_w)
+        station.grid_requests.append(request)
+        station.next_plan = self.now()  # re-plan at once
+        self._wake.set()
+        return {"from_s": begin, "to_s": end, "max_net_w": max_net_w}
+
     async def _replan(self, station: LiveStation) -> None:
-        spec, params = station.spec, self.plan_params
+        spec, params = station.spec, station.params
         now = self.now()
-        station.next_plan = now + params.slot_s
+        station.grid_requests = [r for r in station.grid_requests if r.to_s > now]
+        # Re-plan every slot, and exactly when a grid request starts or ends.
+        edges = [t for r in station.grid_requests for t in (r.from_s, r.to_s) if t > now]
+        station.next_plan = min([now + params.slot_s, *edges])
         batteries = list(station.rack.batteries.values())
         cycle_s = spec.approach_s + spec.swap_s + 30.0
         instance = build_instance(
@@ -572,6 +604,7 @@ class SwapService:
             charge_w=spec.rack_charge_w,
             limit_w=lambda t: spec.grid_limit_w - spec.aux_w,
             prices=spec.import_price,
+            grid_requests=station.grid_requests,
             params=params,
         )
         plan = await asyncio.to_thread(self.planner, instance) if batteries else {}

@@ -354,3 +354,42 @@ async def test_swap_status_shows_bays_queue_and_rack_of_the_running_service(
     assert "R1" in out and "95.0%" in out  # the rack
     missing = await swap_cli("status", "nope", "--once", "--api", api)
     assert missing.returncode == 1 and "404" in missing.stdout
+
+
+async def test_racks_feed_back_while_the_grid_asks_and_charge_again_after(
+    csms: Csms, http: aiohttp.ClientSession
+) -> None:
+    doc = dict(station_doc(), rack_discharge_w=30000)
+    assert (await http.post("/api/v1/swap/stations", json=doc)).status == 201
+    now = datetime.now(UTC)
+    asked = await http.post(
+        f"/api/v1/swap/stations/{STATION}/grid-requests",
+        json={
+            "from": (now - timedelta(seconds=1)).isoformat(),
+            "to": (now + timedelta(seconds=3)).isoformat(),
+            "max_net_w": -40000,
+        },
+    )
+    assert asked.status == 201, await asked.text()
+
+    async def grid_w() -> float:
+        view = await (await http.get(f"/api/v1/swap/stations/{STATION}")).json()
+        return float(view["grid_w"])
+
+    async def until(condition: Any) -> float:
+        for _ in range(100):
+            value = await grid_w()
+            if condition(value):
+                return value
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"grid_w stayed {value}")
+
+    # Auxiliaries 20 kW; both racks feed back 30 kW: the station exports 40 kW.
+    assert await until(lambda w: w < 0) == pytest.approx(-40000, abs=1.0)
+    # The request ends: the half-empty battery charges again.
+    assert await until(lambda w: w > 20000) <= 200000
+    bad = await http.post(
+        f"/api/v1/swap/stations/{STATION}/grid-requests",
+        json={"from": now.isoformat(), "to": now.isoformat(), "max_net_w": 0},
+    )
+    assert bad.status == 422

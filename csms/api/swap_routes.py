@@ -73,6 +73,12 @@ async def delete_vehicle(request: web.Request) -> web.Response:
     return web.json_response(instruction.json())
 
 
+async def post_grid_request(request: web.Request) -> web.Response:
+    swap = csms_of(request).swap
+    taken = await swap.grid_request(request.match_info["id"], await body(request))
+    return web.json_response(taken, status=201)
+
+
 async def post_perception(request: web.Request) -> web.Response:
     data = await body(request)
     station = data.get("station")
@@ -91,6 +97,7 @@ def add_routes(app: web.Application) -> None:
     add.add_get("/api/v1/swap/vehicles/{vehicle}", _mapped(get_instruction))
     add.add_delete("/api/v1/swap/vehicles/{vehicle}", _mapped(delete_vehicle))
     add.add_post("/api/v1/swap/vehicles/{vehicle}/position", _mapped(post_position))
+    add.add_post("/api/v1/swap/stations/{id}/grid-requests", _mapped(post_grid_request))
     add.add_post("/api/v1/swap/perception", _mapped(post_perception))
 
 
@@ -182,6 +189,30 @@ def openapi_paths() -> dict[str, Any]:
                 "events, grid_w, grid_peak_w, energy_kwh)",
                 "parameters": [_STATION],
                 "responses": {"200": _json({"type": "object"}, "event log"), **_ERRORS},
+            }
+        },
+        "/api/v1/swap/stations/{id}/grid-requests": {
+            "post": {
+                "summary": "The grid asks the station to keep its net power (racks and "
+                "auxiliaries) at or below max_net_w from `from` to `to`; negative: the racks "
+                "feed back (up to rack_discharge_w per slot, given at registration)",
+                "parameters": [_STATION],
+                "requestBody": {
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["from", "to", "max_net_w"],
+                                "properties": {
+                                    "from": {"type": "string", "format": "date-time"},
+                                    "to": {"type": "string", "format": "date-time"},
+                                    "max_net_w": _NUM,
+                                },
+                            }
+                        }
+                    }
+                },
+                "responses": {"201": _json({"type": "object"}, "request taken"), **_ERRORS},
             }
         },
         "/api/v1/swap/stations/{id}/vehicles": {
