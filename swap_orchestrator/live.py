@@ -99,6 +99,7 @@ class LiveStation:
         self.spec = spec
         self.params = params
         self.grid_requests: list[GridRequest] = []  # on the rack (auxiliaries taken off)
+        self.vehicles: set[str] = set()  # with a swap request here, until told done/refused
         self.log: list[Event] = []
         self.persisted = 0
         self.rack = Rack(
@@ -226,6 +227,7 @@ class SwapService:
         if vehicle in self.vehicle_station:
             raise SwapError(409, f"{vehicle} already has a swap request")
         self.vehicle_station[vehicle] = station_id
+        station.vehicles.add(vehicle)
         self._instruct(vehicle, "wait")
         await self._apply(station, lambda now: station.orch.arrive(now, request))
         return self.instructions[vehicle]
@@ -431,15 +433,15 @@ class SwapService:
                     command.bay,
                     command.reason,
                 )
-        for vehicle, station_id in list(self.vehicle_station.items()):
-            if station_id == station.spec.id and vehicle not in station.orch.visits:
-                self._finish(station, vehicle)
+        for vehicle in [v for v in station.vehicles if v not in station.orch.visits]:
+            self._finish(station, vehicle)
 
     def _finish(self, station: LiveStation, vehicle: str) -> None:
         """The visit is over: say so, and forget the vehicle's reports."""
         if self.instructions[vehicle].action not in ("refused", "done"):
             self._instruct(vehicle, "done")
         del self.vehicle_station[vehicle]
+        station.vehicles.discard(vehicle)
         for stage in Stage:
             station.orch.reports.pop((vehicle, stage), None)
         self._finished.append(vehicle)
