@@ -107,8 +107,8 @@ class EmulatedVehicle:
             await self.clock.sleep(timing.release_s)
             truth.place = Place.GONE
             await self._position("left")
-        elif action == "hold" and truth.place is Place.APPROACHING:
-            truth.place = Place.LANE  # sent back to the queue lane
+        elif action == "hold" and truth.place in (Place.ENTRANCE, Place.APPROACHING):
+            truth.place = Place.LANE  # sent back to the queue lane (its bay failed)
         return await self._poll(told["seq"])
 
     async def _poll(self, after: int) -> dict[str, Any]:

@@ -56,6 +56,8 @@ MAX_POLL_S = 30.0
 MAX_REPORTS = 500
 #: Events each station keeps in memory (~200 bytes each); the whole log is in `swap_event`.
 MAX_LOG_IN_MEMORY = 100_000
+#: Seconds a bay waits before asking again for a swap the station did not take.
+SWAP_RETRY_S = 10.0
 #: Finished vehicles whose last instruction stays readable (~150 bytes each).
 MAX_FINISHED = 10_000
 
@@ -100,6 +102,7 @@ class LiveStation:
         self.params = params
         self.grid_requests: list[GridRequest] = []  # on the rack (auxiliaries taken off)
         self.vehicles: set[str] = set()  # with a swap request here, until told done/refused
+        self.rack_changed = False  # the station reported its rack since the last timer run
         self.log: list[Event] = []
         self.persisted = 0
         self.rack = Rack(
@@ -403,6 +406,8 @@ class SwapService:
                     energy_wh=float(item["soC"]) / 100.0 * battery.capacity_wh,
                     soh=float(item["soH"]) / 100.0,
                 )
+        station.rack_changed = True
+        self._wake.set()
 
     # ---- the core and its commands -------------------------------------------------------
 
@@ -490,12 +495,16 @@ class SwapService:
                     "DataTransfer",
                     {"vendorId": VENDOR_ID, "messageId": "RequestBatterySwap", "data": payload},
                 )
-        except Exception as error:  # the station is the one to tell: treat it as a bay fault
+        except Exception as error:
             log.warning("%s: RequestBatterySwap failed: %r", station_id, error)
             response = {"status": "Rejected"}
         if response.get("status") != "Accepted":
+            # The vehicle stays held on the platform (a bay fault); after a pause the gates
+            # run again on fresh reports and the swap is asked for once more.
             bay = command.bay
             await self._apply(station, lambda now: station.orch.bay_fault(now, bay))
+            await asyncio.sleep(SWAP_RETRY_S / self.time_scale)
+            await self._apply(station, lambda now: station.orch.bay_recovered(now, bay))
 
     async def _send_vendor(self, station_id: str, message: str, data: dict[str, Any]) -> None:
         try:
@@ -562,9 +571,14 @@ class SwapService:
                 await asyncio.wait_for(self._wake.wait(), delay)
 
     async def _timers(self, station: LiveStation, now: float) -> None:
-        due = station.orch.next_wakeup()
-        if due is not None and due <= now:
-            await self._apply(station, station.orch.tick)
+        orch = station.orch
+        due = orch.next_wakeup()
+        # A battery that became ready (the station's RackStatus) may serve a waiting vehicle:
+        # no input says so, so the queue is looked at again.
+        ready = station.rack_changed and len(orch.queue) > 0
+        station.rack_changed = False
+        if (due is not None and due <= now) or ready:
+            await self._apply(station, orch.tick)
         if station.next_plan <= now:
             await self._replan(station)
 

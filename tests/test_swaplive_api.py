@@ -393,3 +393,29 @@ async def test_racks_feed_back_while_the_grid_asks_and_charge_again_after(
         json={"from": now.isoformat(), "to": now.isoformat(), "max_net_w": 0},
     )
     assert bad.status == 422
+
+
+async def test_waiting_vehicle_is_called_once_the_station_reports_a_charged_battery(
+    csms: Csms, http: aiohttp.ClientSession
+) -> None:
+    doc = station_doc()
+    doc["batteries"] = [dict(b, soc=0.5) for b in doc["batteries"]]
+    await http.post("/api/v1/swap/stations", json=doc)
+    station = await connect_station(csms, "ocpp2.0.1")
+    try:
+        url = f"/api/v1/swap/stations/{STATION}/vehicles"
+        waiting = await (await http.post(url, json=vehicle_doc("car-8", "V-8"))).json()
+        assert waiting["action"] == "wait"
+        held = [e for e in await event_log(http) if e["kind"] == "held"]
+        assert held[-1]["reason"] == "no_battery"
+        rack = [
+            {"evseId": 1, "serialNumber": "R1", "soC": 50.0, "soH": 97.0},
+            {"evseId": 2, "serialNumber": "R2", "soC": 92.5, "soH": 90.0},
+        ]
+        await station_data_transfer(station.peer, "RackStatus", {"batteryData": rack})
+        called = await instruction(http, "car-8", after=waiting["seq"])
+        assert (called["action"], called["bay"]) == ("prepare", 1)
+        view = await (await http.get(f"/api/v1/swap/stations/{STATION}")).json()
+        assert {b["serial"]: b["reserved_for"] for b in view["rack"]} == {"R1": None, "R2": "car-8"}
+    finally:
+        await station.close()
