@@ -136,7 +136,8 @@ class SwapStationEmulator:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[unique_id] = future
         await self._ws.send(json.dumps([2, unique_id, action, payload]))
-        return await asyncio.wait_for(future, 10)
+        async with asyncio.timeout(10):  # not wait_for, which can swallow a cancellation
+            return await future
 
     async def _read(self, ws: ClientConnection) -> None:
         async for text in ws:

@@ -264,12 +264,10 @@ class SwapService:
         """The vehicle's instruction once its `seq` exceeds `after`, or the current one when
         `wait_s` (real seconds, at most `MAX_POLL_S`) runs out."""
         self.instruction(vehicle)
-        async with self._changed:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._changed.wait_for(lambda: self.instructions[vehicle].seq > after),
-                    min(max(0.0, wait_s), MAX_POLL_S),
-                )
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(min(max(0.0, wait_s), MAX_POLL_S)), self._changed:
+                await self._changed.wait_for(lambda: self.instructions[vehicle].seq > after)
         return self.instructions[vehicle]
 
     def _station_of(self, vehicle: str) -> LiveStation:
@@ -568,7 +566,8 @@ class SwapService:
                         wake = min(wake, t)
             delay = max(0.0, wake - self.now()) / self.time_scale
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+                async with asyncio.timeout(delay):  # not wait_for: see next_instruction
+                    await self._wake.wait()
 
     async def _timers(self, station: LiveStation, now: float) -> None:
         orch = station.orch

@@ -118,8 +118,11 @@ async def test_busy_hour_over_websockets_passes_the_audit(tmp_path: Path) -> Non
     finally:
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await csms.stop()
+        # Bounded, so that a task ignoring its cancellation fails the test instead of hanging.
+        _, stuck = await asyncio.wait(tasks, timeout=10) if tasks else (set(), set())
+        async with asyncio.timeout(30):
+            await csms.stop()
+    assert not stuck, stuck
 
     events = log["events"]
     assert stored == len(events)  # the whole log is in the database
