@@ -27,6 +27,7 @@ from csms.db.writer import DurableWriter
 from csms.gateway.router import Handler, Router
 from csms.gateway.server import ConnectionRegistry, Gateway
 from csms.grid.planner import LivePlanner
+from swap_orchestrator.live import VENDOR_ID, SwapService
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +49,12 @@ class Csms:
         self.smart_charging = SmartCharging(context)
         self.data_transfer = DataTransferRouter()
         self.remote_control = RemoteControl(context, self.registry, self.authorization)
+        self.swap = SwapService(self, clock)
+        self.data_transfer.register(VENDOR_ID, self.swap.data_transfer)
         self.router = self._routes()
         self.planner = LivePlanner(self)
         self.planner.observe(self.router)
+        self.router.add("BatterySwap", self.swap.on_battery_swap, versions=("v21",))
         self.gateway = Gateway(
             settings,
             self.router,
@@ -103,6 +107,7 @@ class Csms:
             self._api_runner = await start_api(self)
         self._tasks.append(asyncio.create_task(self._liveness(), name="liveness"))
         self._tasks.append(asyncio.create_task(self.planner.run(), name="planner"))
+        self._tasks.append(await self.swap.start())
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -110,6 +115,7 @@ class Csms:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.swap.stop()
         if self._api_runner is not None:
             await stop_api(self._api_runner)
             self._api_runner = None

@@ -1,21 +1,27 @@
 """CLI commands of the swap orchestrator: `swap-sim` (simulate a scenario, write the
-report) and `swap-gen` (write a realistic scenario)."""
+report), `swap-gen` (write a realistic scenario) and `swap status` (a live station view)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
+from rich.live import Live
 from rich.table import Table
 
 from csms.console import CliError, console
+from csms.operator_cli import settings_from
 from swap_orchestrator.audit import audit
 from swap_orchestrator.generator import GeneratorParams, generate
 from swap_orchestrator.report import build_report
 from swap_orchestrator.scenario import ScenarioError, parse_scenario
 from swap_orchestrator.sim import simulate
+from swap_orchestrator.status_view import render
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,6 +44,16 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     gen.add_argument("--fleet-share", type=float, default=0.15)
     gen.add_argument("--no-faults", action="store_true", help="no bay, roadside or grid faults")
     gen.set_defaults(func=run_gen)
+
+    swap = commands.add_parser("swap", help="live swap stations")
+    swap_commands = swap.add_subparsers(dest="swap_command", metavar="SUBCOMMAND", required=True)
+    status = swap_commands.add_parser("status", help="bays, queue and rack of a swap station")
+    status.add_argument("station", help="swap station id")
+    status.add_argument("--api", help="API base URL (default from CSMS_API_HOST/PORT)")
+    status.add_argument("--config", help="TOML settings file ([csms] table)")
+    status.add_argument("--every", type=float, default=1.0, help="refresh period, s")
+    status.add_argument("--once", action="store_true", help="print once and exit")
+    status.set_defaults(func=run_status)
 
 
 def _read_json(path: Path) -> Any:
@@ -106,3 +122,31 @@ def run_gen(args: argparse.Namespace) -> int:
         f"written to {args.out}"
     )
     return 0
+
+
+def _fetch_view(url: str, headers: dict[str, str]) -> dict[str, Any]:
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            view: dict[str, Any] = json.loads(response.read())
+            return view
+    except urllib.error.HTTPError as error:
+        message = json.loads(error.read() or b"{}").get("error", error.reason)
+        raise CliError(f"{error.code}: {message}") from error
+    except urllib.error.URLError as error:
+        raise CliError(f"cannot reach the CSMS API at {url}: {error.reason}") from error
+
+
+def run_status(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::") else settings.api_host
+    base = args.api or f"http://{host}:{settings.api_port}"
+    url = f"{base}/api/v1/swap/stations/{args.station}"
+    headers = {"Authorization": f"Bearer {settings.api_token}"} if settings.api_token else {}
+    if args.once:
+        console.print(render(_fetch_view(url, headers)))
+        return 0
+    with Live(render(_fetch_view(url, headers)), console=console, auto_refresh=False) as live:
+        while True:
+            time.sleep(max(0.1, args.every))
+            live.update(render(_fetch_view(url, headers)), refresh=True)

@@ -13,13 +13,13 @@ from typing import Any
 
 from swap_orchestrator.batteries import RackBattery
 from swap_orchestrator.gates import Stage
+from swap_orchestrator.kernel_planner import kernel_planner
 from swap_orchestrator.rack import (
     GridRequest,
     Rack,
     RackPlanner,
     RackPlanParams,
     build_instance,
-    edf_planner,
     price_at,
 )
 from swap_orchestrator.roadside import SimulatedRoadsideUnit
@@ -279,7 +279,7 @@ class Simulation:
         *,
         config: OrchestratorConfig | None = None,
         timing: SimTiming | None = None,
-        planner: RackPlanner = edf_planner,
+        planner: RackPlanner = kernel_planner,
         plan_params: RackPlanParams | None = None,
         grid_requests: dict[str, list[GridRequest]] | None = None,
         seed: int = 0,

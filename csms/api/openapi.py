@@ -120,9 +120,11 @@ _STATION_ID = {"name": "id", "in": "path", "required": True, "schema": _string()
 
 
 def openapi_document() -> dict[str, Any]:
-    from csms.api.grid_routes import openapi_paths  # it imports the server, which imports us
+    # Each route module imports the server, which imports this module.
+    from csms.api.grid_routes import openapi_paths as grid_paths
+    from csms.api.swap_routes import openapi_paths as swap_paths
 
-    return {
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "CSMS REST API", "version": "1"},
         "components": {
@@ -131,7 +133,7 @@ def openapi_document() -> dict[str, Any]:
         },
         "security": [{"bearer": []}],
         "paths": {
-            **openapi_paths(),
+            **grid_paths(),
             "/api/v1/openapi.json": {
                 "get": {
                     "summary": "This document",
@@ -234,3 +236,5 @@ def openapi_document() -> dict[str, Any]:
             },
         },
     }
+    document["paths"].update(swap_paths())
+    return document

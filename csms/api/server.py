@@ -241,6 +241,10 @@ def build_app(csms: Csms) -> web.Application:
     from csms.api import grid_routes  # imports this module: registered last
 
     grid_routes.add_routes(app)
+
+    from csms.api import swap_routes  # imports this module's helpers
+
+    swap_routes.add_routes(app)
     return app
 
 

@@ -240,3 +240,17 @@ class GridPlan(Model):
 
     class Meta:
         table = "grid_plan"
+
+
+class SwapEvent(Model):
+    """The swap orchestrator's event log (swap-scenario format), one row per event."""
+
+    id = fields.BigIntField(primary_key=True)
+    station_id = fields.CharField(max_length=48, db_index=True)
+    at = fields.DatetimeField()  # when it happened (`t` counts from the service's start)
+    t = fields.FloatField()
+    kind = fields.CharField(max_length=24)
+    record: Any = fields.JSONField()
+
+    class Meta:
+        table = "swap_event"
