@@ -31,7 +31,7 @@ def test_forecast_swaps_get_the_fullest_battery_of_their_type_earliest_first() -
 
 
 def test_instance_follows_the_charging_instance_format() -> None:
-    params = RackPlanParams(slot_s=300, horizon_slots=4)
+    params = RackPlanParams(slot_s=300, horizon_slots=4, ready_margin_s=0.0)
     instance = build_instance(
         3600.0,
         START,
@@ -197,3 +197,24 @@ def test_rack_energy_follows_power_and_time() -> None:
     drawn = rack.advance(1800.0)
     assert drawn == pytest.approx(15000)
     assert rack.batteries["a"].energy_wh == pytest.approx(37500 + 13500)
+
+
+def test_a_forecast_swap_s_battery_is_planned_ready_a_margin_ahead() -> None:
+    def due_slot(margin: float) -> int:
+        instance = build_instance(
+            0.0,
+            START,
+            [rack_battery("a", 0.5)],
+            [Demand("75kWh", 3000.0)],
+            handout_soc=0.9,
+            charge_w=60000,
+            limit_w=lambda t: 100000.0,
+            prices=PRICES,
+            params=RackPlanParams(slot_s=60, horizon_slots=60, ready_margin_s=margin),
+        )
+        slot: int = instance["sessions"][0]["departure_slot"]
+        return slot
+
+    assert due_slot(0.0) == 50
+    assert due_slot(900.0) == 35
+    assert due_slot(5000.0) == 1  # never before the next slot

@@ -17,7 +17,7 @@ def rack_battery(serial: str, soc: float) -> RackBattery:
 
 
 def test_kernel_charges_the_battery_due_first_to_the_handout_soc_by_its_deadline() -> None:
-    params = RackPlanParams(slot_s=300, horizon_slots=8)
+    params = RackPlanParams(slot_s=300, horizon_slots=8, ready_margin_s=0.0)
     instance = build_instance(
         0.0,
         START,
