@@ -178,30 +178,26 @@ async def post_command(request: web.Request) -> web.Response:
     if action not in schemas.actions("v201") | schemas.actions("v21"):
         return error(404, f"unknown OCPP action {action!r}")
     payload = await body(request)
-    if not await Station.exists(id=station_id):
-        return error(404, f"no station {station_id}")
     csms = csms_of(request)
-    try:
-        response = await csms.remote_control.send(station_id, action, payload)
-    except StationNotConnected:
-        return error(409, f"station {station_id} is not connected")
-    except OcppError as failure:
-        return error(422, f"{failure.code}: {failure.description}")
-    except CommandTimeout as failure:
-        return error(504, str(failure))
-    except CommandQueueFull as failure:
-        return error(503, str(failure))
-    except CommandRejected as failure:
-        return error(502, f"station answered CALLERROR {failure}")
-    return web.json_response(response)
+    return await station_answer(
+        station_id, lambda: csms.remote_control.send(station_id, action, payload)
+    )
 
 
 async def post_local_list(request: web.Request) -> web.Response:
     station_id = request.match_info["id"]
+    csms = csms_of(request)
+    return await station_answer(station_id, lambda: csms.remote_control.push_local_list(station_id))
+
+
+async def station_answer(
+    station_id: str, command: Callable[[], Awaitable[dict[str, Any]]]
+) -> web.Response:
+    """Run a command to a station; its answer, or the failure as an HTTP status."""
     if not await Station.exists(id=station_id):
         return error(404, f"no station {station_id}")
     try:
-        response = await csms_of(request).remote_control.push_local_list(station_id)
+        response = await command()
     except StationNotConnected:
         return error(409, f"station {station_id} is not connected")
     except OcppError as failure:
