@@ -6,8 +6,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from csms.grid.check import check_schedule
+from csms.grid.flow_start import flow_graph
 from csms.grid.generate import GeneratorSettings, generate_instance
-from csms.grid.instance import parse_instance
+from csms.grid.instance import parse_instance, session_paths, to_arrays
 from csms.grid.kernel import solve, warm_up
 from csms.grid.reference import solve_lp
 from tests.grid_factories import instance_doc, session
@@ -89,8 +90,8 @@ def instances(draw: st.DrawFn) -> dict[str, Any]:
 @given(instances())
 def test_checker_finds_no_violation_in_any_kernel_schedule(doc: dict[str, Any]) -> None:
     instance = parse_instance(doc)
-    for parallel in (False, True):
-        schedule = solve(instance, parallel=parallel)
+    for parallel, polish_rounds in ((False, 0), (True, 0), (False, 2)):
+        schedule = solve(instance, parallel=parallel, polish_rounds=polish_rounds)
         result = check_schedule(instance, schedule)
         assert result.violations == ()
         assert schedule.violations == 0
@@ -124,6 +125,73 @@ def test_kernel_is_within_one_percent_of_the_lp_on_100_sessions(kind: str) -> No
     assert kernel.ok
     assert (kernel.objective - lp.objective) / abs(lp.objective) <= 0.01
     assert kernel.unmet_wh <= lp.unmet_wh + 0.001 * lp.requested_wh
+
+
+@pytest.mark.parametrize("polish_rounds", [0, 3])
+def test_polish_rounds_never_make_the_schedule_worse(polish_rounds: int) -> None:
+    instance = generate_instance(
+        GeneratorSettings(sessions=150, transformers=3, seed=5, capacity_factor=0.65)
+    )
+    plain = check_schedule(instance, solve(instance))
+    polished = check_schedule(instance, solve(instance, polish_rounds=polish_rounds))
+    assert polished.ok
+    assert polished.objective <= plain.objective + 1e-6
+
+
+def test_bidirectional_car_stores_energy_so_a_short_stay_is_served() -> None:
+    # The transformer passes 11 kW; s-2 stays one hour and could take 22 kW. With flat
+    # prices discharging never pays by itself: only as storage for s-2 does s-1 charge
+    # early and discharge 11 kW while s-2 is there (the LP's optimum does the same).
+    doc = instance_doc(
+        import_price=[0.2, 0.2, 0.2, 0.2],
+        nodes=[
+            {"id": "feeder", "parent": None, "import_limit_w": 50_000, "export_limit_w": 20_000},
+            {"id": "tx", "parent": "feeder", "import_limit_w": 11_000, "export_limit_w": 11_000},
+            {"id": "evse-1", "parent": "tx", "import_limit_w": 11_000, "export_limit_w": 11_000},
+            {"id": "evse-2", "parent": "tx", "import_limit_w": 22_000, "export_limit_w": 0},
+        ],
+        sessions=[
+            session(max_discharge_w=11_000, initial_wh=30_000, target_wh=30_000, efficiency=0.9),
+            session("s-2", "evse-2", arrival_slot=3, max_charge_w=22_000, target_wh=32_000),
+        ],
+    )
+    instance = parse_instance(doc)
+    schedule = solve(instance)
+    result = check_schedule(instance, schedule)
+    assert result.ok
+    assert result.final_wh["s-2"] == pytest.approx(32_000, abs=1)
+    assert result.final_wh["s-1"] >= 30_000 - 1
+    assert schedule.power_w["s-1"][3] == pytest.approx(-11_000, abs=1)
+    lp = check_schedule(instance, solve_lp(instance))
+    assert (result.objective - lp.objective) / abs(lp.objective) <= 0.01
+
+
+def test_flow_graph_folds_single_session_nodes_and_lists_who_is_present() -> None:
+    doc = instance_doc(
+        sessions=[session(), session("s-2", "evse-2", arrival_slot=2)],
+    )
+    arrays = to_arrays(parse_instance(doc))
+    paths = session_paths(arrays)
+    graph = flow_graph(
+        arrays.node_parent, paths, arrays.sess_arrival, arrays.sess_departure, arrays.import_price
+    )
+    ids = arrays.node_ids
+    # Each EVSE holds one session: folded into its arcs; both attach to the transformer.
+    assert [ids[n] for n in graph.unode] == ["feeder", "tx"]
+    assert graph.fold.tolist() == [1, 1]
+    tx = [ids[n] for n in graph.unode].index("tx")
+    assert graph.attach.tolist() == [tx, tx]
+    slots = arrays.import_price.shape[0]
+    present = [
+        sorted(
+            graph.present_list[
+                graph.present_first[tx * slots + t] : graph.present_first[tx * slots + t + 1]
+            ].tolist()
+        )
+        for t in range(slots)
+    ]
+    assert present == [[0], [0], [0, 1], [0, 1]]
+    assert graph.slot_order.tolist() == [1, 2, 0, 3]  # cheapest first
 
 
 def test_higher_priority_is_served_first_when_the_transformer_is_short() -> None:
