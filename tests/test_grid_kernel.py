@@ -172,9 +172,7 @@ def test_flow_graph_folds_single_session_nodes_and_lists_who_is_present() -> Non
     )
     arrays = to_arrays(parse_instance(doc))
     paths = session_paths(arrays)
-    graph = flow_graph(
-        arrays.node_parent, paths, arrays.sess_arrival, arrays.sess_departure, arrays.import_price
-    )
+    graph = flow_graph(arrays.node_parent, paths, arrays.sess_arrival, arrays.sess_departure, 4)
     ids = arrays.node_ids
     # Each EVSE holds one session: folded into its arcs; both attach to the transformer.
     assert [ids[n] for n in graph.unode] == ["feeder", "tx"]
@@ -191,7 +189,7 @@ def test_flow_graph_folds_single_session_nodes_and_lists_who_is_present() -> Non
         for t in range(slots)
     ]
     assert present == [[0], [0], [0, 1], [0, 1]]
-    assert graph.slot_order.tolist() == [1, 2, 0, 3]  # cheapest first
+    assert graph.slot_order.tolist() == [0, 1, 2, 3]  # earliest first
 
 
 def test_higher_priority_is_served_first_when_the_transformer_is_short() -> None:

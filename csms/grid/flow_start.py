@@ -27,7 +27,9 @@ the sink is -1. Nodes whose subtree holds a single session (an EVSE) are folded 
 session's arcs. A node-slot's arcs, in order: up (to its parent, or the sink from a
 top-level node), down to each unfolded child (lowering that child's load), then to each
 session attached to the node and present in the slot (lowering its power). A session's
-arcs are its present slots, cheapest first.
+arcs are its present slots, earliest first: the moves afterwards shift energy to cheaper
+slots, and a car that charged early can still discharge for a dispatch target later
+(cheapest-first left bidirectional cars empty at the evening peak: up to 3% worse).
 
 numba caches each module's functions on their own file: after editing this module, clear
 the cache (`__pycache__/*.nbi`, `*.nbc`) so kernel.py's compiled callers pick it up.
@@ -52,6 +54,7 @@ SOFT, HARD, STORAGE = 1, 0, 2
 """Stages: within dispatch targets; up to import limits; with bidirectional cars as storage."""
 STAGES = np.array([SOFT, HARD, STORAGE], dtype=np.int64)
 
+DEBUG = False
 _SINK = -1
 _NO_ARC = -2
 _DEAD = -3
@@ -71,7 +74,7 @@ class FlowGraph(NamedTuple):
     kid_list: IntArray  # compact ids
     present_first: IntArray  # [c * slots + t + 1] sessions attached at c present in t
     present_list: IntArray
-    slot_order: IntArray  # slots by import price, cheapest first
+    slot_order: IntArray  # the order a session's arcs are tried in: earliest first
 
 
 class FlowState(NamedTuple):
@@ -92,10 +95,10 @@ def flow_graph(
     paths: IntArray,
     sess_arrival: IntArray,
     sess_departure: IntArray,
-    import_price: FloatArray,
+    slots: int,
 ) -> FlowGraph:
     """Build the compressed graph; nodes are in topological order, paths as session_paths."""
-    n, m, slots = len(node_parent), paths.shape[0], len(import_price)
+    n, m = len(node_parent), paths.shape[0]
     on_path = paths[paths >= 0]
     subtree_sessions = np.bincount(on_path, minlength=n)
     safe = np.maximum(paths, 0)
@@ -120,7 +123,7 @@ def flow_graph(
         len(unode),
         slots,
     )
-    slot_order = np.argsort(import_price, kind="stable").astype(np.int64)
+    slot_order = np.arange(slots, dtype=np.int64)
     return FlowGraph(
         fold,
         ucid[attach],
@@ -551,6 +554,11 @@ def _max_flow(
             else:
                 level_n[(v - m) // slots, (v - m) % slots] = -1
                 arc_n[(v - m) // slots, (v - m) % slots] = 0
+        if DEBUG:
+            left = 0.0
+            for s in sources:
+                left += remaining[s]
+            print(soft, storage, phases, sink_level, sent, queued, left)
         if sent == 0:
             break
     return phases

@@ -985,7 +985,7 @@ def solve_arrays(
         paths,
         arrays.sess_arrival,
         arrays.sess_departure,
-        arrays.import_price,
+        slots,
     )
     polished = arrays.node_import if polish_rounds > 0 else np.zeros((1, 1))
     planner = _plan_parallel if parallel else _plan_serial
