@@ -1,12 +1,14 @@
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from csms.grid import kernel
 from csms.grid.check import check_schedule
-from csms.grid.flow_start import flow_graph
+from csms.grid.flow_start import FlowState, flow_graph, flow_start, flow_work
 from csms.grid.generate import GeneratorSettings, generate_instance
 from csms.grid.instance import parse_instance, session_paths, to_arrays
 from csms.grid.kernel import solve, warm_up
@@ -97,6 +99,57 @@ def test_checker_finds_no_violation_in_any_kernel_schedule(doc: dict[str, Any]) 
         assert schedule.violations == 0
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    sessions=st.integers(10, 160),
+    transformers=st.integers(1, 6),
+    capacity_factor=st.floats(0.2, 1.0),
+    v2g_share=st.floats(0.0, 0.8),
+    dispatch_share=st.floats(0.0, 1.0),
+    demand_response_share=st.floats(0.0, 1.0),
+    overask_share=st.floats(0.0, 0.5),
+    seed=st.integers(0, 2**16),
+)
+def test_checker_finds_no_violation_on_realistic_days(
+    sessions: int,
+    transformers: int,
+    capacity_factor: float,
+    v2g_share: float,
+    dispatch_share: float,
+    demand_response_share: float,
+    overask_share: float,
+    seed: int,
+) -> None:
+    # Shared feeders, many cars per transformer, dispatch windows and storage paths: the
+    # flow start's long augmenting paths and dispatch relief cycles show up here.
+    instance = generate_instance(
+        GeneratorSettings(
+            sessions=sessions,
+            transformers=transformers,
+            capacity_factor=capacity_factor,
+            v2g_share=v2g_share,
+            dispatch_share=dispatch_share,
+            demand_response_share=demand_response_share,
+            overask_share=overask_share,
+            seed=seed,
+        )
+    )
+    result = check_schedule(instance, solve(instance))
+    assert result.violations == ()
+
+
+def test_a_relief_cycle_through_storage_keeps_the_feeder_within_its_limit() -> None:
+    # Found by search: dispatch relief closing its cycle at the feeder after a car served
+    # as storage (more power arrives than left) once pushed the feeder 52 W over.
+    instance = generate_instance(
+        GeneratorSettings(
+            sessions=60, transformers=2, seed=22, capacity_factor=0.8, dispatch_share=0.5
+        )
+    )
+    result = check_schedule(instance, solve(instance))
+    assert result.violations == ()
+
+
 @settings(max_examples=25, deadline=None)
 @given(instances())
 def test_kernel_is_never_worse_than_charging_nothing(doc: dict[str, Any]) -> None:
@@ -172,7 +225,9 @@ def test_flow_graph_folds_single_session_nodes_and_lists_who_is_present() -> Non
     )
     arrays = to_arrays(parse_instance(doc))
     paths = session_paths(arrays)
-    graph = flow_graph(arrays.node_parent, paths, arrays.sess_arrival, arrays.sess_departure, 4)
+    graph = flow_graph(
+        arrays.node_parent, paths, arrays.sess_arrival, arrays.sess_departure, 4, arrays.disp_node
+    )
     ids = arrays.node_ids
     # Each EVSE holds one session: folded into its arcs; both attach to the transformer.
     assert [ids[n] for n in graph.unode] == ["feeder", "tx"]
@@ -190,6 +245,53 @@ def test_flow_graph_folds_single_session_nodes_and_lists_who_is_present() -> Non
     ]
     assert present == [[0], [0], [0, 1], [0, 1]]
     assert graph.slot_order.tolist() == [0, 1, 2, 3]  # earliest first
+
+
+def test_dispatch_relief_moves_load_out_of_a_target_through_another_transformer() -> None:
+    # The feeder passes 11 kW. s-1 (under tx-a, asked to draw nothing in slot 1) charges
+    # in slot 1, s-2 (under tx-c) in slot 2: neither can move alone, but swapping them
+    # meets the target at no cost. Relief finds the swap as a path through the feeder.
+    doc = instance_doc(
+        import_price=[0.2, 0.2, 0.2, 0.2],
+        nodes=[
+            {"id": "feeder", "parent": None, "import_limit_w": 11_000, "export_limit_w": 0},
+            {"id": "tx-a", "parent": "feeder", "import_limit_w": 11_000, "export_limit_w": 0},
+            {"id": "tx-c", "parent": "feeder", "import_limit_w": 11_000, "export_limit_w": 0},
+            {"id": "evse-1", "parent": "tx-a", "import_limit_w": 11_000, "export_limit_w": 0},
+            {"id": "evse-2", "parent": "tx-c", "import_limit_w": 11_000, "export_limit_w": 0},
+        ],
+        sessions=[
+            session(arrival_slot=1, departure_slot=3, target_wh=21_000),
+            session("s-2", "evse-2", arrival_slot=1, departure_slot=3, target_wh=21_000),
+        ],
+        dispatch=[{"node": "tx-a", "from_slot": 1, "to_slot": 2, "max_net_w": 0}],
+    )
+    arrays = to_arrays(parse_instance(doc))
+    paths = session_paths(arrays)
+    power = np.array([[0.0, 11_000.0, 0.0, 0.0], [0.0, 0.0, 11_000.0, 0.0]])
+    loads = np.zeros(arrays.node_import.shape)
+    for i in range(2):
+        for node in paths[i][paths[i] >= 0]:
+            loads[node] += power[i]
+    state = FlowState(
+        power,
+        loads,
+        kernel._limits(arrays),
+        kernel._sessions(arrays),
+        paths,
+        arrays.slot_hours,
+    )
+    graph = flow_graph(
+        arrays.node_parent, paths, arrays.sess_arrival, arrays.sess_departure, 4, arrays.disp_node
+    )
+    no_stages = np.zeros(0, dtype=np.int64)
+    work = flow_work(2, graph, 4)
+    flow_start(np.arange(2, dtype=np.int64), state, graph, work, no_stages, relieve=False)
+    assert power.tolist() == [[0.0, 11_000.0, 0.0, 0.0], [0.0, 0.0, 11_000.0, 0.0]]
+    flow_start(np.arange(2, dtype=np.int64), state, graph, work, no_stages, relieve=True)
+    assert power.tolist() == [[0.0, 0.0, 11_000.0, 0.0], [0.0, 11_000.0, 0.0, 0.0]]
+    tx_a = arrays.node_ids.index("tx-a")
+    assert loads[tx_a].tolist() == [0.0, 0.0, 11_000.0, 0.0]
 
 
 def test_higher_priority_is_served_first_when_the_transformer_is_short() -> None:

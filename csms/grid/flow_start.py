@@ -16,6 +16,11 @@ cars as storage: a car discharges in a full slot to make room and charges the st
 energy back in another, paying the round trip's losses. Such a path carries more power
 at its far end than at its start (its `scale` grows by 1/efficiency^2).
 
+Then dispatch relief: from every (node, slot) whose load exceeds a dispatch target, a
+flow lowers that load by moving energy to other slots, or through cars as storage, within
+every target elsewhere; a path may close its cycle at an ancestor of that node in the same
+slot. A target is worth ~10 per kWh, far above any price difference or round-trip loss.
+
 Maximum flow is Dinic's: breadth-first levels from every session of the class that still
 needs energy, then a blocking flow by depth-first search with a current-arc pointer per
 vertex. The graph is implicit: residual capacities are read from power and loads, which
@@ -24,15 +29,17 @@ sessions below it and no hard limit is ever crossed.
 
 Vertices: session i is i; unfolded node c (compact index) in slot t is m + c * slots + t;
 the sink is -1. Nodes whose subtree holds a single session (an EVSE) are folded into that
-session's arcs. A node-slot's arcs, in order: up (to its parent, or the sink from a
-top-level node), down to each unfolded child (lowering that child's load), then to each
-session attached to the node and present in the slot (lowering its power). A session's
+session's arcs, unless they carry a dispatch target. A node-slot's arcs, in order: up
+(to its parent, or the sink from a top-level node), down to each unfolded child (lowering
+that child's load), then to each session attached to the node and present in the slot
+(lowering its power). A session's
 arcs are its present slots, earliest first: the moves afterwards shift energy to cheaper
 slots, and a car that charged early can still discharge for a dispatch target later
 (cheapest-first left bidirectional cars empty at the evening peak: up to 3% worse).
 
 numba caches each module's functions on their own file: after editing this module, clear
-the cache (`__pycache__/*.nbi`, `*.nbc`) so kernel.py's compiled callers pick it up.
+the cache (`__pycache__/*.nbi`, `*.nbc`) so kernel.py's compiled callers pick it up
+(an installed release replaces both files, which invalidates both).
 """
 
 from __future__ import annotations
@@ -54,13 +61,14 @@ SOFT, HARD, STORAGE = 1, 0, 2
 """Stages: within dispatch targets; up to import limits; with bidirectional cars as storage."""
 STAGES = np.array([SOFT, HARD, STORAGE], dtype=np.int64)
 
-DEBUG = False
 _SINK = -1
 _NO_ARC = -2
+_SENT = -1
+_ROOT = -2
 _DEAD = -3
 # Columns of the session matrix and planes of the limit cube (as in kernel.py).
 _ARR, _DEP, _CAP, _INIT, _TARGET, _FLOOR, _MAXC, _MAXD, _EFF, _WORTH = range(10)
-_IMP, _EXP, _DCAP = 0, 1, 2
+_IMP, _EXP, _DCAP, _DCOUNT = 0, 1, 2, 3
 
 
 class FlowGraph(NamedTuple):
@@ -70,6 +78,7 @@ class FlowGraph(NamedTuple):
     attach: IntArray  # [session] compact id of the node it attaches to
     unode: IntArray  # [c] node index of unfolded node c
     uparent: IntArray  # [c] compact parent, -1 at the top
+    uroot: IntArray  # [c] compact id of its top-level ancestor
     kid_first: IntArray  # [c + 1] unfolded children: kid_list[kid_first[c]:kid_first[c+1]]
     kid_list: IntArray  # compact ids
     present_first: IntArray  # [c * slots + t + 1] sessions attached at c present in t
@@ -77,16 +86,36 @@ class FlowGraph(NamedTuple):
     slot_order: IntArray  # the order a session's arcs are tried in: earliest first
 
 
+class FlowWork(NamedTuple):
+    """Scratch of the flow, allocated once per solve: groups touch disjoint sessions and
+    nodes. Levels are -1 and arcs 0 between uses."""
+
+    remaining: FloatArray  # [session] stored Wh still wanted
+    level_s: IntArray  # [session]
+    arc_s: IntArray  # [session]
+    level_n: IntArray  # [compact node, slot]
+    arc_n: IntArray  # [compact node, slot]
+
+
+def flow_work(sessions: int, graph: FlowGraph, slots: int) -> FlowWork:
+    units = len(graph.unode)
+    return FlowWork(
+        np.zeros(sessions),
+        np.full(sessions, -1, dtype=np.int64),
+        np.zeros(sessions, dtype=np.int64),
+        np.full((units, slots), -1, dtype=np.int64),
+        np.zeros((units, slots), dtype=np.int64),
+    )
+
+
 class FlowState(NamedTuple):
-    """The arrays a flow reads and changes; margin is kept up to date for bidirectional
-    sessions (see _refresh_margin)."""
+    """The arrays a flow reads and changes."""
 
     power: FloatArray
     loads: FloatArray
     limits: FloatArray
     sess: FloatArray
     paths: IntArray
-    margin: FloatArray
     hours: float
 
 
@@ -96,23 +125,32 @@ def flow_graph(
     sess_arrival: IntArray,
     sess_departure: IntArray,
     slots: int,
+    dispatched: IntArray,
 ) -> FlowGraph:
-    """Build the compressed graph; nodes are in topological order, paths as session_paths."""
+    """Build the compressed graph; nodes are in topological order, paths as session_paths.
+    Nodes with a dispatch target (`dispatched`, node indices) are never folded: relief
+    starts from them."""
     n, m = len(node_parent), paths.shape[0]
     on_path = paths[paths >= 0]
     subtree_sessions = np.bincount(on_path, minlength=n)
     safe = np.maximum(paths, 0)
-    single = (paths >= 0) & (subtree_sessions[safe] == 1) & (node_parent[safe] >= 0)
+    kept = np.zeros(n, dtype=np.bool_)
+    kept[dispatched] = True
+    single = (paths >= 0) & (subtree_sessions[safe] == 1) & (node_parent[safe] >= 0) & ~kept[safe]
     # A top-level node is never folded, so every row has a False.
     fold = np.argmin(single, axis=1).astype(np.int64) if m else np.zeros(0, dtype=np.int64)
     attach = paths[np.arange(m), fold]
-    unfolded = subtree_sessions >= 2
+    unfolded = (subtree_sessions >= 2) | (kept & (subtree_sessions >= 1))
     unfolded[attach] = True
     unode = np.flatnonzero(unfolded).astype(np.int64)
     ucid = np.full(n, -1, dtype=np.int64)
     ucid[unode] = np.arange(len(unode))
     parents = node_parent[unode]
     uparent = np.where(parents >= 0, ucid[np.maximum(parents, 0)], -1).astype(np.int64)
+    uroot = np.arange(len(unode), dtype=np.int64)
+    for c in range(len(unode)):  # parents come first
+        if uparent[c] >= 0:
+            uroot[c] = uroot[uparent[c]]
     kids = np.flatnonzero(uparent >= 0)
     kid_list = kids[np.argsort(uparent[kids], kind="stable")].astype(np.int64)
     kid_first = np.searchsorted(uparent[kid_list], np.arange(len(unode) + 1)).astype(np.int64)
@@ -129,6 +167,7 @@ def flow_graph(
         ucid[attach],
         unode,
         uparent,
+        uroot,
         kid_first,
         kid_list,
         present_first,
@@ -193,14 +232,12 @@ def _lower_room(i: int, t: int, st: FlowState, fold: IntArray, storage: bool) ->
     if not sess[i, _ARR] <= t < sess[i, _DEP]:
         return 0.0
     p = st.power[i, t]
-    if sess[i, _MAXD] <= 0.0:
-        return max(p, 0.0)
-    # A bidirectional car may dip on the way: keep its floor at every later boundary.
     if p > 0.0:
-        return min(p, st.margin[i, t] / (sess[i, _EFF] * st.hours))
-    if not storage:
+        return p
+    if not storage or sess[i, _MAXD] <= 0.0:
         return 0.0
-    room = min(sess[i, _MAXD] + p, st.margin[i, t] * sess[i, _EFF] / st.hours)
+    # Its battery is checked where the path leaves it: between the two slots it moves.
+    room = sess[i, _MAXD] + p
     for level in range(fold[i]):
         room = min(room, _down_room(st.paths[i, level], t, st, True))
     return room
@@ -243,24 +280,6 @@ def _bidirectional_battery_room(i: int, lowered: int, raised: int, st: FlowState
 
 
 @njit(cache=True, nogil=True)
-def _refresh_margin(i: int, st: FlowState) -> None:
-    """margin[i, t]: how far session i's stored energy may fall at every boundary after
-    slot t without going below its floor."""
-    sess = st.sess
-    start, end = int(sess[i, _ARR]), int(sess[i, _DEP])
-    eff = sess[i, _EFF]
-    stored = sess[i, _INIT]
-    for t in range(start, end):
-        p = st.power[i, t]
-        stored += (p * eff if p >= 0.0 else p / eff) * st.hours
-        st.margin[i, t] = stored - sess[i, _FLOOR]
-    lowest = np.inf
-    for t in range(end - 1, start - 1, -1):
-        lowest = min(lowest, st.margin[i, t])
-        st.margin[i, t] = max(lowest, 0.0)
-
-
-@njit(cache=True, nogil=True)
 def _change(i: int, t: int, delta: float, st: FlowState, fold: IntArray) -> None:
     """Change session i's power in slot t, and its folded nodes' loads with it."""
     new = st.power[i, t] + delta
@@ -270,14 +289,27 @@ def _change(i: int, t: int, delta: float, st: FlowState, fold: IntArray) -> None
     st.power[i, t] = new
     for level in range(fold[i]):
         st.loads[st.paths[i, level], t] += delta
-    if st.sess[i, _MAXD] > 0.0:
-        _refresh_margin(i, st)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _closes(c: int, t: int, start: int, m: int, slots: int, g: FlowGraph) -> bool:
+    """Whether node c in slot t is a strict ancestor of the node-slot `start` whose load
+    falls: a path reaching it closes a cycle (c's load is unchanged) and ends there."""
+    if start < m or (start - m) % slots != t:
+        return False
+    a = g.uparent[(start - m) // slots]
+    while a >= 0:
+        if a == c:
+            return True
+        a = g.uparent[a]
+    return False
 
 
 @njit(cache=True, nogil=True)
 def _levels(
     sources: IntArray,
     remaining: FloatArray,
+    start: int,
     queue: IntArray,
     entries: IntArray,
     level_s: IntArray,
@@ -287,13 +319,19 @@ def _levels(
     soft: bool,
     storage: bool,
 ) -> tuple[int, int]:
-    """Breadth-first levels from the sources; returns (sink level or -1, vertices queued).
+    """Breadth-first levels from the sources, or from node-slot vertex `start` (>= 0) whose
+    load is to fall; returns (sink level or -1, vertices queued).
 
     A session's battery limits depend on the slot a path enters it by; the levels use the
     first such slot (entries), the depth-first search checks the one it takes."""
     m, slots = st.power.shape
     tail = 0
-    for i in sources:
+    if start >= 0:
+        level_n[(start - m) // slots, (start - m) % slots] = 0
+        queue[0] = start
+        entries[0] = -1
+        tail = 1
+    for i in sources[: len(sources) if start < 0 else 0]:
         if remaining[i] > MIN_WH:
             level_s[i] = 0
             queue[tail] = i
@@ -325,7 +363,9 @@ def _levels(
         if sink_level >= 0 and d + 1 >= sink_level:
             break
         n = g.unode[c]
-        if _room(n, t, st, soft) > FLOW_EPS_W:
+        if v != start and _closes(c, t, start, m, slots, g):
+            sink_level = d + 1
+        elif v != start and _room(n, t, st, soft) > FLOW_EPS_W:
             parent = g.uparent[c]
             if parent < 0:
                 sink_level = d + 1
@@ -354,6 +394,7 @@ def _levels(
 def _next_arc(
     v: int,
     entry: int,
+    start: int,
     level_s: IntArray,
     level_n: IntArray,
     arc_s: IntArray,
@@ -389,7 +430,10 @@ def _next_arc(
     while arc_n[c, t] <= last:
         k = arc_n[c, t]
         if k == 0:
-            if _room(g.unode[c], t, st, soft) > FLOW_EPS_W:
+            if v != start and _closes(c, t, start, m, slots, g):
+                if want == sink_level:
+                    return _SINK
+            elif v != start and _room(g.unode[c], t, st, soft) > FLOW_EPS_W:
                 parent = g.uparent[c]
                 if parent < 0:
                     if want == sink_level:
@@ -414,53 +458,80 @@ def _augment_path(
     top: int,
     scale: FloatArray,
     remaining: FloatArray,
+    budget: FloatArray,
     st: FlowState,
     g: FlowGraph,
     soft: bool,
     storage: bool,
-) -> bool:
-    """Send the most the path stack[0..top] -> sink carries; False if it carries nothing.
+) -> int:
+    """Send the most the path stack[0..top] -> sink carries. Returns _SENT, or when it
+    carries nothing what bound it: _ROOT (the source's need or the relief budget) or k,
+    the arc out of stack[k].
 
     Amounts are W at the path's first arc; arc k carries that times scale[k], which grows
     where a car discharges to make room and charges the stored energy back elsewhere."""
     m, slots = st.power.shape
     hours = st.hours
     s = stack[0]
-    t0 = (stack[1] - m) % slots
-    per_w = _stored_per_w(s, t0, st, True) * hours
-    amount = min(
-        remaining[s] / per_w,
-        _raise_room(s, t0, st, g.fold, soft),
-        _battery_room(s, -1, t0, st) / per_w,
-    )
     scale[0] = 1.0
+    binding = _ROOT
+    if s < m:
+        t0 = (stack[1] - m) % slots
+        per_w = _stored_per_w(s, t0, st, True) * hours
+        amount = remaining[s] / per_w
+        bound = min(_raise_room(s, t0, st, g.fold, soft), _battery_room(s, -1, t0, st) / per_w)
+        if bound < amount:
+            amount, binding = bound, 0
+        first = 1
+    else:
+        # A node-slot whose load falls: it and its ancestors lose the amount.
+        t0 = (s - m) % slots
+        per_w = 0.0
+        amount = budget[0]
+        c = (s - m) // slots
+        while c >= 0:
+            amount = min(amount, _down_room(g.unode[c], t0, st, storage))
+            c = g.uparent[c]
+        first = 0
     factor = 1.0
     taken = 1.0  # stored Wh per path W taken out of the session being passed through
-    for k in range(1, top + 1):
+    for k in range(first, top + 1):
         v = stack[k]
         w = stack[k + 1] if k < top else _SINK
         if v < m:
             t = (w - m) % slots
             entry = (stack[k - 1] - m) % slots
             factor = taken / _stored_per_w(v, t, st, True)
-            amount = min(
-                amount,
+            bound = min(
                 _raise_room(v, t, st, g.fold, soft) / factor,
                 _battery_room(v, entry, t, st) / (taken * hours),
             )
         else:
             c, t = (v - m) // slots, (v - m) % slots
-            if w == _SINK or (w >= m and (w - m) // slots == g.uparent[c]):
-                room = _room(g.unode[c], t, st, soft)
+            if w == _SINK and _closes(c, t, s, m, slots, g):
+                # Node c gains what arrives and loses what the start gave up: with gains on
+                # the way those differ, and c and its ancestors take the difference.
+                bound = np.inf
+                a = c
+                while a >= 0:
+                    if factor > 1.0:
+                        bound = min(bound, _room(g.unode[a], t, st, soft) / (factor - 1.0))
+                    elif factor < 1.0:
+                        bound = min(bound, _down_room(g.unode[a], t, st, storage) / (1.0 - factor))
+                    a = g.uparent[a]
+            elif w == _SINK or (w >= m and (w - m) // slots == g.uparent[c]):
+                bound = _room(g.unode[c], t, st, soft) / factor
             elif w >= m:
-                room = _down_room(g.unode[(w - m) // slots], t, st, storage)
+                bound = _down_room(g.unode[(w - m) // slots], t, st, storage) / factor
             else:
-                room = _lower_room(w, t, st, g.fold, storage)
+                bound = _lower_room(w, t, st, g.fold, storage) / factor
                 taken = factor * _stored_per_w(w, t, st, False)
-            amount = min(amount, room / factor)
+        if bound < amount:
+            amount, binding = bound, k
         scale[k] = factor
     if amount <= FLOW_EPS_W:
-        return False
+        return binding
+    end = -1
     for k in range(top + 1):
         v = stack[k]
         w = stack[k + 1] if k < top else _SINK
@@ -469,56 +540,72 @@ def _augment_path(
             _change(v, (w - m) % slots, step, st, g.fold)
             continue
         c, t = (v - m) // slots, (v - m) % slots
-        if w == _SINK or (w >= m and (w - m) // slots == g.uparent[c]):
+        if w == _SINK and _closes(c, t, s, m, slots, g):
+            end = c  # the cycle closes here: c and its ancestors change by the difference
+            a = c
+            while a >= 0:
+                st.loads[g.unode[a], t] += step - amount
+                a = g.uparent[a]
+        elif w == _SINK or (w >= m and (w - m) // slots == g.uparent[c]):
             st.loads[g.unode[c], t] += step
         elif w >= m:
             st.loads[g.unode[(w - m) // slots], t] -= step
         else:
             _change(w, t, -step, st, g.fold)
-    remaining[s] -= amount * per_w
-    return True
+    if s < m:
+        remaining[s] -= amount * per_w
+    else:
+        budget[0] -= amount
+        c = (s - m) // slots
+        while c >= 0 and c != end:
+            st.loads[g.unode[c], t0] -= amount
+            c = g.uparent[c]
+    return _SENT
 
 
 @njit(cache=True, nogil=True)
 def _max_flow(
     sources: IntArray,
-    remaining: FloatArray,
-    level_s: IntArray,
-    arc_s: IntArray,
-    level_n: IntArray,
-    arc_n: IntArray,
+    work: FlowWork,
+    size: int,
     st: FlowState,
     g: FlowGraph,
     soft: bool,
     storage: bool,
+    start: int,
+    budget: FloatArray,
 ) -> int:
-    """Serve `sources` (each up to `remaining` stored Wh) to a maximum flow; return the
-    phases run. Levels are -1 and arcs 0 on entry, and are left so."""
+    """Serve `sources` (each up to `remaining` stored Wh) to a maximum flow, or lower the
+    load of node-slot vertex `start` by up to budget[0] W; return the phases run. Levels
+    are -1 and arcs 0 on entry, and are left so."""
     m, slots = st.power.shape
-    size = m + level_n.size + 1
+    remaining, level_s, arc_s, level_n, arc_n = work
     queue = np.empty(size, dtype=np.int64)
     entries = np.empty(size, dtype=np.int64)
     stack = np.empty(size, dtype=np.int64)
     scale = np.empty(size)
+    lowered = budget
+    roots = sources if start < 0 else np.full(1, start, dtype=np.int64)
     phases = 0
     while phases < MAX_PHASES:
         sink_level, queued = _levels(
-            sources, remaining, queue, entries, level_s, level_n, st, g, soft, storage
+            sources, remaining, start, queue, entries, level_s, level_n, st, g, soft, storage
         )
         sent = 0
         if sink_level >= 0:
             phases += 1
-            for s in sources:
-                if level_s[s] != 0:
+            for s in roots:
+                if (level_s[s] if s < m else level_n[(s - m) // slots, (s - m) % slots]) != 0:
                     continue
                 top = 0
                 stack[0] = s
-                while top >= 0 and remaining[s] > MIN_WH:
+                while top >= 0 and (remaining[s] > MIN_WH if s < m else lowered[0] > FLOW_EPS_W):
                     v = stack[top]
                     entry = (stack[top - 1] - m) % slots if top > 0 else -1
                     w = _next_arc(
                         v,
                         entry,
+                        start,
                         level_s,
                         level_n,
                         arc_s,
@@ -539,13 +626,24 @@ def _max_flow(
                     elif w != _SINK:
                         top += 1
                         stack[top] = w
-                    elif _augment_path(stack, top, scale, remaining, st, g, soft, storage):
-                        sent += 1
-                        top = 0
                     else:
-                        # A battery bound the levels could not see: drop the last vertex.
-                        level_n[(stack[top] - m) // slots, (stack[top] - m) % slots] = _DEAD
-                        top -= 1
+                        bound = _augment_path(
+                            stack, top, scale, remaining, lowered, st, g, soft, storage
+                        )
+                        if bound == _SENT:
+                            sent += 1
+                            top = 0
+                        elif bound == _ROOT:
+                            break  # too little left to send from this root
+                        else:
+                            # An arc the levels could not see was full (a battery bound,
+                            # a residue): try the next arc of its tail.
+                            u = stack[bound]
+                            if u < m:
+                                arc_s[u] += 1
+                            else:
+                                arc_n[(u - m) // slots, (u - m) % slots] += 1
+                            top = bound
         for k in range(queued):
             v = queue[k]
             if v < m:
@@ -554,11 +652,6 @@ def _max_flow(
             else:
                 level_n[(v - m) // slots, (v - m) % slots] = -1
                 arc_n[(v - m) // slots, (v - m) % slots] = 0
-        if DEBUG:
-            left = 0.0
-            for s in sources:
-                left += remaining[s]
-            print(soft, storage, phases, sink_level, sent, queued, left)
         if sent == 0:
             break
     return phases
@@ -569,7 +662,7 @@ def _direct_fill(
     sources: IntArray, remaining: FloatArray, st: FlowState, g: FlowGraph, soft: bool
 ) -> None:
     """The paths of one hop, without levels: each source takes the room its own path
-    has, cheapest slots first (what the first phase would find, at a fraction of it)."""
+    has, earliest slots first (what the first phase would find, at a fraction of it)."""
     slots = st.power.shape[1]
     for s in sources:
         if remaining[s] <= MIN_WH:
@@ -602,25 +695,33 @@ def _direct_fill(
 
 
 @njit(cache=True, nogil=True)
-def flow_start(group: IntArray, st: FlowState, g: FlowGraph, stages: IntArray) -> int:
+def flow_start(
+    group: IntArray,
+    st: FlowState,
+    g: FlowGraph,
+    work: FlowWork,
+    stages: IntArray,
+    relieve: bool,
+) -> int:
     """Serve the group's sessions class by class (equal worth, contiguous in the group's
-    service order) to a maximum flow in each stage; return the phases run."""
-    m, slots = st.power.shape
+    service order) to a maximum flow in each stage, then (relieve) lower loads above
+    dispatch targets; return the phases run."""
+    slots = st.power.shape[1]
     sess = st.sess
-    remaining = np.zeros(m)
+    remaining = work.remaining
     for i in group:
         stored = sess[i, _INIT]
         for t in range(int(sess[i, _ARR]), int(sess[i, _DEP])):
             p = st.power[i, t]
             stored += (p * sess[i, _EFF] if p >= 0.0 else p / sess[i, _EFF]) * st.hours
         remaining[i] = max(min(sess[i, _TARGET], sess[i, _CAP]) - stored, 0.0)
-        if sess[i, _MAXD] > 0.0:
-            _refresh_margin(i, st)
-    units = len(g.unode)
-    level_s = np.full(m, -1, dtype=np.int64)
-    arc_s = np.zeros(m, dtype=np.int64)
-    level_n = np.full((units, slots), -1, dtype=np.int64)
-    arc_n = np.zeros((units, slots), dtype=np.int64)
+    # The group's unfolded nodes: a contiguous run of compact ids from its root.
+    root = g.uroot[g.attach[group[0]]]
+    root_end = root + 1
+    while root_end < len(g.unode) and g.uroot[root_end] == root:
+        root_end += 1
+    size = len(group) + (root_end - root) * slots + 1
+    budget = np.zeros(1)
     phases = 0
     first = 0
     while first < len(group):
@@ -634,15 +735,48 @@ def flow_start(group: IntArray, st: FlowState, g: FlowGraph, stages: IntArray) -
                 _direct_fill(sources, remaining, st, g, stage == SOFT)
             phases += _max_flow(
                 sources,
-                remaining,
-                level_s,
-                arc_s,
-                level_n,
-                arc_n,
+                work,
+                size,
                 st,
                 g,
                 stage == SOFT,
                 stage == STORAGE,
+                -1,
+                budget,
             )
         first = last
+    if relieve:
+        units = np.arange(root, root_end)
+        phases += _relieve_dispatch(group, work, size, units, st, g)
+    return phases
+
+
+@njit(cache=True, nogil=True)
+def _relieve_dispatch(
+    group: IntArray, work: FlowWork, size: int, units: IntArray, st: FlowState, g: FlowGraph
+) -> int:
+    """Lower every load above a dispatch target by moving energy to slots (or through cars
+    as storage) within every target and limit: a target is worth ~10 per kWh, far above
+    any price difference or round-trip loss. Returns the phases run."""
+    m, slots = st.power.shape
+    budget = np.zeros(1)
+    phases = 0
+    for c in units:
+        n = g.unode[c]
+        for t in range(slots):
+            if st.limits[_DCOUNT, n, t] <= 0.0:
+                continue
+            budget[0] = st.loads[n, t] - st.limits[_DCAP, n, t]
+            if budget[0] > FLOW_EPS_W:
+                phases += _max_flow(
+                    group,
+                    work,
+                    size,
+                    st,
+                    g,
+                    True,
+                    True,
+                    m + c * slots + t,
+                    budget,
+                )
     return phases

@@ -2,8 +2,9 @@
 
 1. Flow start (flow_start.py): priority classes one after the other, each served to a
    maximum flow through the grid tree (within dispatch targets first, then up to the
-   limits, then with bidirectional cars as storage), cheapest slots first. Where capacity
-   is short this settles who is served, which is nearly all of the objective.
+   limits, then with bidirectional cars as storage), then loads above dispatch targets
+   lowered by cycles through other slots. Where capacity is short this settles who is
+   served, which is nearly all of the objective.
 2. Moves: sessions in order (priority, then least laxity) take their most profitable moves
    until none pays: cheapest slots, discharge into the dearest slots when the spread beats
    losses and degradation, dispatch relief, surplus sold; passes repeat while they gain.
@@ -29,7 +30,15 @@ import numpy as np
 from numba import njit, prange
 
 from csms.grid.check import check_schedule
-from csms.grid.flow_start import STAGES, FlowGraph, FlowState, flow_graph, flow_start
+from csms.grid.flow_start import (
+    STAGES,
+    FlowGraph,
+    FlowState,
+    FlowWork,
+    flow_graph,
+    flow_start,
+    flow_work,
+)
 from csms.grid.instance import (
     FloatArray,
     Instance,
@@ -752,10 +761,11 @@ def _plan_group(
     polish_rounds: int,
     state: FlowState,
     graph: FlowGraph,
+    work: FlowWork,
 ) -> int:
     """Plan one independent group of sessions (in service order); return the polish
     rounds run."""
-    flow_start(order, state, graph, STAGES)
+    flow_start(order, state, graph, work, STAGES, relieve=True)
     tolerance = ROUND_GAIN_STOP * _scale(order, power, prices, scal[1], sess)
     for _ in range(MAX_MOVE_PASSES):
         gain = 0.0
@@ -834,6 +844,7 @@ def _plan_serial(
     polish_rounds: int,
     state: FlowState,
     graph: FlowGraph,
+    work: FlowWork,
 ) -> None:
     for g in range(len(group_start) - 1):
         _plan_group(
@@ -853,6 +864,7 @@ def _plan_serial(
             polish_rounds,
             state,
             graph,
+            work,
         )
 
 
@@ -875,6 +887,7 @@ def _plan_parallel(
     polish_rounds: int,
     state: FlowState,
     graph: FlowGraph,
+    work: FlowWork,
 ) -> None:
     # Groups are disjoint top-level subtrees: each writes only its own sessions and nodes.
     for g in prange(len(group_start) - 1):
@@ -895,6 +908,7 @@ def _plan_parallel(
             polish_rounds,
             state,
             graph,
+            work,
         )
 
 
@@ -979,13 +993,14 @@ def solve_arrays(
     paths = session_paths(arrays)
     limits = _limits(arrays)
     sess = _sessions(arrays)
-    state = FlowState(power, loads, limits, sess, paths, np.zeros((m, slots)), arrays.slot_hours)
+    state = FlowState(power, loads, limits, sess, paths, arrays.slot_hours)
     graph = flow_graph(
         arrays.node_parent.astype(np.int64),
         paths,
         arrays.sess_arrival,
         arrays.sess_departure,
         slots,
+        arrays.disp_node,
     )
     polished = arrays.node_import if polish_rounds > 0 else np.zeros((1, 1))
     planner = _plan_parallel if parallel else _plan_serial
@@ -1008,6 +1023,7 @@ def solve_arrays(
         polish_rounds,
         state,
         graph,
+        flow_work(m, graph, slots),
     )
     return power
 
