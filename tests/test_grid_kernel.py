@@ -219,6 +219,105 @@ def test_bidirectional_car_stores_energy_so_a_short_stay_is_served() -> None:
     assert (result.objective - lp.objective) / abs(lp.objective) <= 0.01
 
 
+def test_a_car_at_its_floor_still_serves_as_storage() -> None:
+    # The root has import room only in slot 1; s-2 comes later. s-1, at its reserve,
+    # charges in slot 1 and discharges while s-2 charges: the LP's optimum, exactly.
+    limits = [0.0] * 8
+    limits[1] = 22_000.0
+    doc = instance_doc(
+        slots=8,
+        import_price=[0.2] * 8,
+        nodes=[
+            {
+                "id": "root",
+                "parent": None,
+                "import_limit_w": 0,
+                "export_limit_w": 0,
+                "import_limit_w_by_slot": limits,
+            },
+            {"id": "evse-1", "parent": "root", "import_limit_w": 22_000, "export_limit_w": 22_000},
+            {"id": "evse-2", "parent": "root", "import_limit_w": 22_000, "export_limit_w": 0},
+        ],
+        sessions=[
+            session(
+                departure_slot=8,
+                battery_wh=80_000,
+                initial_wh=10_000,
+                target_wh=0,
+                min_wh=10_000,
+                max_charge_w=22_000,
+                max_discharge_w=22_000,
+            ),
+            session(
+                "s-2",
+                "evse-2",
+                arrival_slot=5,
+                departure_slot=8,
+                battery_wh=80_000,
+                initial_wh=0,
+                target_wh=20_000,
+                min_wh=0,
+                max_charge_w=22_000,
+                priority=2,
+            ),
+        ],
+    )
+    instance = parse_instance(doc)
+    result = check_schedule(instance, solve(instance))
+    assert result.ok
+    assert result.final_wh["s-2"] == pytest.approx(20_000, abs=1)
+    lp = check_schedule(instance, solve_lp(instance))
+    assert result.objective == pytest.approx(lp.objective, abs=1e-3)
+
+
+def test_a_residue_too_small_to_send_does_not_stop_its_class() -> None:
+    # Two-hour slots: s-a still wants 1.5 mWh, which no path can carry (under 1 mW for
+    # two hours). s-b, of the same class, is served by moving s-c to the other slot.
+    def car(
+        sid: str,
+        node: str,
+        arrival: int,
+        departure: int,
+        initial: float,
+        target: float,
+        efficiency: float,
+        priority: int,
+    ) -> dict[str, Any]:
+        return session(
+            sid,
+            node,
+            arrival_slot=arrival,
+            departure_slot=departure,
+            battery_wh=80_000,
+            initial_wh=initial,
+            target_wh=target,
+            min_wh=0,
+            efficiency=efficiency,
+            priority=priority,
+        )
+
+    doc = instance_doc(
+        slot_seconds=7200,
+        slots=2,
+        import_price=[0.2, 0.2],
+        nodes=[{"id": "root", "parent": None, "import_limit_w": 11_000, "export_limit_w": 0}]
+        + [
+            {"id": f"evse-{k}", "parent": "root", "import_limit_w": 11_000, "export_limit_w": 0}
+            for k in "abc"
+        ],
+        sessions=[
+            car("s-c", "evse-c", 0, 2, 0, 22_000, 1.0, 2),
+            car("s-a", "evse-a", 1, 2, 10_000, 10_000.0015, 1.0, 1),
+            car("s-b", "evse-b", 0, 1, 0, 10_000, 0.9, 1),
+        ],
+    )
+    instance = parse_instance(doc)
+    result = check_schedule(instance, solve(instance))
+    assert result.ok
+    assert result.final_wh["s-b"] == pytest.approx(10_000, abs=1)
+    assert result.final_wh["s-c"] == pytest.approx(22_000, abs=1)
+
+
 def test_flow_graph_folds_single_session_nodes_and_lists_who_is_present() -> None:
     doc = instance_doc(
         sessions=[session(), session("s-2", "evse-2", arrival_slot=2)],

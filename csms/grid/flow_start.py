@@ -292,6 +292,14 @@ def _change(i: int, t: int, delta: float, st: FlowState, fold: IntArray) -> None
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _wants(i: int, remaining: FloatArray, st: FlowState) -> bool:
+    """Whether session i still needs more than a path could carry at the least (a residue
+    that no arc can carry would end every phase it takes part in)."""
+    eff = st.sess[i, _EFF]
+    return remaining[i] > max(MIN_WH, FLOW_EPS_W * st.hours * max(eff, 1.0 / eff))
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _closes(c: int, t: int, start: int, m: int, slots: int, g: FlowGraph) -> bool:
     """Whether node c in slot t is a strict ancestor of the node-slot `start` whose load
     falls: a path reaching it closes a cycle (c's load is unchanged) and ends there."""
@@ -332,7 +340,7 @@ def _levels(
         entries[0] = -1
         tail = 1
     for i in sources[: len(sources) if start < 0 else 0]:
-        if remaining[i] > MIN_WH:
+        if _wants(i, remaining, st):
             level_s[i] = 0
             queue[tail] = i
             entries[tail] = -1
@@ -599,7 +607,7 @@ def _max_flow(
                     continue
                 top = 0
                 stack[0] = s
-                while top >= 0 and (remaining[s] > MIN_WH if s < m else lowered[0] > FLOW_EPS_W):
+                while top >= 0 and (_wants(s, remaining, st) if s < m else lowered[0] > FLOW_EPS_W):
                     v = stack[top]
                     entry = (stack[top - 1] - m) % slots if top > 0 else -1
                     w = _next_arc(
