@@ -33,6 +33,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     _add_common(plan)
     plan.add_argument("--solver", choices=("kernel", "lp"), default="kernel")
     plan.add_argument("--parallel", action="store_true", help="kernel: subtrees in parallel")
+    plan.add_argument(
+        "--polish",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="kernel: rounds of augmenting paths and exchanges after the moves (slower)",
+    )
     plan.add_argument("--out", type=Path, metavar="SCHEDULE.json", help="write the schedule")
     plan.set_defaults(func=run_plan)
 
@@ -61,7 +68,9 @@ def _load(path: Path) -> Instance:
         raise CliError(f"{path}: {error}") from error
 
 
-def _solve(instance: Instance, solver: str, parallel: bool) -> tuple[Schedule, float | None]:
+def _solve(
+    instance: Instance, solver: str, parallel: bool, polish: int
+) -> tuple[Schedule, float | None]:
     if solver == "lp":
         from csms.grid.reference import ReferenceError, solve_lp
 
@@ -72,7 +81,7 @@ def _solve(instance: Instance, solver: str, parallel: bool) -> tuple[Schedule, f
     from csms.grid.kernel import solve, warm_up
 
     compile_seconds = warm_up()
-    return solve(instance, parallel=parallel), compile_seconds
+    return solve(instance, parallel=parallel, polish_rounds=polish), compile_seconds
 
 
 def run_plan(args: argparse.Namespace) -> int:
@@ -83,7 +92,9 @@ def run_plan(args: argparse.Namespace) -> int:
     if args.instance is None:
         raise CliError("give an INSTANCE.json, or --live for the running plan")
     instance = _load(args.instance)
-    schedule, compile_seconds = _solve(instance, args.solver, args.parallel)
+    if args.polish < 0:
+        raise CliError("--polish: rounds cannot be negative")
+    schedule, compile_seconds = _solve(instance, args.solver, args.parallel, args.polish)
     schedule = replace(schedule, instance_sha256=file_sha256(args.instance))
     result = check_schedule(instance, schedule)
     _print_summary(instance, schedule, result, compile_seconds)

@@ -1,24 +1,25 @@
 """The smart-charging kernel: numba-compiled, feasible by construction, near the LP optimum.
 
-Every change to a schedule is a *move* of stored energy: a session buys energy in one slot
-(charges more or discharges less) and sells it in another (charges less or discharges
-more), or buys it into / sells it out of its departure energy. A move's amount is clipped
-to the session's power bounds, the headroom of every ancestor node in the slots it
-touches, and the battery's room above or floor below at every boundary in between, so
-every hard limit holds after every move.
-
-1. Sweep: slot by slot, sessions charge as soon as possible, least laxity first; this
-   settles who gets scarce capacity.
+1. Flow start (flow_start.py): priority classes one after the other, each served to a
+   maximum flow through the grid tree (within dispatch targets first, then up to the
+   limits, then with bidirectional cars as storage), then loads above dispatch targets
+   lowered by cycles through other slots. Where capacity is short this settles who is
+   served, which is nearly all of the objective.
 2. Moves: sessions in order (priority, then least laxity) take their most profitable moves
    until none pays: cheapest slots, discharge into the dearest slots when the spread beats
-   losses and degradation, dispatch relief, surplus sold.
-3. For sessions still short of target: augmenting paths (a chain of other sessions each
-   shifting power to another slot until one reaches a slot with room) and exchanges
-   (another session frees capacity by buying its energy in another slot, or gives it up
-   when its shortfall is worth less), done when they cost less than the shortfall saved.
-Steps 2 and 3 repeat while a round gains more than ROUND_GAIN_STOP of the objective. What
-keeps step 3 cheap where capacity is short: path-search states proven dead stay dead until
-a path is applied, and a session whose exchanges found nothing does not retry them.
+   losses and degradation, dispatch relief, surplus sold; passes repeat while they gain.
+3. Polish, when asked (polish_rounds): for sessions still short of target, augmenting
+   paths (a chain of other sessions each shifting power to another slot until one reaches
+   a slot with room) and exchanges (another session frees capacity by buying its energy in
+   another slot, or gives it up when its shortfall is worth less), done when they cost
+   less than the shortfall saved; rounds repeat while they gain.
+
+Every change in steps 2 and 3 is a *move* of stored energy: a session buys energy in one
+slot (charges more or discharges less) and sells it in another (charges less or
+discharges more), or buys it into / sells it out of its departure energy. A move's amount
+is clipped to the session's power bounds, the headroom of every ancestor node in the
+slots it touches, and the battery's room above or floor below at every boundary in
+between, so every hard limit holds after every move (and the flow keeps them too).
 """
 
 from __future__ import annotations
@@ -29,6 +30,15 @@ import numpy as np
 from numba import njit, prange
 
 from csms.grid.check import check_schedule
+from csms.grid.flow_start import (
+    STAGES,
+    FlowGraph,
+    FlowState,
+    FlowWork,
+    flow_graph,
+    flow_start,
+    flow_work,
+)
 from csms.grid.instance import (
     FloatArray,
     Instance,
@@ -40,8 +50,12 @@ from csms.grid.instance import (
     to_arrays,
 )
 
-MAX_ROUNDS = 6
-"""Improvement rounds after the first pass; each costs about one pass of moves and exchanges."""
+MAX_MOVE_PASSES = 3
+"""Passes of single-session moves after the flow start (each until its moves stop paying)."""
+POLISH_ROUNDS = 0
+"""Rounds of augmenting paths and exchanges after the moves, by default none: the flow
+start leaves them little (under 0.2 % of the objective on generated instances) for
+several times the solve time. solve_arrays(polish_rounds=...) asks for them."""
 MOVES_PER_SLOT = 3
 """A session makes at most this many moves per present slot in one pass (bounds a pass)."""
 MAX_EXCHANGE_CANDIDATES = 48
@@ -710,66 +724,6 @@ def _augment(
 
 
 @njit(cache=True, nogil=True)
-def _sweep(
-    order: IntArray,
-    power: FloatArray,
-    loads: FloatArray,
-    paths: IntArray,
-    limits: FloatArray,
-    sess: FloatArray,
-    hours: float,
-    soft_caps: bool,
-) -> None:
-    """Charge as soon as possible, slot by slot, least laxity first, up to each target.
-
-    With soft_caps, dispatch targets count as limits too.
-    """
-    m = len(order)
-    stored = np.empty(m)
-    for j in range(m):
-        i = order[j]
-        stored[j] = sess[i, INIT]
-        for t in range(int(sess[i, ARR]), int(sess[i, DEP])):
-            stored[j] += power[i, t] * sess[i, EFF] * hours
-    keys = np.empty(m)
-    present = np.empty(m, dtype=np.int64)
-    for t in range(power.shape[1]):
-        count = 0
-        for j in range(m):
-            i = order[j]
-            if sess[i, ARR] <= t < sess[i, DEP]:
-                need = sess[i, TARGET] - stored[j]
-                if need > MIN_MOVE_WH:
-                    rate = max(sess[i, MAXC] * sess[i, EFF] * hours, 1e-9)
-                    keys[count] = (sess[i, DEP] - t) - need / rate
-                    present[count] = j
-                    count += 1
-        if count == 0:
-            continue
-        ranked = np.argsort(keys[:count])
-        for r in range(count):
-            j = present[ranked[r]]
-            i = order[j]
-            per_w = sess[i, EFF] * hours
-            want = min(
-                sess[i, MAXC] - power[i, t],
-                (sess[i, TARGET] - stored[j]) / per_w,
-                (sess[i, CAP] - stored[j]) / per_w,
-            )
-            for level in range(paths.shape[1]):
-                a = paths[i, level]
-                if a < 0:
-                    break
-                limit = limits[IMP, a, t]
-                if soft_caps:
-                    limit = min(limit, limits[DCAP, a, t])
-                want = min(want, limit - loads[a, t])
-            if want > 0.0:
-                _shift(i, t, want, power, loads, paths)
-                stored[j] += want * per_w
-
-
-@njit(cache=True, nogil=True)
 def _scale(
     order: IntArray, power: FloatArray, prices: FloatArray, hours: float, sess: FloatArray
 ) -> float:
@@ -804,62 +758,69 @@ def _plan_group(
     node_first: IntArray,
     failed: FloatArray,
     visited: IntArray,
-    max_rounds: int,
+    polish_rounds: int,
+    state: FlowState,
+    graph: FlowGraph,
+    work: FlowWork,
 ) -> int:
-    """Plan one independent group of sessions (in service order); return the rounds run."""
-    # Within dispatch targets first, then beyond them for what is still missing.
-    _sweep(order, power, loads, paths, limits, sess, scal[1], True)
-    _sweep(order, power, loads, paths, limits, sess, scal[1], False)
-    rounds = 0
-    augmenting = True
-    tolerance = 0.0
-    # Dead-state marks of augmenting-path searches (see _augment); groups own their nodes.
-    epoch = np.ones(1, dtype=np.int64)
-    for r in range(max_rounds + 1):
-        epoch[0] += 1
+    """Plan one independent group of sessions (in service order); return the polish
+    rounds run."""
+    flow_start(order, state, graph, work, STAGES, relieve=True)
+    tolerance = ROUND_GAIN_STOP * _scale(order, power, prices, scal[1], sess)
+    for _ in range(MAX_MOVE_PASSES):
         gain = 0.0
         for i in order:
             gain += _improve_session(i, power, loads, paths, limits, prices, scal, sess)
-        if r > 0:
-            augmented = 0.0
-            for i in order[: len(order) if augmenting else 0]:
-                augmented += _augment(
-                    i,
-                    power,
-                    loads,
-                    paths,
-                    limits,
-                    prices,
-                    scal,
-                    sess,
-                    subtree_end,
-                    by_node,
-                    node_first,
-                    failed,
-                    visited,
-                    r,
-                    epoch,
-                )
-            gain += augmented
-            for i in order:
-                gain += _exchange(
-                    i,
-                    power,
-                    loads,
-                    paths,
-                    limits,
-                    prices,
-                    scal,
-                    sess,
-                    subtree_end,
-                    by_node,
-                    node_first,
-                    failed,
-                )
-            tolerance = ROUND_GAIN_STOP * _scale(order, power, prices, scal[1], sess)
-            augmenting = augmented > tolerance
+        if gain <= tolerance + MIN_GAIN_PER_WH:
+            break
+    # Polish, when asked: augmenting paths and exchanges, then a pass of moves, per round.
+    rounds = 0
+    augmenting = True
+    # Dead-state marks of augmenting-path searches (see _augment); groups own their nodes.
+    epoch = np.ones(1, dtype=np.int64)
+    for r in range(1, polish_rounds + 1):
+        epoch[0] += 1
+        augmented = 0.0
+        for i in order[: len(order) if augmenting else 0]:
+            augmented += _augment(
+                i,
+                power,
+                loads,
+                paths,
+                limits,
+                prices,
+                scal,
+                sess,
+                subtree_end,
+                by_node,
+                node_first,
+                failed,
+                visited,
+                r,
+                epoch,
+            )
+        gain = augmented
+        for i in order:
+            gain += _exchange(
+                i,
+                power,
+                loads,
+                paths,
+                limits,
+                prices,
+                scal,
+                sess,
+                subtree_end,
+                by_node,
+                node_first,
+                failed,
+            )
+        for i in order:
+            gain += _improve_session(i, power, loads, paths, limits, prices, scal, sess)
         rounds = r
-        if r > 0 and gain <= tolerance + MIN_GAIN_PER_WH:
+        tolerance = ROUND_GAIN_STOP * _scale(order, power, prices, scal[1], sess)
+        augmenting = augmented > tolerance
+        if gain <= tolerance + MIN_GAIN_PER_WH:
             break
     return rounds
 
@@ -880,7 +841,10 @@ def _plan_serial(
     node_first: IntArray,
     failed: FloatArray,
     visited: IntArray,
-    max_rounds: int,
+    polish_rounds: int,
+    state: FlowState,
+    graph: FlowGraph,
+    work: FlowWork,
 ) -> None:
     for g in range(len(group_start) - 1):
         _plan_group(
@@ -897,7 +861,10 @@ def _plan_serial(
             node_first,
             failed,
             visited,
-            max_rounds,
+            polish_rounds,
+            state,
+            graph,
+            work,
         )
 
 
@@ -917,7 +884,10 @@ def _plan_parallel(
     node_first: IntArray,
     failed: FloatArray,
     visited: IntArray,
-    max_rounds: int,
+    polish_rounds: int,
+    state: FlowState,
+    graph: FlowGraph,
+    work: FlowWork,
 ) -> None:
     # Groups are disjoint top-level subtrees: each writes only its own sessions and nodes.
     for g in prange(len(group_start) - 1):
@@ -935,7 +905,10 @@ def _plan_parallel(
             node_first,
             failed,
             visited,
-            max_rounds,
+            polish_rounds,
+            state,
+            graph,
+            work,
         )
 
 
@@ -1004,7 +977,7 @@ def _sessions(arrays: InstanceArrays) -> FloatArray:
 
 
 def solve_arrays(
-    arrays: InstanceArrays, *, parallel: bool = False, max_rounds: int = MAX_ROUNDS
+    arrays: InstanceArrays, *, parallel: bool = False, polish_rounds: int = POLISH_ROUNDS
 ) -> FloatArray:
     """Power per session (instance order) per slot, W; every hard limit holds."""
     m, slots = len(arrays.session_ids), arrays.import_price.shape[0]
@@ -1018,6 +991,18 @@ def solve_arrays(
     prices = np.stack([arrays.import_price, arrays.export_price - arrays.degradation_cost])
     scal = np.array([arrays.dispatch_penalty, arrays.slot_hours])
     paths = session_paths(arrays)
+    limits = _limits(arrays)
+    sess = _sessions(arrays)
+    state = FlowState(power, loads, limits, sess, paths, arrays.slot_hours)
+    graph = flow_graph(
+        arrays.node_parent.astype(np.int64),
+        paths,
+        arrays.sess_arrival,
+        arrays.sess_departure,
+        slots,
+        arrays.disp_node,
+    )
+    polished = arrays.node_import if polish_rounds > 0 else np.zeros((1, 1))
     planner = _plan_parallel if parallel else _plan_serial
     planner(
         group_start,
@@ -1025,26 +1010,32 @@ def solve_arrays(
         power,
         loads,
         paths,
-        _limits(arrays),
+        limits,
         prices,
         scal,
-        _sessions(arrays),
+        sess,
         subtree_end,
         by_node,
         node_first,
+        # Search state of the polish steps (a placeholder when there is no polish).
         np.stack([np.zeros(m), np.full(m, np.nan)], axis=1),
-        np.zeros((2, *arrays.node_import.shape), dtype=np.int64),
-        max_rounds,
+        np.zeros((2, *polished.shape), dtype=np.int64),
+        polish_rounds,
+        state,
+        graph,
+        flow_work(m, graph, slots),
     )
     return power
 
 
-def solve(instance: Instance, *, parallel: bool = False) -> Schedule:
+def solve(
+    instance: Instance, *, parallel: bool = False, polish_rounds: int = POLISH_ROUNDS
+) -> Schedule:
     """Plan an instance; `solve_seconds` is the kernel's own time (JIT compiled beforehand)."""
     arrays = to_arrays(instance)
     warm_up()
     started = time.perf_counter()
-    power = solve_arrays(arrays, parallel=parallel)
+    power = solve_arrays(arrays, parallel=parallel, polish_rounds=polish_rounds)
     elapsed = time.perf_counter() - started
     power_w = {sid: power[i].tolist() for i, sid in enumerate(arrays.session_ids)}
     draft = Schedule("kernel", power_w, objective=0.0, violations=0, solve_seconds=elapsed)
@@ -1091,7 +1082,7 @@ def warm_up() -> float:
     if not _compile_seconds:
         started = time.perf_counter()
         arrays = to_arrays(parse_instance(_WARM_UP_INSTANCE))
-        solve_arrays(arrays, parallel=False)
-        solve_arrays(arrays, parallel=True)
+        solve_arrays(arrays, parallel=False, polish_rounds=1)
+        solve_arrays(arrays, parallel=True, polish_rounds=1)
         _compile_seconds.append(time.perf_counter() - started)
     return _compile_seconds[0]
