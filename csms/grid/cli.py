@@ -36,9 +36,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     plan.add_argument(
         "--polish",
         type=int,
-        default=0,
+        default=None,
         metavar="ROUNDS",
-        help="kernel: rounds of augmenting paths and exchanges after the moves (slower)",
+        help="kernel: rounds of augmenting paths and exchanges after the moves (slower; "
+        "default: 2 in top-level subtrees of up to 250 sessions, else none)",
     )
     plan.add_argument("--out", type=Path, metavar="SCHEDULE.json", help="write the schedule")
     plan.set_defaults(func=run_plan)
@@ -69,7 +70,7 @@ def _load(path: Path) -> Instance:
 
 
 def _solve(
-    instance: Instance, solver: str, parallel: bool, polish: int
+    instance: Instance, solver: str, parallel: bool, polish: int | None
 ) -> tuple[Schedule, float | None]:
     if solver == "lp":
         from csms.grid.reference import ReferenceError, solve_lp
@@ -92,7 +93,7 @@ def run_plan(args: argparse.Namespace) -> int:
     if args.instance is None:
         raise CliError("give an INSTANCE.json, or --live for the running plan")
     instance = _load(args.instance)
-    if args.polish < 0:
+    if args.polish is not None and args.polish < 0:
         raise CliError("--polish: rounds cannot be negative")
     schedule, compile_seconds = _solve(instance, args.solver, args.parallel, args.polish)
     schedule = replace(schedule, instance_sha256=file_sha256(args.instance))

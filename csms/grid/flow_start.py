@@ -140,8 +140,10 @@ def flow_graph(
     # A top-level node is never folded, so every row has a False.
     fold = np.argmin(single, axis=1).astype(np.int64) if m else np.zeros(0, dtype=np.int64)
     attach = paths[np.arange(m), fold]
-    unfolded = (subtree_sessions >= 2) | (kept & (subtree_sessions >= 1))
-    unfolded[attach] = True
+    # A session's attach node and every ancestor of it are vertices.
+    levels = np.arange(paths.shape[1])
+    unfolded = np.zeros(n, dtype=np.bool_)
+    unfolded[paths[(levels[None, :] >= fold[:, None]) & (paths >= 0)]] = True
     unode = np.flatnonzero(unfolded).astype(np.int64)
     ucid = np.full(n, -1, dtype=np.int64)
     ucid[unode] = np.arange(len(unode))
