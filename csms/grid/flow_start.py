@@ -675,7 +675,7 @@ def _direct_fill(
     has, earliest slots first (what the first phase would find, at a fraction of it)."""
     slots = st.power.shape[1]
     for s in sources:
-        if remaining[s] <= MIN_WH:
+        if not _wants(s, remaining, st):
             continue
         start, end = st.sess[s, _ARR], st.sess[s, _DEP]
         for k in range(slots):
@@ -700,7 +700,7 @@ def _direct_fill(
                 st.loads[g.unode[c], t] += amount
                 c = g.uparent[c]
             remaining[s] -= amount * per_w
-            if remaining[s] <= MIN_WH:
+            if not _wants(s, remaining, st):
                 break
 
 

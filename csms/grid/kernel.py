@@ -9,9 +9,9 @@
    until none pays: cheapest slots, discharge into the dearest slots when the spread beats
    losses and degradation, dispatch relief, surplus sold; passes repeat while they gain.
 3. Polish (polish_rounds; by default only in groups of up to AUTO_POLISH_MAX_SESSIONS
-   sessions): for sessions still short of target, augmenting
-   paths (a chain of other sessions each shifting power to another slot until one reaches
-   a slot with room) and exchanges (another session frees capacity by buying its energy in
+   sessions): for sessions still short of target, augmenting paths (a chain of other
+   sessions each shifting power to another slot until one reaches a slot with room) and
+   exchanges (another session frees capacity by buying its energy in
    another slot, or gives it up when its shortfall is worth less), done when they cost
    less than the shortfall saved; rounds repeat while they gain.
 
@@ -778,14 +778,11 @@ def _plan_group(
             gain += _improve_session(i, power, loads, paths, limits, prices, scal, sess)
         if gain <= tolerance + MIN_GAIN_PER_WH:
             break
-    # Polish, when asked: augmenting paths and exchanges, then a pass of moves, per round.
+    # Polish: augmenting paths and exchanges, then a pass of moves, per round.
     rounds = 0
     augmenting = True
     # Dead-state marks of augmenting-path searches (see _augment); groups own their nodes.
     epoch = np.ones(1, dtype=np.int64)
-    if polish_rounds < 0:
-        small = len(order) <= AUTO_POLISH_MAX_SESSIONS
-        polish_rounds = AUTO_POLISH_ROUNDS if small else 0
     for r in range(1, polish_rounds + 1):
         epoch[0] += 1
         augmented = 0.0
@@ -849,7 +846,7 @@ def _plan_serial(
     node_first: IntArray,
     failed: FloatArray,
     visited: IntArray,
-    polish_rounds: int,
+    polish: IntArray,
     state: FlowState,
     graph: FlowGraph,
     work: FlowWork,
@@ -869,7 +866,7 @@ def _plan_serial(
             node_first,
             failed,
             visited,
-            polish_rounds,
+            polish[g],
             state,
             graph,
             work,
@@ -892,7 +889,7 @@ def _plan_parallel(
     node_first: IntArray,
     failed: FloatArray,
     visited: IntArray,
-    polish_rounds: int,
+    polish: IntArray,
     state: FlowState,
     graph: FlowGraph,
     work: FlowWork,
@@ -913,7 +910,7 @@ def _plan_parallel(
             node_first,
             failed,
             visited,
-            polish_rounds,
+            polish[g],
             state,
             graph,
             work,
@@ -1010,13 +1007,14 @@ def solve_arrays(
         slots,
         arrays.disp_node,
     )
+    # Polish rounds per group: as asked, or by the group's size (AUTO_POLISH_MAX_SESSIONS).
+    sizes = np.diff(group_start)
     if polish_rounds is None:
-        # -1: each group decides by its size (see AUTO_POLISH_MAX_SESSIONS).
-        polish_rounds = -1
-        polishing = bool(np.diff(group_start).min() <= AUTO_POLISH_MAX_SESSIONS)
+        polish = np.where(sizes <= AUTO_POLISH_MAX_SESSIONS, AUTO_POLISH_ROUNDS, 0)
     else:
-        polishing = polish_rounds > 0
-    polished = arrays.node_import if polishing else np.zeros((1, 1))
+        polish = np.full(len(sizes), polish_rounds)
+    polish = polish.astype(np.int64)
+    polished = arrays.node_import if polish.max() > 0 else np.zeros((1, 1))
     planner = _plan_parallel if parallel else _plan_serial
     planner(
         group_start,
@@ -1034,7 +1032,7 @@ def solve_arrays(
         # Search state of the polish steps (a placeholder when there is no polish).
         np.stack([np.zeros(m), np.full(m, np.nan)], axis=1),
         np.zeros((2, *polished.shape), dtype=np.int64),
-        polish_rounds,
+        polish,
         state,
         graph,
         flow_work(m, graph, slots),
