@@ -155,6 +155,15 @@ class Fleet:
             arrival.id_token,
         )
 
+    def idle(self) -> bool:
+        """Every station idle (see `EmulatedStation.idle`)."""
+        return all(station.idle for station in self.stations.values())
+
+    def tick(self) -> None:
+        """Bring every station's physics up to the clock's now."""
+        for station in self.stations.values():
+            station.tick()
+
     def truth(self) -> list[StationTruth]:
         return [s.truth for s in self.stations.values()]
 

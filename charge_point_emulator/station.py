@@ -159,6 +159,25 @@ class EmulatedStation:
         self._stopping = False
         self._last_tick = self.clock.now()
         self._last_status: dict[int, ConnectorStatus] = {}
+        self._calls_in_flight = 0
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued to send, no CALL awaiting its answer, no spawned work running
+        (answers to the CSMS's CALLs, status and authorization sends)."""
+        return self.queue.peek() is None and not self._calls_in_flight and not self._tasks
+
+    def activity(self) -> str:
+        """What keeps the station from being idle, for diagnostics."""
+        head = self.queue.peek()
+        queued = type(head.payload).__name__ if head else None
+        tasks = [task.get_name() for task in self._tasks]
+        return f"queued={queued} calls={self._calls_in_flight} tasks={tasks}"
+
+    def tick(self) -> None:
+        """Bring energy, samples and departures up to the clock's now (the physics loop
+        does this every `tick_real_s`; a driver of a stepped clock calls it per step)."""
+        self._tick(self.clock.now())
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -186,7 +205,8 @@ class EmulatedStation:
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run `coro` as a task owned by the station (cancelled on stop, errors logged)."""
-        task = asyncio.create_task(coro)
+        name = getattr(coro, "__qualname__", "task")
+        task = asyncio.create_task(coro, name=f"{self.station_id}-{name}")
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 
@@ -346,12 +366,16 @@ class EmulatedStation:
             self.sent.append(SentCall(action, unique_id, payload))
         if self.faults.take(FaultKind.LOSE_RESPONSE, self.clock.elapsed(), action):
             client.lost_ids.add(unique_id)
-        return await client.call(
-            payload,
-            suppress=False,
-            unique_id=unique_id,
-            skip_schema_validation=not self.validate_schemas,
-        )
+        self._calls_in_flight += 1
+        try:
+            return await client.call(
+                payload,
+                suppress=False,
+                unique_id=unique_id,
+                skip_schema_validation=not self.validate_schemas,
+            )
+        finally:
+            self._calls_in_flight -= 1
 
     async def _call_quietly(self, payload: Any) -> Any:
         """A CALL whose failure only gets logged (status, reports): returns None then."""

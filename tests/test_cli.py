@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import aiohttp
 
 from csms.app import Csms
 from csms.blocks.stations import add_station
@@ -112,9 +115,18 @@ async def test_demo_runs_a_fleet_against_the_csms_and_stops_on_ctrl_c(tmp_path: 
         stderr=subprocess.PIPE,
         text=True,
     )
-    await asyncio.sleep(8)
+    # However busy the machine, Ctrl-C comes only once the CSMS has all three online.
+    api = f"http://127.0.0.1:{env['CSMS_API_PORT']}/api/v1/stations"
+    async with asyncio.timeout(300), aiohttp.ClientSession() as http:
+        while demo.poll() is None:
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.get(api) as answer:
+                    if sum(s["connected"] for s in await answer.json()) == 3:
+                        break
+            await asyncio.sleep(0.2)
+    await asyncio.sleep(3)  # the live view starts right after the fleet's connections
     demo.send_signal(signal.SIGINT)
-    out, err = await asyncio.to_thread(demo.communicate, timeout=30)
+    out, err = await asyncio.to_thread(demo.communicate, timeout=60)
     assert demo.returncode == 0, err
     assert "DEMO001" in out and "Online" in out
     listed = await cli(env["CSMS_DB_URL"], "stations", "list")

@@ -12,6 +12,7 @@ from csms.app import Csms
 from csms.blocks.stations import add_station, get_station
 from csms.db.models import Station
 from tests.ocpp_wire import basic_auth, open_peer
+from tests.waiting import eventually
 
 PASSWORD = "correct-horse-battery"
 
@@ -24,10 +25,7 @@ async def test_station_connects_with_ocpp201_and_is_marked_connected(csms: Csms)
     assert answer[0] == 3 and "currentTime" in answer[2]
     assert (await get_station("CS-1")).connected
     await peer.close()
-    for _ in range(100):
-        if not (await get_station("CS-1")).connected:
-            break
-        await asyncio.sleep(0.02)
+    await eventually(lambda: _disconnected("CS-1"))
     view = await get_station("CS-1")
     assert not view.connected and view.last_seen is not None
 
@@ -135,3 +133,11 @@ async def test_station_ids_that_break_basic_auth_or_paths_are_refused() -> None:
     assert is_station_id("CS-0001") and is_station_id("site.7|evse*1")
     for bad in ("CS:1", "CS1\n", "", "a" * 49, "../etc", "CS 1"):
         assert not is_station_id(bad), bad
+
+
+async def _connected(station_id: str) -> bool:
+    return (await get_station(station_id)).connected
+
+
+async def _disconnected(station_id: str) -> bool:
+    return not (await get_station(station_id)).connected

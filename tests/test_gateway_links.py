@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 import subprocess
 from pathlib import Path
@@ -13,6 +12,7 @@ from csms.app import Csms
 from csms.blocks.stations import add_station, get_station
 from tests.conftest import settings_for
 from tests.ocpp_wire import WirePeer, basic_auth
+from tests.waiting import eventually
 
 PASSWORD = "correct-horse-battery"
 
@@ -27,17 +27,10 @@ async def test_a_silent_link_is_marked_disconnected_within_the_ping_interval(db_
             subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
             additional_headers=basic_auth("CS-1", PASSWORD),
         )
-        for _ in range(60):
-            if (await get_station("CS-1")).connected:
-                break
-            await asyncio.sleep(0.05)
-        assert (await get_station("CS-1")).connected
+        await eventually(lambda: _connected("CS-1"))
         # The station stops reading (a dead link that never closed): no pongs come back.
         websocket.transport.pause_reading()
-        for _ in range(60):
-            await asyncio.sleep(0.05)
-            if not (await get_station("CS-1")).connected:
-                break
+        await eventually(lambda: _disconnected("CS-1"))
         view = await get_station("CS-1")
         assert not view.connected
         assert not app.registry.is_connected("CS-1")
@@ -86,3 +79,11 @@ async def test_wss_with_basic_auth_serves_security_profile_2(db_url: str, tmp_pa
         await peer.close()
     finally:
         await app.stop()
+
+
+async def _connected(station_id: str) -> bool:
+    return (await get_station(station_id)).connected
+
+
+async def _disconnected(station_id: str) -> bool:
+    return not (await get_station(station_id)).connected

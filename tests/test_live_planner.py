@@ -23,6 +23,7 @@ from csms.grid.topology import loads_topology
 from tests.ocpp_wire import WirePeer, open_peer
 from tests.stations import boot
 from tests.test_live_topology import topology_toml
+from tests.waiting import eventually
 
 PASSWORD = "a-long-enough-password"
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,11 +49,8 @@ class ProfileSink:
             await self.peer.answer(frame[1], {"status": self.status})
 
     async def wait(self, count: int) -> list[dict[str, Any]]:
-        for _ in range(250):
-            if len(self.received) >= count:
-                return self.received
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"{len(self.received)} profiles, expected {count}")
+        await eventually(lambda: len(self.received) >= count)
+        return self.received
 
     async def close(self) -> None:
         self._task.cancel()
@@ -85,12 +83,14 @@ def started(tx: str, now: datetime, soc: float, evse: int = 1) -> dict[str, Any]
 
 async def replanned(csms: Csms, after: int, reason: str | None = None) -> dict[str, Any]:
     """The first plan finished after replan number `after` (with `reason`, if given)."""
-    for _ in range(200):
+
+    def done() -> bool:
         plan = csms.planner.plan
-        if csms.planner.replans > after and plan and reason in (None, plan["reason"]):
-            return plan
-        await asyncio.sleep(0.02)
-    raise AssertionError("no replan")
+        return bool(csms.planner.replans > after and plan and reason in (None, plan["reason"]))
+
+    await eventually(done)
+    assert csms.planner.plan is not None
+    return csms.planner.plan
 
 
 @pytest.fixture

@@ -377,7 +377,7 @@ async def test_racks_feed_back_while_the_grid_asks_and_charge_again_after(
         return float(view["grid_w"])
 
     async def until(condition: Any) -> float:
-        for _ in range(100):
+        for _ in range(1200):
             value = await grid_w()
             if condition(value):
                 return value

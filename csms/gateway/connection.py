@@ -85,6 +85,11 @@ class StationConnection:
         self._prefix = f"{id(self):x}-"
 
     @property
+    def idle(self) -> bool:
+        """No command of ours is outstanding or waiting for this station."""
+        return self._waiting == 0
+
+    @property
     def subprotocol(self) -> str:
         return "ocpp2.1" if self.version == "v21" else "ocpp2.0.1"
 

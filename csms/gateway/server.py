@@ -50,6 +50,10 @@ class ConnectionRegistry:
     def station_ids(self) -> list[str]:
         return list(self._connections)
 
+    def idle(self) -> bool:
+        """No command is outstanding or waiting on any connection."""
+        return all(connection.idle for connection in self._connections.values())
+
     def add(self, connection: StationConnection) -> StationConnection | None:
         """Register; returns the connection it replaces, if any."""
         old = self._connections.get(connection.station_id)

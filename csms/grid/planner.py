@@ -153,7 +153,8 @@ class LivePlanner:
         connection's one outstanding CALL and a database write).
     :param profile_attempts: tries per profile before it is reported as failed (the next
         replan tries again).
-    :param retry_delay_s: pause between tries.
+    :param retry_delay_s: real seconds between tries (a refusal or a lost answer is a matter
+        of the station and the network, which live in real time even in a simulated day).
     :param reserve_fallback: plan around the fallback limit of every EVSE without a
         session, so that the plan's profiles plus the fallbacks of cars arriving after it
         stay within every node (costs that headroom while EVSEs are idle).
@@ -173,7 +174,8 @@ class LivePlanner:
         self.max_concurrent_sends = max_concurrent_sends
         self.profile_attempts = profile_attempts
         self.retry_delay_s = retry_delay_s
-        #: How the planner waits (a simulated clock's sleep in a simulated day).
+        #: How the planner waits for its next interval (a simulated clock's sleep in a
+        #: simulated day).
         self.sleep: Sleep = asyncio.sleep
         self.plan: dict[str, Any] | None = None
         self.replans = 0
@@ -183,6 +185,12 @@ class LivePlanner:
         self._topology: tuple[int, Topology] | None = None
         self._side_tasks: set[asyncio.Task[None]] = set()
         self._sends = asyncio.Semaphore(max_concurrent_sends)
+        self._planning = False
+
+    @property
+    def idle(self) -> bool:
+        """Neither planning, nor asked to, nor sending a station its default profile."""
+        return not (self._planning or self._wake.is_set() or self._side_tasks)
 
     # --- hooks --------------------------------------------------------------------------
 
@@ -248,6 +256,7 @@ class LivePlanner:
         try:
             while True:
                 reasons, self._reasons = self._reasons or ["interval"], []
+                self._planning = True
                 self._wake.clear()
                 try:
                     await self.replan(", ".join(reasons))
@@ -255,6 +264,8 @@ class LivePlanner:
                     raise
                 except Exception:
                     log.exception("replan failed")
+                finally:
+                    self._planning = False
                 topology = self._topology[1] if self._topology else None
                 await self._wait(plan_interval(self.csms.settings, topology))
         finally:
@@ -428,7 +439,7 @@ class LivePlanner:
         outcome = "not sent"
         for attempt in range(self.profile_attempts):
             if attempt:
-                await self.sleep(self.retry_delay_s)
+                await asyncio.sleep(self.retry_delay_s)
             try:
                 async with self._sends:
                     response = await self.csms.remote_control.send(
