@@ -107,8 +107,10 @@ def run(args: argparse.Namespace) -> int:
     transactions = [t for s in fleet.truth() for t in s.transactions.values()]
     delivered = sum(t.delivered_wh for t in transactions) / 1000
     fed_back = sum(t.fed_back_wh for t in transactions) / 1000
+    unacknowledged = delivered - sum(t.acknowledged_wh for t in transactions) / 1000
     console.print(
-        f"{len(transactions)} transactions, {delivered:,.1f} kWh delivered, "
+        f"{len(transactions)} transactions, {delivered:,.1f} kWh delivered "
+        f"({unacknowledged:,.1f} kWh not yet acknowledged by the CSMS at the stop), "
         f"{fed_back:,.1f} kWh fed back"
         + (f"; ground truth in {config.truth_path}" if config.truth_path else "")
     )

@@ -422,6 +422,7 @@ class EmulatedStation:
                     if attempt < max_attempts:
                         await self.clock.sleep(int(self.device_model.value(interval_key)) * attempt)
                     continue
+                self._acknowledged(head.payload)
                 self._handle_tx_response(head.payload, response)
                 break
             else:
@@ -433,6 +434,20 @@ class EmulatedStation:
                 )
             self.queue.pop()
             self._changed()
+
+    def _acknowledged(self, request: Any) -> None:
+        """Record in the truth the registers of a TransactionEvent the CSMS acknowledged."""
+        registers = {
+            sample["measurand"]: float(sample["value"])
+            for meter in request.meter_value or ()
+            for sample in meter["sampled_value"]
+        }
+        if "Energy.Active.Import.Register" in registers:
+            self.truth.acknowledge(
+                request.transaction_info["transaction_id"],
+                registers["Energy.Active.Import.Register"],
+                registers.get("Energy.Active.Export.Register", 0.0),
+            )
 
     def _handle_tx_response(self, request: Any, response: Any) -> None:
         info = getattr(response, "id_token_info", None)

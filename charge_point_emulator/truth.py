@@ -15,12 +15,19 @@ from charge_point_emulator.clock import ocpp_time
 
 @dataclass(slots=True)
 class TransactionTruth:
+    """`delivered_wh`/`fed_back_wh`: what really flowed. `acknowledged_*`: what the meter
+    values the CSMS acknowledged say (last minus first register), which is all a correct
+    CSMS can know; they differ by what was still queued when the run stopped."""
+
     transaction_id: str
     evse_id: int
     started_at: datetime
     ended_at: datetime | None = None
     delivered_wh: float = 0.0
     fed_back_wh: float = 0.0
+    acknowledged_wh: float = 0.0
+    acknowledged_fed_back_wh: float = 0.0
+    first_registers: tuple[float, float] | None = None
 
 
 @dataclass(slots=True)
@@ -37,6 +44,19 @@ class StationTruth:
 
     def end(self, transaction_id: str, at: datetime) -> None:
         self.transactions[transaction_id].ended_at = at
+
+    def acknowledge(self, transaction_id: str, import_wh: float, export_wh: float) -> None:
+        """The CSMS acknowledged an event of the transaction carrying these registers."""
+        record = self.transactions.get(transaction_id)
+        if record is None:
+            return
+        if record.first_registers is None:
+            record.first_registers = (import_wh, export_wh)
+        first_import, first_export = record.first_registers
+        record.acknowledged_wh = max(record.acknowledged_wh, import_wh - first_import)
+        record.acknowledged_fed_back_wh = max(
+            record.acknowledged_fed_back_wh, export_wh - first_export
+        )
 
     def add(
         self,
@@ -76,6 +96,8 @@ class StationTruth:
                     "ended_at": ocpp_time(t.ended_at) if t.ended_at else None,
                     "delivered_wh": round(t.delivered_wh, 3),
                     "fed_back_wh": round(t.fed_back_wh, 3),
+                    "acknowledged_wh": round(t.acknowledged_wh, 3),
+                    "acknowledged_fed_back_wh": round(t.acknowledged_fed_back_wh, 3),
                 }
                 for t in self.transactions.values()
             ],

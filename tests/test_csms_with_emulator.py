@@ -24,7 +24,7 @@ PASSWORD = "emulated-station-password"
 SPEED = 600.0
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], within_s: float = 15.0) -> None:
+async def eventually(check: Callable[[], Awaitable[bool]], within_s: float = 60.0) -> None:
     """Poll the database until `check` holds (the CSMS stores asynchronously to the test)."""
     deadline = asyncio.get_running_loop().time() + within_s
     while not await check():
@@ -131,6 +131,31 @@ async def test_offline_session_is_replayed_and_stored_without_loss(
     seqs = [e.seq_no for e in await TransactionEvent.filter(station_id="EMU-1").order_by("seq_no")]
     assert seqs == list(range(len(seqs)))
     assert await TransactionEvent.filter(station_id="EMU-1", offline=True).count() >= 5
+
+
+async def test_truth_counts_what_the_csms_acknowledged_when_a_run_stops_with_events_queued(
+    make_station: Callable[..., Any],
+) -> None:
+    await add_token("RFID-3")
+    station = await make_station()
+    station.arrive(1, EvSpec(), 0.2, 0.9, 7200, "RFID-3")
+    await station.wait_until(lambda: station.evses[1].tx is not None)
+    await station.wait_until(
+        lambda: (
+            station.truth.transactions
+            and any(t.acknowledged_wh > 0 for t in station.truth.transactions.values())
+        ),
+        within_s=30,
+    )
+    await station.drop_connection()
+    await station.wait_until(lambda: len(station.queue) >= 3, within_s=30)
+    await station.stop()  # the queued meter values never reach the CSMS
+
+    (truth,) = station.truth.transactions.values()
+    row = await Transaction.get(station_id="EMU-1")
+    assert row.state == "active"
+    assert row.energy_wh == pytest.approx(truth.acknowledged_wh, abs=0.1)
+    assert truth.delivered_wh > truth.acknowledged_wh + 100  # what was still queued
 
 
 async def test_remote_start_stop_and_status_through_the_api(
