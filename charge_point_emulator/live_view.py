@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
@@ -61,15 +62,30 @@ def render(snapshot: FleetSnapshot, max_rows: int = 40) -> Group:
             )
     hidden = sum(len(s.evses) for s in snapshot.stations) - rows
     footer = Text(f"... {hidden} more EVSEs", style="dim") if hidden > 0 else Text("")
-    return Group(Panel(summary, title="charge point emulator"), table, footer)
+    title = "what the emulated stations see (emulator ground truth)"
+    return Group(Panel(summary, title=title), table, footer)
 
 
-async def show(fleet: Fleet, console: Console | None = None, refresh_s: float = 0.5) -> None:
+#: Something else to show above the fleet, e.g. what a CSMS stored (read each refresh).
+Header = Callable[[], Awaitable[RenderableType]]
+
+
+async def show(
+    fleet: Fleet,
+    console: Console | None = None,
+    refresh_s: float = 0.5,
+    header: Header | None = None,
+) -> None:
     """Redraw the view every `refresh_s` real seconds until cancelled."""
-    with Live(render(fleet.snapshot()), console=console, refresh_per_second=4) as live:
+
+    async def view() -> RenderableType:
+        fleet_view = render(fleet.snapshot())
+        return fleet_view if header is None else Group(await header(), fleet_view)
+
+    with Live(await view(), console=console, refresh_per_second=4) as live:
         while True:
             await asyncio.sleep(refresh_s)
-            live.update(render(fleet.snapshot()))
+            live.update(await view())
 
 
 async def run_live(fleet: Fleet, console: Console | None = None) -> None:

@@ -6,6 +6,10 @@ import asyncio
 import contextlib
 import logging
 
+from rich.panel import Panel
+from rich.text import Text
+from tortoise.functions import Sum
+
 from charge_point_emulator.fleet import Fleet, FleetConfig
 from charge_point_emulator.live_view import show
 from charge_point_emulator.passwords import PasswordBook
@@ -14,6 +18,7 @@ from csms.app import Csms
 from csms.blocks.authorization import TokenExists, add_token
 from csms.blocks.stations import AlreadyExists, add_station
 from csms.config import Settings
+from csms.db.models import Transaction
 
 #: One password for every demo station (demo only; real stations get their own).
 DEMO_PASSWORD = "demo-station-password-0001"
@@ -28,6 +33,26 @@ async def provision(scenario: Scenario) -> None:
     for token in sorted({arrival.id_token for arrival in scenario.arrivals}):
         with contextlib.suppress(TokenExists):
             await add_token(token)
+
+
+async def stored_view() -> Panel:
+    """What the CSMS stored, next to what the emulator did: they should agree."""
+    active = await Transaction.filter(state="active").count()
+    ended = await Transaction.filter(state="ended").count()
+    (totals,) = (
+        await Transaction.all()
+        .annotate(charged=Sum("energy_wh"), fed=Sum("discharged_wh"))
+        .values("charged", "fed")
+    )
+    energy_kwh = (totals["charged"] or 0.0) / 1000
+    fed_kwh = (totals["fed"] or 0.0) / 1000
+    summary = Text.assemble(
+        (f"{active} active sessions   ", "bold cyan"),
+        (f"{ended} ended   ", "bold"),
+        (f"{energy_kwh:,.1f} kWh charged   ", "bold magenta"),
+        (f"{fed_kwh:,.1f} kWh fed back", "bold magenta"),
+    )
+    return Panel(summary, title="what the CSMS stored (its database)")
 
 
 async def run_demo(settings: Settings, stations: int = 20, speed: float = 60.0) -> None:
@@ -48,7 +73,7 @@ async def run_demo(settings: Settings, stations: int = 20, speed: float = 60.0) 
             )
         )
         await fleet.start()
-        await show(fleet)
+        await show(fleet, header=stored_view)
     except asyncio.CancelledError:
         pass
     finally:
