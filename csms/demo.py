@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import logging
 
+from rich.console import Console
+
 from charge_point_emulator.fleet import Fleet, FleetConfig
 from charge_point_emulator.live_view import show
 from charge_point_emulator.passwords import PasswordBook
@@ -30,6 +32,12 @@ async def provision(scenario: Scenario) -> None:
             await add_token(token)
 
 
+def console_url(host: str, port: int) -> str:
+    """Where the operator console answers (a wildcard bind is reached on loopback)."""
+    shown = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+    return f"http://[{shown}]:{port}/" if ":" in shown else f"http://{shown}:{port}/"
+
+
 async def run_demo(settings: Settings, stations: int = 20, speed: float = 60.0) -> None:
     logging.basicConfig(level=logging.WARNING)
     csms = Csms(settings)
@@ -48,7 +56,10 @@ async def run_demo(settings: Settings, stations: int = 20, speed: float = 60.0) 
             )
         )
         await fleet.start()
-        await show(fleet)
+        console = Console()
+        sign_in = " (sign in with CSMS_API_TOKEN)" if settings.api_token else ""
+        console.print(f"Operator console: {console_url(settings.api_host, csms.api_port)}{sign_in}")
+        await show(fleet, console)
     except asyncio.CancelledError:
         pass
     finally:
