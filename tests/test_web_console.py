@@ -41,6 +41,7 @@ from csms.grid.planner import save_topology
 from csms.grid.topology import loads_topology
 from tests.conftest import settings_for
 from tests.test_live_topology import topology_toml
+from tests.test_swaplive_api import report as roadside_report
 from tests.test_swaplive_api import station_doc, vehicle_doc
 
 T = TypeVar("T")
@@ -133,6 +134,11 @@ async def _start(db_url: str) -> tuple[Csms, dict[str, EmulatedStation], str]:
                 "/api/v1/swap/stations/PSS-1/vehicles", json=vehicle_doc(vehicle, serial)
             )
             assert reply.status == 201
+        perception = {
+            "station": "PSS-1",
+            "reports": [roadside_report("car-1", "approach", 1, path_clear=True)],
+        }
+        assert (await http.post("/api/v1/swap/perception", json=perception)).status == 200
     return csms, stations, row.transaction_id
 
 
@@ -310,6 +316,7 @@ def test_swap_page_shows_bays_queue_and_rack(world: World, browser: WebDriver) -
     text = view_text(browser, "Swap station PSS-1", "R1", "R2", "car-1")
     assert "car-2" in text  # one bay: the second car waits in the queue
     assert "normal" in text and "97 %" in text  # its class; R1's state of health
+    assert "approach" in text and " s old)" in text  # the gate on the roadside report
     shot(browser, "swap")
 
 

@@ -118,7 +118,18 @@ function loadBar(node) {
 
 let gridSelected = null;
 
-function planChart(plan) {
+// Per slot, the tightest cap a grid event sets on the node (null outside events).
+function eventCaps(plan, events) {
+  return plan.slots.map(s => {
+    const at = new Date(s.start);
+    const caps = events.filter(e => e.kind === "limit" && new Date(e.start) <= at && at < new Date(e.end))
+      .map(e => e.max_net_w);
+    return caps.length ? Math.min(...caps) : null;
+  });
+}
+
+function planChart(plan, events) {
+  const caps = eventCaps(plan, events);
   return charts.chart({
     title: `Plan of the next ${Math.round(plan.slots.length * (plan.slots.length > 1 ? (new Date(plan.slots[1].start) - new Date(plan.slots[0].start)) / 3600e3 : 1))} h at ${plan.node}`,
     unit: "W",
@@ -127,7 +138,8 @@ function planChart(plan) {
       {name: "charge", values: plan.slots.map(s => s.charge_w), cls: "charge", sign: 1},
       {name: "discharge", values: plan.slots.map(s => s.discharge_w), cls: "discharge", sign: -1},
     ],
-    lines: [{name: "import price", values: plan.slots.map(s => s.price), cls: "price", right: true}],
+    lines: [{name: "import price", values: plan.slots.map(s => s.price), cls: "price", right: true},
+            ...(caps.some(c => c !== null) ? [{name: "grid event cap", values: caps, cls: "requested"}] : [])],
     hlines: [
       {name: "import limit", value: plan.import_limit_w, cls: "import-limit"},
       {name: "export limit", value: plan.export_limit_w ? -plan.export_limit_w : null, cls: "export-limit"},
@@ -162,7 +174,7 @@ function renderGrid(d) {
   const node = d.nodes.find(n => n.id === gridSelected);
   const detail = node ? h("section", {class: "node-detail", "aria-labelledby": "node-h"},
     h("h2", {id: "node-h"}, `Node ${node.id}`),
-    node.plan ? [planChart(node.plan),
+    node.plan ? [planChart(node.plan, node.events),
       facts([["Valley share of the planned energy", node.plan.valley_share == null ? "–" : pct(node.plan.valley_share)],
              ["Plan made", time(d.plan_at)]])]
       : h("p", {}, "No plan yet."),
@@ -313,8 +325,9 @@ function renderSession(d) {
 // ---- swap -------------------------------------------------------------------------------
 
 function gateText(g) {
-  const age = g.report_age_s == null ? "no report" : `report ${g.report_age_s} s old`;
-  return `${g.passed ? "✓" : "✖"} ${g.stage} (${g.passed ? "passed" : g.reason}, ${age})`;
+  if (g.report_age_s == null) return `✖ ${g.stage}: no report`;
+  return `${g.passed ? "✓" : "✖"} ${g.stage}: ${g.passed ? "passed" : g.reason.replaceAll("_", " ")}` +
+    ` (report ${g.report_age_s} s old)`;
 }
 
 function renderSwap(stations) {
