@@ -338,3 +338,19 @@ def test_pages_fit_a_phone_and_start_with_a_skip_link(world: World, browser: Web
             shot(browser, "phone")
     finally:
         browser.set_window_size(1280, 900)
+
+
+def test_live_updates_keep_the_focus_and_opened_details(world: World, browser: WebDriver) -> None:
+    browser.get(world.url + "/stations/EMU-1")
+    view_text(browser, world.transaction_id)
+    browser.find_element(By.CSS_SELECTOR, "details[data-key=variables] summary").click()
+    link = browser.find_element(By.LINK_TEXT, world.transaction_id)
+    browser.execute_script("arguments[0].focus()", link)
+    status = browser.find_element(By.CSS_SELECTOR, ".status")
+    before = status.text
+    # The session's energy grows every second, so the feed sends a new snapshot soon.
+    WebDriverWait(browser, WAIT_S).until(lambda d: status.text != before)
+    assert browser.find_element(By.CSS_SELECTOR, "details[data-key=variables]").get_attribute(
+        "open"
+    )
+    assert browser.switch_to.active_element.text == world.transaction_id

@@ -44,8 +44,22 @@ function facts(pairs) {
     h("div", {class: "fact " + (cls || "")}, h("dt", {}, k), h("dd", {}, v))));
 }
 
+// Re-rendering must not take the keyboard focus or an opened <details> away from the
+// operator: both are found again by their key (data-key, href or id) in the new content.
+function keyOf(el) {
+  return el.dataset.key || el.getAttribute("href") || el.id || null;
+}
+
+function findKey(root, key) {
+  return [...root.querySelectorAll("[data-key], a[href], [id]")].find(el => keyOf(el) === key);
+}
+
 function replace(target, ...children) {
+  const focused = target.contains(document.activeElement) ? keyOf(document.activeElement) : null;
+  const opened = [...target.querySelectorAll("details[open]")].map(keyOf);
   target.replaceChildren(...children.flat().filter(c => c !== null && c !== undefined));
+  for (const key of opened) { const el = findKey(target, key); if (el) el.open = true; }
+  if (focused) { const el = findKey(target, focused); if (el) el.focus(); }
 }
 
 // One live stream at a time per page part; a new one (new search, new page) replaces it.
@@ -166,7 +180,7 @@ function renderGrid(d) {
   if (!gridSelected || !d.nodes.some(n => n.id === gridSelected)) gridSelected = d.nodes[0] && d.nodes[0].id;
   const tree = parent => h("ul", {class: "tree"}, (byParent[parent] || []).map(n =>
     h("li", {},
-      h("button", {type: "button", class: "node", "aria-pressed": String(n.id === gridSelected),
+      h("button", {type: "button", class: "node", "data-key": "node:" + n.id, "aria-pressed": String(n.id === gridSelected),
         onclick: () => { gridSelected = n.id; renderGrid(d); }},
         h("strong", {}, n.id), " ", h("span", {class: "kind"}, n.kind)),
       loadBar(n),
@@ -204,9 +218,9 @@ function stationList() {
             s.statuses.join(", ") || "–", s.node || "–", s.model || "–", s.protocol || "–", time(s.last_seen)]),
           "No station matches."),
         h("nav", {class: "pager", "aria-label": "Pages"},
-          h("button", {type: "button", disabled: offset === 0, onclick: () => { offset = Math.max(0, offset - PAGE); open(); }}, "← Previous"),
+          h("button", {type: "button", "data-key": "previous", disabled: offset === 0, onclick: () => { offset = Math.max(0, offset - PAGE); open(); }}, "← Previous"),
           h("span", {}, d.total ? `${offset + 1}–${Math.min(offset + PAGE, d.total)} of ${d.total}` : "0 stations"),
-          h("button", {type: "button", disabled: offset + PAGE >= total, onclick: () => { offset += PAGE; open(); }}, "Next →")));
+          h("button", {type: "button", "data-key": "next", disabled: offset + PAGE >= total, onclick: () => { offset += PAGE; open(); }}, "Next →")));
     });
   };
   search.addEventListener("input", () => {
@@ -274,7 +288,7 @@ function stationDetail(stationId) {
       h("h2", {}, "Security events"),
       table("Security events", ["Type", "Info", "At"],
         d.security_events.map(e => [e.type || "–", e.techInfo || "–", time(e.timestamp)])),
-      h("details", {}, h("summary", {}, `Device model (${d.variables.length} variables)`),
+      h("details", {"data-key": "variables"}, h("summary", {}, `Device model (${d.variables.length} variables)`),
         table("Device model variables", ["Component", "EVSE", "Variable", "Value", "Mutability"],
           d.variables.map(v => [v.component, String(v.evse_id || ""), v.variable, v.value ?? "–", v.mutability || "–"]))));
   });
