@@ -308,6 +308,9 @@ def test_session_page_charts_power_and_soc(world: World, browser: WebDriver) -> 
     assert browser.find_elements(By.CSS_SELECTOR, "svg polyline.soc")
     # The planner's TxProfile for this session, with the station's answer.
     view_text(browser, "TxProfile")
+    WebDriverWait(browser, WAIT_S).until(  # ...drawn over the power it limits
+        lambda d: d.find_elements(By.CSS_SELECTOR, "svg polyline.requested")
+    )
     shot(browser, "session")
 
 

@@ -309,6 +309,21 @@ function profileLimits(profile) {
     .map(p => `+${Math.round(p.startPeriod / 60)} min: ${p.limit} ${schedule.chargingRateUnit || ""}`).join("; ");
 }
 
+// The limit (W) in force at `t` from the newest profile the station accepted before it;
+// null where none was, or where it was given in amperes.
+function limitAt(profiles, t) {
+  for (const p of profiles) {
+    if (p.answer !== "Accepted" || new Date(p.sent_at) > t) continue;
+    const schedule = ((p.profile || {}).chargingSchedule || [])[0];
+    if (!schedule || schedule.chargingRateUnit !== "W") return null;
+    const offset = (t - new Date(schedule.startSchedule || p.sent_at)) / 1000;
+    let limit = null;
+    for (const period of schedule.chargingSchedulePeriod) if (period.startPeriod <= offset) limit = period.limit;
+    return limit;
+  }
+  return null;
+}
+
 function renderSession(d) {
   if (!d) { replace(view, h("p", {}, "No such session.")); return; }
   const s = d.series;
@@ -323,7 +338,9 @@ function renderSession(d) {
       charts.chart({title: "Power and SoC over time", unit: "W", labels,
         bars: [{name: "import power", values: s.map(p => p.power_w || 0), cls: "charge", sign: 1},
                {name: "export power", values: s.map(p => p.export_w || 0), cls: "discharge", sign: -1}],
-        lines: [{name: "SoC", values: s.map(p => p.soc ?? null), cls: "soc", right: true}], rightUnit: "%"}),
+        lines: [{name: "SoC", values: s.map(p => p.soc ?? null), cls: "soc", right: true},
+                {name: "profile limit", values: s.map(p => limitAt(d.profiles, new Date(p.t))), cls: "requested"}],
+        rightUnit: "%"}),
       charts.chart({title: "Energy register", unit: "Wh", labels,
         lines: [{name: "energy imported", values: s.map(p => p.energy_wh ?? null), cls: "energy"}]}),
     ] : h("p", {class: "empty"}, "No meter values yet."),
