@@ -61,8 +61,9 @@ def token_matches(given: str, api_token: str) -> bool:
     return hmac.compare_digest(given.encode(), api_token.encode())
 
 
-#: Paths anyone may load: the sign-in page and what it needs.
-PUBLIC_PREFIXES = ("/login", "/static/")
+#: What anyone may ask for: the sign-in page, signing in, and the assets (under the prefix).
+PUBLIC = frozenset({("GET", "/login"), ("HEAD", "/login"), ("POST", "/session")})
+PUBLIC_PREFIX = "/static/"
 #: Methods that change nothing, so need no CSRF token.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SIGNER_KEY: web.AppKey[Signer | None] = web.AppKey("console_signer")
@@ -90,7 +91,7 @@ def session_middleware(api_token: str | None) -> Any:
         if signer is None:
             return await handler(request)
         path = request.path
-        if path.startswith(PUBLIC_PREFIXES) or (path == "/session" and request.method == "POST"):
+        if (request.method, path) in PUBLIC or path.startswith(PUBLIC_PREFIX):
             request[AUTHENTICATED] = True
             return await handler(request)
         value = request.cookies.get(COOKIE)
