@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
 
+from csms.api.console_routes import node_plan
 from csms.app import Csms
 from csms.blocks.authorization import add_token
 from csms.blocks.base import ocpp_time
 from csms.db.models import Station
+from csms.grid.planner import save_topology
+from csms.grid.topology import loads_topology
 from tests.ocpp_wire import open_peer
 from tests.stations import boot, tx_event
+from tests.test_live_topology import topology_toml
 
 PASSWORD = "console-api-password"
 
@@ -90,3 +94,50 @@ async def test_the_live_feed_sends_a_topic_snapshot_at_once(
         assert line.startswith(b"data: ")
         assert json.loads(line[6:])["stations"]["total"] == 0
     assert (await http.get("/live", params={"topic": "nope"})).status == 404
+
+
+def test_a_node_plan_sums_the_sessions_below_it_by_direction_with_the_price() -> None:
+    topology, _ = loads_topology(topology_toml(prices=[0.1] * 12 + [0.3] * 12))
+    plan = {
+        "start": "2026-01-01T11:30:00+00:00",
+        "slot_seconds": 1800,
+        "slots": 3,
+        "nodes": [{"id": "tx-1", "valley_share": 0.5}],
+        "sessions": [
+            {"station_id": "CS-1", "power_w": [1000.0, 2000.0, 0.0]},
+            {"station_id": "CS-2", "power_w": [-500.0, 500.0, 700.0]},
+        ],
+    }
+    whole = node_plan(topology, plan, "tx-1")
+    assert [(s["charge_w"], s["discharge_w"]) for s in whole["slots"]] == [
+        (1000.0, 500.0),
+        (2500.0, 0.0),
+        (700.0, 0.0),
+    ]
+    assert [s["price"] for s in whole["slots"]] == [0.1, 0.3, 0.3]
+    assert whole["valley_share"] == 0.5 and whole["import_limit_w"] == 60_000
+    site = node_plan(topology, plan, "site-a")  # CS-1 only
+    assert [s["charge_w"] for s in site["slots"]] == [1000.0, 2000.0, 0.0]
+
+
+async def test_grid_view_shows_each_node_with_the_cap_of_the_events_in_force(
+    csms: Csms, http: aiohttp.ClientSession
+) -> None:
+    _, document = loads_topology(topology_toml())
+    await save_topology(document, datetime.now(UTC))
+    now = datetime.now(UTC)
+    for minutes, cap in ((-1, 20_000), (-1, 15_000), (60, 1_000)):  # the last one is later
+        event = {
+            "node": "tx-1",
+            "start": ocpp_time(now + timedelta(minutes=minutes)),
+            "end": ocpp_time(now + timedelta(hours=2)),
+            "kind": "limit",
+            "max_net_w": cap,
+        }
+        assert (await http.post("/api/v1/grid/events", json=event)).status == 201
+    view = await (await http.get("/api/v1/grid-view")).json()
+    nodes = {n["id"]: n for n in view["nodes"]}
+    assert set(nodes) == {"feeder-1", "tx-1", "site-a", "site-b"}
+    assert nodes["tx-1"]["event_cap_w"] == 15_000 and nodes["site-a"]["event_cap_w"] is None
+    assert [e["id"] for e in nodes["tx-1"]["events"]] == [1, 2, 3]
+    assert nodes["tx-1"]["import_limit_w"] == 60_000 and nodes["site-a"]["parent"] == "tx-1"

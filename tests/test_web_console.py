@@ -255,6 +255,7 @@ def test_grid_page_shows_the_tree_the_load_and_the_plan(world: World, browser: W
     # Not only red: the text says it, and the bar's class marks it.
     view_text(browser, "11.0 kW import of 10.0 kW (110 %, ✖ over the limit)")
     assert browser.find_elements(By.CSS_SELECTOR, ".load.over .bar[role=meter]")
+    view_text(browser, "of 9.0 kW (grid event)")  # tx-1: the event's cap, not its 12 kW
     tx = browser.find_element(By.XPATH, "//button[.//strong[text()='tx-1']]")
     tx.send_keys(Keys.ENTER)  # keyboard, not only the mouse, picks a node
     text = view_text(browser, "Node tx-1", "Slots met")

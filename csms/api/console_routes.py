@@ -227,8 +227,9 @@ def node_plan(topology: Topology, plan: dict[str, Any], node_id: str) -> dict[st
 
 
 async def grid_view(csms: Csms) -> dict[str, Any] | None:
-    """Topology with live load per node, the events in force or to come with their
-    delivery reports, and each node's plan; None without a topology."""
+    """Topology with live load per node (and the tightest cap a grid event sets on it now),
+    the events in force or to come with their delivery reports, and each node's plan;
+    None without a topology."""
     topology = await csms.planner.topology()
     if topology is None:
         return None
@@ -245,6 +246,14 @@ async def grid_view(csms: Csms) -> dict[str, Any] | None:
                 "import_limit_w": n.import_limit_w,
                 "export_limit_w": n.export_limit_w,
                 "load_w": round(loads.get(n.id, 0.0), 1),
+                "event_cap_w": min(
+                    (
+                        e.max_net_w
+                        for e in upcoming
+                        if e.node == n.id and e.kind.value == "limit" and e.start <= now
+                    ),
+                    default=None,
+                ),
                 "plan": node_plan(topology, plan, n.id) if plan else None,
                 "events": [
                     await events.delivery_report(e, topology) for e in upcoming if e.node == n.id
@@ -407,7 +416,8 @@ def openapi_paths() -> dict[str, Any]:
         },
         "/api/v1/grid-view": {
             "get": {
-                "summary": "Every grid node with live load and limits, its part of the plan "
+                "summary": "Every grid node with live load, limits and the cap of the grid "
+                "events in force (`event_cap_w`), its part of the plan "
                 "per slot (charge, discharge, price, valley share) and the grid events in "
                 "force or to come with their delivery reports",
                 "responses": {"200": _json(_OBJECT, "grid view"), "401": _ERROR, "404": _ERROR},

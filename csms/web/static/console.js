@@ -116,7 +116,9 @@ const NEAR = 0.8;
 
 function loadBar(node) {
   const exporting = node.load_w < 0;
-  const limit = exporting ? node.export_limit_w : node.import_limit_w;
+  // A grid event in force may cap the import below the node's own limit.
+  const capped = !exporting && node.event_cap_w != null && node.event_cap_w < node.import_limit_w;
+  const limit = exporting ? node.export_limit_w : capped ? node.event_cap_w : node.import_limit_w;
   const share = limit > 0 ? Math.abs(node.load_w) / limit : 0;
   const state = share > 1 ? "over" : share >= NEAR ? "near" : "ok";
   const word = {over: "✖ over the limit", near: "⚠ near the limit", ok: "within the limit"}[state];
@@ -127,6 +129,7 @@ function loadBar(node) {
       "aria-valuenow": String(Math.abs(node.load_w)), "aria-label": `${node.id} load`}, bar),
     h("span", {class: "load-text"},
       `${kw(Math.abs(node.load_w))} ${exporting ? "export" : "import"} of ${limit ? kw(limit) : "no limit"}` +
+      (capped ? " (grid event)" : "") +
       (limit ? ` (${pct(share)}, ${word})` : "")));
 }
 
