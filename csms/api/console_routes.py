@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 MAX_PAGE = 200
 #: Most stored commands and events a station's detail returns (newest first).
 MAX_HISTORY = 50
-#: Most meter values one session's series reads.
+#: Most meter values one session's series reads (the newest; four make one point).
 MAX_SERIES = 5000
 
 _SERIES = {
@@ -161,12 +161,12 @@ async def session_detail(station_id: str, transaction_id: str) -> dict[str, Any]
             measurand__in=list(_SERIES),
             phase=None,
         )
-        .order_by("timestamp")
+        .order_by("-timestamp")
         .limit(MAX_SERIES)
         .values_list("timestamp", "measurand", "value")
     )
     by_time: dict[datetime, dict[str, Any]] = {}
-    for timestamp, measurand, value in samples:
+    for timestamp, measurand, value in reversed(samples):  # the newest, oldest first
         by_time.setdefault(timestamp, {"t": timestamp.isoformat()})[_SERIES[measurand]] = value
     series = list(by_time.values())
     profiles = [
