@@ -85,10 +85,10 @@ async def _start(db_url: str) -> tuple[Csms, dict[str, EmulatedStation], str]:
     text = topology_toml(
         {"EMU-1": "site-a", "EMU-2": "site-c"}, transformer_w=12_000, export_w=11_000, extra=site_c
     )
-    await save_topology(loads_topology(text)[1], datetime.now(UTC))
     await add_token("WEB-DRIVER")
     for station_id in ("EMU-1", "EMU-2", "EMU-OFF"):
         await add_station(station_id, PASSWORD)
+    await save_topology(loads_topology(text)[1], datetime.now(UTC))  # places the stations
     stations = {}
     for station_id in ("EMU-1", "EMU-2"):
         station = EmulatedStation(
@@ -268,11 +268,11 @@ def test_grid_page_shows_the_tree_the_load_and_the_plan(world: World, browser: W
 
 def test_station_list_searches_on_the_server(world: World, browser: WebDriver) -> None:
     browser.get(world.url + "/stations")
-    view_text(browser, "EMU-1", "EMU-2", "EMU-OFF", "1–3 of 3")
+    view_text(browser, "EMU-1", "EMU-2", "EMU-OFF", "1–3 of 3", "site-a")
+    shot(browser, "stations")
     browser.find_element(By.ID, "q").send_keys("off")
     text = view_text(browser, "1–1 of 1")
     assert "EMU-OFF" in text and "EMU-1" not in text
-    shot(browser, "stations")
 
 
 def test_a_command_from_the_station_page_reaches_the_emulated_station(
