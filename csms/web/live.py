@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +19,6 @@ from csms.blocks.transactions import list_transactions, transaction_json
 if TYPE_CHECKING:
     from csms.app import Csms
 
-log = logging.getLogger(__name__)
 
 #: Seconds between two looks at a topic's data; each open page costs one set of queries
 #: per interval (operators are few; thousands of stations stay one page of rows).
