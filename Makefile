@@ -4,7 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run demo test lint bench clean
+.PHONY: install run demo test lint bench clean browser screenshots
+
+# The console's browser tests drive Debian's Chromium; install it only when it is missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,8 +28,16 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium chromium-driver; }
+
+test: lint browser
 	$(BIN)/python -m pytest
+
+# Screenshots of each console page for the README (docs/console-*.png).
+screenshots: $(STAMP) browser
+	CSMS_CONSOLE_SCREENSHOTS=docs $(BIN)/python -m pytest tests/test_web_console.py -q
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 
+from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 from tortoise.functions import Sum
@@ -55,6 +56,12 @@ async def stored_view() -> Panel:
     return Panel(summary, title="what the CSMS stored (its database)")
 
 
+def console_url(host: str, port: int) -> str:
+    """Where the operator console answers (a wildcard bind is reached on loopback)."""
+    shown = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+    return f"http://[{shown}]:{port}/" if ":" in shown else f"http://{shown}:{port}/"
+
+
 async def run_demo(settings: Settings, stations: int = 20, speed: float = 60.0) -> None:
     logging.basicConfig(level=logging.WARNING)
     csms = Csms(settings)
@@ -73,7 +80,10 @@ async def run_demo(settings: Settings, stations: int = 20, speed: float = 60.0) 
             )
         )
         await fleet.start()
-        await show(fleet, header=stored_view)
+        console = Console()
+        sign_in = " (sign in with CSMS_API_TOKEN)" if settings.api_token else ""
+        console.print(f"Operator console: {console_url(settings.api_host, csms.api_port)}{sign_in}")
+        await show(fleet, console, header=stored_view)
     except asyncio.CancelledError:
         pass
     finally:

@@ -142,7 +142,8 @@ async def test_openapi_document_lists_every_route(csms: Csms, http: aiohttp.Clie
     assert document["openapi"].startswith("3.")
     documented = set(document["paths"])
     for resource in csms._api_runner.app.router.resources():  # type: ignore[union-attr]
-        assert resource.canonical in documented, resource.canonical
+        if resource.canonical.startswith("/api/"):  # the rest is the console's pages
+            assert resource.canonical in documented, resource.canonical
 
 
 async def test_api_token_is_required_when_configured(db_url: str) -> None:

@@ -129,5 +129,7 @@ async def test_demo_runs_a_fleet_against_the_csms_and_stops_on_ctrl_c(tmp_path: 
     out, err = await asyncio.to_thread(demo.communicate, timeout=60)
     assert demo.returncode == 0, err
     assert "DEMO001" in out and "Online" in out
+    assert "what the CSMS stored" in out and "active sessions" in out
+    assert f"Operator console: http://127.0.0.1:{env['CSMS_API_PORT']}/" in out
     listed = await cli(env["CSMS_DB_URL"], "stations", "list")
     assert "DEMO003" in listed.stdout

@@ -32,6 +32,8 @@ CSMS_KEY: web.AppKey[Csms] = web.AppKey("csms")
 MAX_BODY_BYTES = 1 << 20
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: Set on a request by an outer middleware that authenticated it another way (a console session).
+AUTHENTICATED: web.RequestKey[bool] = web.RequestKey("authenticated", bool)
 
 
 def error(status: int, message: str) -> web.Response:
@@ -74,7 +76,7 @@ def _guard_middleware(token: str | None) -> Any:
 
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if token is not None:
+        if token is not None and not request.get(AUTHENTICATED):
             given = request.headers.get("Authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
                 return error(401, "missing or wrong bearer token")
@@ -241,6 +243,11 @@ def build_app(csms: Csms) -> web.Application:
     from csms.api import swap_routes  # imports this module's helpers
 
     swap_routes.add_routes(app)
+    from csms.api import console_routes
+    from csms.web import console
+
+    console_routes.add_routes(app)
+    console.install(app)
     return app
 
 
