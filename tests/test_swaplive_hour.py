@@ -97,7 +97,9 @@ async def test_busy_hour_over_websockets_passes_the_audit(tmp_path: Path) -> Non
             ]
             runs = [asyncio.create_task(v.run()) for v in vehicles]
             tasks += runs
-            await asyncio.wait(runs, timeout=(HOUR_S + DRAIN_S) / SPEED)
+            # On a loaded machine reports arrive late and the gates hold vehicles longer
+            # (as they must): wait for every vehicle's outcome, bounded only against a hang.
+            await asyncio.wait(runs, timeout=max((HOUR_S + DRAIN_S) / SPEED, 300.0))
             for run in runs:
                 if run.done():
                     run.result()  # a vehicle's error fails the test here
