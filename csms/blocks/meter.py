@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -56,6 +57,8 @@ def readings(meter_values: Iterable[Mapping[str, Any]]) -> list[Reading]:
                 raise MeterValueError(f"unitOfMeasure.multiplier {exponent} is out of range")
             multiplier = 10.0**exponent
             value = float(sample["value"]) * multiplier * _SCALE.get(unit or "", 1.0)
+            if not math.isfinite(value):
+                raise MeterValueError(f"value {sample['value']!r} x 10^{exponent} is not finite")
             if unit is None and measurand.startswith("Energy"):
                 unit = "Wh"
             out.append(
