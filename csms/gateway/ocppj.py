@@ -143,7 +143,10 @@ _NON_FINITE_CODE = ErrorCode.PROPERTY_CONSTRAINT_VIOLATION
 
 def _call_id(text: str) -> str | None:
     """The message id of a CALL whose values were refused, or None if it has none."""
-    frame = strict_json.loads_lenient(text)
+    try:
+        frame = strict_json.loads_lenient(text)
+    except ValueError:
+        return None
     if not isinstance(frame, list) or len(frame) != 4 or frame[0] != MessageType.CALL:
         return None
     unique_id = frame[1]
