@@ -15,7 +15,6 @@ from csms.blocks.base import BlockContext
 from csms.blocks.meter import (
     EXPORT_REGISTER,
     IMPORT_REGISTER,
-    MeterValueError,
     Reading,
     parse_timestamp,
     readings,
@@ -204,10 +203,7 @@ class Transactions:
 
     async def transaction_event(self, station_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         received_at = self.context.clock()
-        try:
-            event, samples = parse_event(payload, received_at)
-        except MeterValueError as error:
-            raise OcppError(ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, str(error)) from None
+        event, samples = parse_event(payload, received_at)
 
         async def write(batch: Batch) -> None:
             row_id, before = await self._current(batch, station_id, event.transaction_id)
@@ -260,10 +256,7 @@ class Transactions:
         return response
 
     async def meter_values(self, station_id: str, payload: dict[str, Any]) -> dict[str, Any]:
-        try:
-            samples = readings(payload["meterValue"])
-        except MeterValueError as error:
-            raise OcppError(ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, str(error)) from None
+        samples = readings(payload["meterValue"])
         rows = meter_rows(station_id, payload["evseId"], None, samples)
 
         async def write(batch: Batch) -> None:
