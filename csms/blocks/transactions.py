@@ -193,7 +193,7 @@ class Transactions:
             )
             pending[(station_id, transaction_id)] = (row_id, ended)
             batch.on_commit(partial(self._remember, station_id, row_id, ended))
-            log.warning(
+            log.info(
                 "[%s] transaction %s ended: %s started on EVSE %s",
                 station_id,
                 transaction_id,
