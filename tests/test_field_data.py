@@ -12,13 +12,15 @@ import aiohttp
 import pytest
 
 from csms.app import Csms
+from csms.blocks.meter import parse_timestamp
 from csms.blocks.stations import add_station
 from csms.blocks.transactions import SUPERSEDED_EVENT
 from csms.db.models import MeterValue, StationEvent, Transaction, TransactionEvent
+from csms.grid import events
 from csms.grid.planner import save_topology
 from csms.grid.topology import loads_topology
 from tests.ocpp_wire import WirePeer, open_peer
-from tests.stations import tx_event
+from tests.stations import at, tx_event
 
 PASSWORD = "correct-horse-battery"
 
@@ -193,3 +195,17 @@ async def test_a_late_replayed_start_never_ends_the_newer_transaction(peer: Wire
     await send(peer, tx_event("Started", 0, 0, "tx-replayed", import_wh=0))
     assert (await Transaction.get(transaction_id="tx-new")).state == "active"
     assert not await StationEvent.filter(kind=SUPERSEDED_EVENT).exists()
+
+
+async def test_grid_reports_read_only_plausible_meter_values(peer: WirePeer) -> None:
+    for seq, minutes, register, power in ((0, 0, 1000, 7000), (1, 10, 1e300, 1.7e308)):
+        event = tx_event("Updated" if seq else "Started", seq, minutes, import_wh=register)
+        power_sample = {"value": power, "measurand": "Power.Active.Import"}
+        event["meterValue"][0]["sampledValue"].append(power_sample)
+        await send(peer, event)
+    await send(peer, tx_event("Updated", 2, 20, import_wh=2000))
+    since = parse_timestamp(at(-60))
+    registers = await events.read_registers(["CS-1"], since, parse_timestamp(at(60)))
+    assert [value for _, value in registers[0]] == [1000, 2000]
+    live = await events.live_evse_power(parse_timestamp(at(12)))
+    assert live == {("CS-1", 1): 7000}

@@ -17,6 +17,7 @@ from csms.blocks.transaction_state import (
     TxState,
     apply,
     from_json,
+    plausible_series,
     supersede,
     superseded_by,
     to_json,
@@ -230,3 +231,10 @@ def test_a_replayed_older_start_never_ends_a_newer_transaction() -> None:
     assert not superseded_by(newer, replayed)
     other_evse = fold_with([event("Started", 0, 30, 0, transaction_id="tx-3", evse_id=2)])
     assert not superseded_by(newer, other_evse)
+
+
+def test_a_raw_register_series_keeps_only_what_billing_would() -> None:
+    times = [T0 + timedelta(minutes=m) for m in range(6)]
+    raw = list(zip(times, [1000.0, 1200.0, 1e300, -5.0, 100.0, 1500.0], strict=True))
+    kept = plausible_series(raw, AC_22KW)
+    assert [value for _, value in kept] == [1000.0, 1200.0, 1500.0]

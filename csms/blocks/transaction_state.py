@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -273,6 +274,23 @@ def _extremes(
         if last is None or mark[:2] > last[:2]:
             last = mark
     return first, last
+
+
+def plausible_series(
+    readings: Iterable[tuple[datetime, float]], rules: Plausibility = PLAUSIBLE
+) -> list[tuple[datetime, float]]:
+    """The readings of one register series (time-ordered) that the rules accept, judged as
+    a transaction's would be: for consumers of raw meter values (delivery reports)."""
+    first: Mark | None = None
+    last: Mark | None = None
+    kept: list[tuple[datetime, float]] = []
+    for moment, value in readings:
+        mark = (moment, 0, value)
+        if _judge(mark, first, last, (None, None), None, rules) is None:
+            first = first or mark
+            last = mark
+            kept.append((moment, value))
+    return kept
 
 
 def apply(
