@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import random
 from dataclasses import dataclass
 from functools import cache
@@ -44,6 +45,9 @@ STATION_ACTIONS_V201 = (
     "StatusNotification",
     "TransactionEvent",
 )
+
+#: OCPP 2.1 keeps those and adds, among the messages this CSMS handles, BatterySwap.
+STATION_ACTIONS_V21 = (*STATION_ACTIONS_V201, "BatterySwap")
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
@@ -157,8 +161,9 @@ class PayloadGenerator:
             length = rnd.choice((low, high, rnd.randint(low, high)))
             return "".join(rnd.choice(_ALPHABET) for _ in range(length))
         if kind == "integer":
-            low = max(node.get("minimum", INT32_MIN), INT32_MIN)
-            high = min(node.get("maximum", INT32_MAX), INT32_MAX)
+            # Some 2.1 schemas bound integers with floats (`"minimum": 0.0`).
+            low = max(math.ceil(node.get("minimum", INT32_MIN)), INT32_MIN)
+            high = min(math.floor(node.get("maximum", INT32_MAX)), INT32_MAX)
             return rnd.choice((low, high, min(max(0, low), high), rnd.randint(low, high)))
         if kind == "number":
             value = rnd.choice(_NUMBERS)
