@@ -49,7 +49,9 @@ async def strict_get(csms: Csms, path: str) -> Any:
         http.get(path) as reply,
     ):
         assert reply.status == 200
-        return json.loads(await reply.text(), parse_constant=_refuse_constant)
+        parsed = json.loads(await reply.text(), parse_constant=_refuse_constant)
+        json.dumps(parsed, allow_nan=False)  # and no number overflowed to infinity (1e999)
+        return parsed
 
 
 async def raw_answer(peer: WirePeer, unique_id: str, text: str) -> list[Any]:
@@ -134,6 +136,8 @@ async def test_falling_negative_and_absurd_registers_are_flagged_not_billed(
     assert await MeterValue.filter(transaction_id="tx-1").count() == 5  # all stored as sent
     listed = await strict_get(csms, "/api/v1/transactions")
     assert listed[0]["energy_wh"] == 2000
+    for path in ("/api/v1/stations", "/api/v1/stations/CS-1", "/api/v1/tokens"):
+        assert await strict_get(csms, path) is not None
 
 
 async def test_the_evse_power_in_the_topology_bounds_the_register(
