@@ -213,3 +213,24 @@ async def test_grid_reports_read_only_plausible_meter_values(peer: WirePeer) -> 
     assert [value for _, value in registers[0]] == [1000, 2000]
     live = await events.live_evse_power(parse_timestamp(at(12)))
     assert live == {("CS-1", 1): 7000}
+
+
+async def test_arrival_order_does_not_change_the_bill_or_the_flags(csms: Csms) -> None:
+    events = [
+        tx_event("Started", 0, 0, import_wh=1000),
+        tx_event("Updated", 1, 10, import_wh=1500),
+        tx_event("Ended", 2, 20, import_wh=2000, stopped_reason="EVDisconnected"),
+        tx_event("Updated", 3, 21, import_wh=1e9),
+        tx_event("Updated", 4, 22, import_wh=100),
+    ]
+    results = []
+    for station, order in (("CS-A", [0, 1, 2, 3, 4]), ("CS-B", [3, 0, 4, 2, 1])):
+        await add_station(station, PASSWORD)
+        peer = await open_peer(csms, station, PASSWORD)
+        for index in order:
+            await send(peer, events[index])
+        await peer.close()
+        row = await Transaction.get(station_id=station, transaction_id="tx-1")
+        results.append((row.energy_wh, row.data_quality, row.stopped_reason, row.ended_at))
+    assert results[0] == results[1]
+    assert results[0][:3] == (1000, {"event_after_ended": 2}, "EVDisconnected")

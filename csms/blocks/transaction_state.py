@@ -347,6 +347,19 @@ def apply(
     return replace(state, **changes), False
 
 
+def fold(events: Iterable[TxEvent], rules: Plausibility = PLAUSIBLE) -> TxState | None:
+    """The state of a set of events, folded in seqNo order.
+
+    That order is the canonical one: a reading is judged against the valid readings before
+    it, so events folded as they arrive give this same state only if they arrived in
+    order. The adapter folds again with this when an event arrives late.
+    """
+    state = None
+    for event in sorted(events, key=lambda item: item.seq_no):
+        state, _ = apply(state, event, rules)
+    return state
+
+
 def superseded_by(old: TxState, new: TxState) -> bool:
     """True if `new` starting on `old`'s EVSE means `old` is over: the station never sent
     its Ended (a lost event, a reboot). A replayed older Started never ends a newer one."""

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 #: Batch.shared key: states written earlier in the same batch, by (station, transaction).
 _PENDING = "transactions.pending"
+#: Batch.shared key: events inserted earlier in the same batch (not yet in the table).
+_PENDING_EVENTS = "transactions.pending_events"
 
 #: StationEvent kind logged when a Started event ends an older transaction on its EVSE.
 SUPERSEDED_EVENT = "TransactionSuperseded"
@@ -154,6 +156,32 @@ class Transactions:
             power = self.evse_power(station_id, evse_id)
         return machine.PLAUSIBLE if not power else machine.Plausibility(max_power_w=power)
 
+    async def _refold(
+        self,
+        batch: Batch,
+        station_id: str,
+        event: machine.TxEvent,
+        before: machine.TxState,
+        rules: machine.Plausibility,
+    ) -> machine.TxState:
+        """The state with a late event folded in seqNo order with every stored one."""
+        rows = (
+            await TransactionEvent.filter(
+                station_id=station_id, transaction_id=event.transaction_id
+            )
+            .using_db(batch.conn)
+            .values_list("payload", "received_at")
+        )
+        unwritten = batch.shared.setdefault(_PENDING_EVENTS, {})
+        history = [parse_event(payload, received)[0] for payload, received in rows]
+        history += unwritten.get((station_id, event.transaction_id), [])
+        state = machine.fold([*history, event], rules)
+        assert state is not None
+        if machine.Flag.SUPERSEDED.value in dict(before.quality) and not state.ended:
+            assert before.ended_at is not None
+            state = machine.supersede(state, before.ended_at)
+        return state
+
     async def _supersede_others(
         self, batch: Batch, station_id: str, state: machine.TxState
     ) -> None:
@@ -208,9 +236,16 @@ class Transactions:
         async def write(batch: Batch) -> None:
             row_id, before = await self._current(batch, station_id, event.transaction_id)
             evse_id = event.evse_id if before is None or before.evse_id is None else before.evse_id
-            state, duplicate = machine.apply(before, event, self._rules(station_id, evse_id))
+            rules = self._rules(station_id, evse_id)
+            state, duplicate = machine.apply(before, event, rules)
             if duplicate:
                 return
+            if before is not None and event.seq_no < before.latest_seq:
+                # Late (an offline replay, a retry): judged as if it had come in order.
+                state = await self._refold(batch, station_id, event, before, rules)
+            batch.shared.setdefault(_PENDING_EVENTS, {}).setdefault(
+                (station_id, event.transaction_id), []
+            ).append(event)
             batch.insert(
                 TransactionEvent(
                     station_id=station_id,
