@@ -1,4 +1,4 @@
-"""The transaction state machine, pure: a fold of TransactionEvents in any arrival order.
+"""The transaction state machine, pure: a fold of TransactionEvents.
 
 Events may arrive late, twice, or out of order (a station replays its offline queue), so
 the state is defined by the set of events seen, not by arrival order: fields take their
@@ -9,7 +9,10 @@ says so.
 
 Field data is judged before it is billed (see `Plausibility`): a reading that no meter on
 this EVSE could have taken is kept in the event as sent, but left out of the energy and
-counted in `quality` under a `Flag`. Energy is always the span of the valid readings.
+counted in `quality` under a `Flag`. Energy is always the span of the valid readings. A
+reading is judged against the valid ones before it, so with dirty data the state is that
+of `fold`, the seqNo-order fold; `apply` gives it as long as events come in order (the
+adapter folds again when one comes late).
 """
 
 from __future__ import annotations
