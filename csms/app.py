@@ -54,6 +54,7 @@ class Csms:
         self.router = self._routes()
         self.planner = LivePlanner(self)
         self.planner.observe(self.router)
+        self.transactions.evse_power = self.planner.evse_max_power_w
         self.router.add("BatterySwap", self.swap.on_battery_swap, versions=("v21",))
         self.gateway = Gateway(
             settings,

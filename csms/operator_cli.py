@@ -279,7 +279,9 @@ def cmd_transactions_list(args: argparse.Namespace) -> int:
         return [transaction_json(row) for row in await list_transactions(args.station)]
 
     rows = with_database(args, work)
-    table = Table("transaction", "station", "evse", "token", "started", "ended", "kWh", "out kWh")
+    table = Table(
+        "transaction", "station", "evse", "token", "started", "ended", "kWh", "out kWh", "data"
+    )
     for row in rows:
         table.add_row(
             row["transaction_id"],
@@ -290,9 +292,19 @@ def cmd_transactions_list(args: argparse.Namespace) -> int:
             row["ended_at"] or "[green]active[/]",
             f"{row['energy_wh'] / 1000:.2f}",
             f"{row['discharged_wh'] / 1000:.2f}",
+            _quality_text(row["data_quality"]),
         )
     console.print(table)
     return 0
+
+
+def _quality_text(flags: dict[str, int]) -> str:
+    """`ok`, or each data-quality flag with how many events or readings it left out."""
+    if not flags:
+        return "ok"
+    return (
+        "[yellow]" + ", ".join(f"{flag} x{count}" for flag, count in sorted(flags.items())) + "[/]"
+    )
 
 
 def cmd_command(args: argparse.Namespace) -> int:

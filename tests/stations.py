@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-T0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+#: Yesterday, on the hour: the CSMS judges event times against its own clock (a station
+#: clock weeks off is flagged), so the builders' times stay near the real date.
+T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
 
 
 def at(minutes: float) -> str:

@@ -158,3 +158,25 @@ async def test_api_token_is_required_when_configured(db_url: str) -> None:
             assert (await http.get("/api/v1/stations", headers=right)).status == 200
     finally:
         await app.stop()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 5000 + b"]" * 5000,
+        b'{"a":' * 5000 + b"1" + b"}" * 5000,
+        b'{"id": "CS-9", "password": NaN}',
+        b'{"id": "CS-9", "password": Infinity}',
+        b'{"id": "CS-9", "password": 1e999}',
+        b'{"id": "\xff\xfe"}',
+        b"",
+        b"{nope",
+    ],
+)
+async def test_bad_json_of_any_shape_is_400_never_500(
+    http: aiohttp.ClientSession, body: bytes
+) -> None:
+    for path in ("/api/v1/stations", "/api/v1/tokens", "/api/v1/stations/CS-9/commands/Reset"):
+        reply = await http.post(path, data=body, headers={"Content-Type": "application/json"})
+        assert reply.status == 400, (path, body[:20], reply.status)
+        assert "error" in await reply.json()

@@ -12,7 +12,7 @@ from csms.blocks.authorization import add_token
 from csms.blocks.stations import add_station, get_station
 from csms.db.models import ChargingNeeds, StationEvent
 from tests.ocpp_wire import WirePeer, open_peer
-from tests.stations import at, boot
+from tests.stations import T0, at, boot
 
 PASSWORD = "correct-horse-battery"
 
@@ -160,7 +160,7 @@ async def test_ev_charging_needs_are_stored_for_the_planner(peer: WirePeer) -> N
     assert await result(peer, "NotifyEVChargingNeeds", needs) == {"status": "Accepted"}
     stored = await ChargingNeeds.get(station_id="CS-1", evse_id=1)
     assert stored.requested_energy_wh == 42000
-    assert stored.departure_time is not None and stored.departure_time.hour == 16
+    assert stored.departure_time == T0 + timedelta(minutes=480)
 
 
 async def test_data_transfer_is_routed_by_vendor(csms: Csms, peer: WirePeer) -> None:

@@ -67,10 +67,18 @@ async def test_transactions_are_listed_per_station(csms: Csms, db_url: str) -> N
     peer = await open_peer(csms, "CS-1", PASSWORD)
     await peer.call("TransactionEvent", tx_event("Started", 0, 0, "tx-42", import_wh=0))
     await peer.call("TransactionEvent", tx_event("Ended", 1, 60, "tx-42", import_wh=7300))
+    await peer.call("TransactionEvent", tx_event("Started", 0, 0, "tx-43", import_wh=0, evse_id=2))
+    await peer.call(
+        "TransactionEvent", tx_event("Ended", 1, 60, "tx-43", import_wh=1000, evse_id=2)
+    )
+    await peer.call("TransactionEvent", tx_event("Updated", 2, 61, "tx-43", import_wh=1e9))
     await peer.close()
     listed = await cli(db_url, "transactions", "list", "--station", "CS-1")
     assert listed.returncode == 0
     assert "tx-42" in listed.stdout and "7.30" in listed.stdout
+    lines = {line.split()[1]: line for line in listed.stdout.splitlines() if "tx-4" in line}
+    assert " ok " in lines["tx-42"]
+    assert "event_after_ended x1" in lines["tx-43"] and "1.00" in lines["tx-43"]
 
 
 async def test_command_goes_through_the_running_server(csms: Csms, db_url: str) -> None:

@@ -120,7 +120,7 @@ async def test_demo_runs_a_live_view_until_cancelled_then_stops_the_fleet(
         await demo
     assert fleet.snapshot().online == 0
     shown = screen.export_text()
-    assert "charge point emulator" in shown and "F1" in shown and "F2" in shown
+    assert "what the emulated stations see" in shown and "F1" in shown and "F2" in shown
 
 
 async def test_python_m_emulator_runs_a_generated_fleet(csms: TestCsms, tmp_path: Path) -> None:

@@ -96,3 +96,26 @@ async def test_frame_over_the_size_limit_closes_with_1009_without_storing(
 async def test_callresult_for_an_unknown_call_is_ignored(peer: WirePeer) -> None:
     await peer.send_raw(json.dumps([3, "never-sent", {}]))
     await assert_still_usable(peer)
+
+
+async def test_a_frame_nested_thousands_deep_gets_a_format_violation(peer: WirePeer) -> None:
+    deep = "[" * 5000 + "]" * 5000
+    await peer.send_raw(f'[2, "deep-1", "DataTransfer", {{"vendorId": "x", "data": {deep}}}]')
+    error = await peer.expect_call()
+    assert error[:3] == [4, "deep-1", "FormatViolation"]
+    await peer.send_raw('[2, "deep-2", "Heartbeat", ' + '{"a":' * 3000 + "1" + "}" * 3000 + "]")
+    error = await peer.expect_call()
+    assert error[:3] == [4, "deep-2", "FormatViolation"]
+    await assert_still_usable(peer)
+
+
+async def test_a_deep_frame_without_a_readable_id_is_dropped(peer: WirePeer) -> None:
+    await peer.send_raw("[" * 5000 + "]" * 5000)
+    await peer.send_raw("[" * 10_000)
+    await assert_still_usable(peer)
+    assert peer.incoming.empty()
+
+
+async def test_brackets_inside_strings_do_not_count_as_nesting(peer: WirePeer) -> None:
+    answer = await peer.call("DataTransfer", {"vendorId": "x", "data": "[[[{{{" * 1000})
+    assert answer[0] in (3, 4) and answer[2] != "FormatViolation", answer

@@ -108,6 +108,14 @@ _SCHEMAS: dict[str, Any] = {
             "stopped_reason": _string(True),
             "remote_start_id": {"type": ["integer", "null"]},
             "seq_gaps": {"type": "array", "items": {"type": "integer"}},
+            "data_quality": {
+                "type": "object",
+                "additionalProperties": {"type": "integer"},
+                "description": "data stored but left out of the energy: flag -> how many "
+                "events or readings (event_after_ended, timestamp_implausible, "
+                "timestamp_outside_transaction, negative_register, decreasing_register, "
+                "impossible_jump, superseded); empty when all data counted",
+            },
         },
     },
     "OcppPayload": {

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from csms import strict_json
 from csms.api.openapi import openapi_document
 from csms.blocks import authorization, stations
 from csms.blocks.transactions import list_transactions, transaction_json
@@ -42,10 +43,10 @@ def error(status: int, message: str) -> web.Response:
 
 async def body(request: web.Request) -> dict[str, Any]:
     try:
-        data = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as failure:
+        data = strict_json.loads(await request.read())
+    except strict_json.JsonRejected as failure:
         raise web.HTTPBadRequest(
-            text=json.dumps({"error": f"body is not JSON: {failure}"}),
+            text=json.dumps({"error": f"body refused: {failure}"}),
             content_type="application/json",
         ) from failure
     if not isinstance(data, dict):
@@ -171,7 +172,8 @@ async def patch_token(request: web.Request) -> web.Response:
 
 async def get_transactions(request: web.Request) -> web.Response:
     rows = await list_transactions(request.query.get("station"))
-    return web.json_response([transaction_json(row) for row in rows])
+    # Strict: these numbers come from the field, and a NaN would make the answer unreadable.
+    return web.json_response([transaction_json(row) for row in rows], dumps=strict_json.dumps)
 
 
 async def post_command(request: web.Request) -> web.Response:

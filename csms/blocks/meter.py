@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 IMPORT_REGISTER = "Energy.Active.Import.Register"
@@ -20,7 +22,11 @@ MAX_MULTIPLIER = 30
 
 
 class MeterValueError(ValueError):
-    """A sampled value that cannot be a real measurement."""
+    """A sampled value or time that cannot be a real measurement."""
+
+
+#: The seconds of a time of day, when they are a leap second.
+_LEAP_SECOND = re.compile(r"T\d\d:\d\d:(60)", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,11 +41,23 @@ class Reading:
 
 
 def parse_timestamp(text: str) -> datetime:
-    """OCPP date-time (RFC 3339) -> aware datetime; a naive time is taken as UTC."""
+    """OCPP date-time (RFC 3339) -> aware UTC datetime; a naive time is taken as UTC.
+
+    A leap second (`23:59:60`, valid RFC 3339) is read as the next second. A time that
+    has no UTC datetime (year 0, 9999-12-31 west of UTC) raises MeterValueError.
+    """
     if text[-1:] in ("Z", "z"):
         text = text[:-1] + "+00:00"
-    moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    leap = _LEAP_SECOND.search(text)
+    if leap is not None:
+        text = text[: leap.start(1)] + "59" + text[leap.end(1) :]
+    try:
+        moment = datetime.fromisoformat(text)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC) + timedelta(seconds=1 if leap else 0)
+    except (ValueError, OverflowError) as error:
+        raise MeterValueError(f"time {text[:40]!r} cannot be represented: {error}") from None
 
 
 def readings(meter_values: Iterable[Mapping[str, Any]]) -> list[Reading]:
@@ -56,6 +74,8 @@ def readings(meter_values: Iterable[Mapping[str, Any]]) -> list[Reading]:
                 raise MeterValueError(f"unitOfMeasure.multiplier {exponent} is out of range")
             multiplier = 10.0**exponent
             value = float(sample["value"]) * multiplier * _SCALE.get(unit or "", 1.0)
+            if not math.isfinite(value):
+                raise MeterValueError(f"value {sample['value']!r} x 10^{exponent} is not finite")
             if unit is None and measurand.startswith("Energy"):
                 unit = "Wh"
             out.append(

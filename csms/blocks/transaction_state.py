@@ -1,4 +1,4 @@
-"""The transaction state machine, pure: a fold of TransactionEvents in any arrival order.
+"""The transaction state machine, pure: a fold of TransactionEvents.
 
 Events may arrive late, twice, or out of order (a station replays its offline queue), so
 the state is defined by the set of events seen, not by arrival order: fields take their
@@ -6,13 +6,22 @@ value from the event with the highest seqNo that carries them, energies from the
 readings with the earliest and latest (timestamp, seqNo) - an Ended event may carry the
 session's Transaction.Begin reading. Applying an event twice changes nothing, and `apply`
 says so.
+
+Field data is judged before it is billed (see `Plausibility`): a reading that no meter on
+this EVSE could have taken is kept in the event as sent, but left out of the energy and
+counted in `quality` under a `Flag`. Energy is always the span of the valid readings. A
+reading is judged against the valid ones before it, so with dirty data the state is that
+of `fold`, the seqNo-order fold; `apply` gives it as long as events come in order (the
+adapter folds again when one comes late).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -21,6 +30,69 @@ from csms.blocks.meter import parse_timestamp
 #: Most disjoint seqNo runs one transaction may have; each costs a little per event, and a
 #: real station's gaps (lost or not yet replayed events) are few.
 MAX_SEQ_RANGES = 256
+
+
+#: Rated power assumed for an EVSE the grid topology does not describe: above any charger
+#: in service for cars and buses, so only readings no real EVSE could produce are refused.
+DEFAULT_MAX_POWER_W = 1_000_000.0
+
+#: stoppedReason recorded for a transaction ended because a newer one started on its EVSE.
+SUPERSEDED_REASON = "Superseded"
+
+
+class Flag(StrEnum):
+    """Why a part of a transaction's data was stored but not billed."""
+
+    #: An event with a seqNo after the transaction's Ended event.
+    EVENT_AFTER_ENDED = "event_after_ended"
+    #: A timestamp far from when the CSMS received it (a clock in 1970 or in 9999).
+    TIMESTAMP_IMPLAUSIBLE = "timestamp_implausible"
+    #: A reading timed far before the Started event or after the Ended event.
+    TIMESTAMP_OUTSIDE_TRANSACTION = "timestamp_outside_transaction"
+    NEGATIVE_REGISTER = "negative_register"
+    #: Lower than a valid reading before it (or higher than one after it): a reset or a
+    #: replaced meter, whose difference is not energy delivered.
+    DECREASING_REGISTER = "decreasing_register"
+    #: A rise faster than the EVSE's power (with a margin) allows in the time between.
+    IMPOSSIBLE_JUMP = "impossible_jump"
+    #: Ended by the CSMS because a newer transaction started on the same EVSE.
+    SUPERSEDED = "superseded"
+
+
+@dataclass(frozen=True, slots=True)
+class Plausibility:
+    """What a register reading may be before it counts as energy.
+
+    :param max_power_w: the EVSE's rated power (import or export, the larger).
+    :param power_margin: factor on `max_power_w`: meters and ratings disagree a little.
+    :param register_slack_wh: a rise always allowed, for registers reported in whole kWh
+        and readings a second apart.
+    :param clock_ahead: how far a timestamp may be after the time the CSMS received it.
+        Generous: it catches clocks in 9999, not drift (and lets emulators run simulated
+        time ahead of the CSMS's clock for a while).
+    :param clock_behind: how far before it: an offline queue replayed this much later is
+        still billed; a clock in 1970 is not.
+    :param span_slack: how far a reading may lie before Started or after Ended.
+    """
+
+    max_power_w: float = DEFAULT_MAX_POWER_W
+    power_margin: float = 1.5
+    register_slack_wh: float = 1000.0
+    clock_ahead: timedelta = timedelta(days=7)
+    clock_behind: timedelta = timedelta(days=365)
+    span_slack: timedelta = timedelta(hours=1)
+
+    def deliverable_wh(self, start: datetime, end: datetime) -> float:
+        hours = max((end - start).total_seconds(), 0.0) / 3600
+        return self.max_power_w * self.power_margin * hours + self.register_slack_wh
+
+    def clock_plausible(self, moment: datetime, received_at: datetime | None) -> bool:
+        if received_at is None:
+            return True
+        return received_at - self.clock_behind <= moment <= received_at + self.clock_ahead
+
+
+PLAUSIBLE = Plausibility()
 
 
 class TooFragmented(ValueError):
@@ -53,6 +125,8 @@ class TxEvent:
     #: (timestamp, Wh) whole-meter register readings carried by this event, in time order.
     import_readings: tuple[tuple[datetime, float], ...] = ()
     export_readings: tuple[tuple[datetime, float], ...] = ()
+    #: When the CSMS received the event, to judge the station's clock (None: not judged).
+    received_at: datetime | None = None
 
 
 #: A register reading ordered by (timestamp, seqNo).
@@ -66,7 +140,11 @@ class TxState:
     seq_ranges: tuple[tuple[int, int], ...] = ()
     #: seqNo of the event that last set the "latest" fields below.
     latest_seq: int = -1
+    #: A Started event has been seen (started_at is then its time).
+    started: bool = False
     ended: bool = False
+    #: seqNo of the Ended event; None while none arrived (also when superseded).
+    ended_seq: int | None = None
     started_at: datetime | None = None
     ended_at: datetime | None = None
     evse_id: int | None = None
@@ -80,6 +158,8 @@ class TxState:
     last_import: Mark | None = None
     first_export: Mark | None = None
     last_export: Mark | None = None
+    #: (Flag value, how many events or readings it excluded), sorted by flag.
+    quality: tuple[tuple[str, int], ...] = ()
 
     @property
     def energy_wh(self) -> float:
@@ -127,11 +207,71 @@ def _add_seq(ranges: tuple[tuple[int, int], ...], seq_no: int) -> tuple[tuple[in
     return tuple(merged)
 
 
+def _counted(
+    quality: tuple[tuple[str, int], ...], flags: Counter[str]
+) -> tuple[tuple[str, int], ...]:
+    total = Counter(dict(quality))
+    total.update(flags)
+    return tuple(sorted(total.items()))
+
+
+def _judge(
+    mark: Mark,
+    first: Mark | None,
+    last: Mark | None,
+    span: tuple[datetime | None, datetime | None],
+    received_at: datetime | None,
+    rules: Plausibility,
+) -> Flag | None:
+    """Why a reading cannot count, or None. It is compared with the valid readings next to
+    it in time (only the first and last are kept: a reading between them must lie between
+    their values)."""
+    moment, _, value = mark
+    if not rules.clock_plausible(moment, received_at):
+        return Flag.TIMESTAMP_IMPLAUSIBLE
+    started_at, ended_at = span
+    if (started_at is not None and moment < started_at - rules.span_slack) or (
+        ended_at is not None and moment > ended_at + rules.span_slack
+    ):
+        return Flag.TIMESTAMP_OUTSIDE_TRANSACTION
+    if value < 0:
+        return Flag.NEGATIVE_REGISTER
+    before = last if last is not None and mark[:2] >= last[:2] else None
+    if before is None and first is not None and mark[:2] >= first[:2]:
+        before = first
+    after = first if first is not None and mark[:2] < first[:2] else None
+    if after is None and before is first and last is not None and mark[:2] < last[:2]:
+        after = last
+    if before is not None:
+        if value < before[2]:
+            return Flag.DECREASING_REGISTER
+        if value - before[2] > rules.deliverable_wh(before[0], moment):
+            return Flag.IMPOSSIBLE_JUMP
+    if after is not None:
+        if after[2] < value:
+            return Flag.DECREASING_REGISTER
+        if after[2] - value > rules.deliverable_wh(moment, after[0]):
+            return Flag.IMPOSSIBLE_JUMP
+    return None
+
+
 def _extremes(
-    first: Mark | None, last: Mark | None, seq_no: int, readings: tuple[tuple[datetime, float], ...]
+    first: Mark | None,
+    last: Mark | None,
+    event: TxEvent,
+    readings: tuple[tuple[datetime, float], ...],
+    span: tuple[datetime | None, datetime | None],
+    rules: Plausibility,
+    flags: Counter[str],
 ) -> tuple[Mark | None, Mark | None]:
+    """The earliest and latest valid readings once `readings` are judged; the others are
+    counted in `flags`."""
     for timestamp, value in readings:
-        mark = (timestamp, seq_no, value)
+        mark = (timestamp, event.seq_no, value)
+        flag = _judge(mark, first, last, span, event.received_at, rules)
+        if flag is not None:
+            flags[flag.value] += 1
+            continue
         if first is None or mark[:2] < first[:2]:
             first = mark
         if last is None or mark[:2] > last[:2]:
@@ -139,19 +279,50 @@ def _extremes(
     return first, last
 
 
-def apply(state: TxState | None, event: TxEvent) -> tuple[TxState, bool]:
+def plausible_series(
+    readings: Iterable[tuple[datetime, float]], rules: Plausibility = PLAUSIBLE
+) -> list[tuple[datetime, float]]:
+    """The readings of one register series (time-ordered) that the rules accept, judged as
+    a transaction's would be: for consumers of raw meter values (delivery reports)."""
+    first: Mark | None = None
+    last: Mark | None = None
+    kept: list[tuple[datetime, float]] = []
+    for moment, value in readings:
+        mark = (moment, 0, value)
+        if _judge(mark, first, last, (None, None), None, rules) is None:
+            first = first or mark
+            last = mark
+            kept.append((moment, value))
+    return kept
+
+
+def apply(
+    state: TxState | None, event: TxEvent, rules: Plausibility = PLAUSIBLE
+) -> tuple[TxState, bool]:
     """Fold one event into the state. Returns (new state, True if it was a duplicate)."""
     if state is None:
         state = TxState(transaction_id=event.transaction_id)
     elif state.has_seen(event.seq_no):
         return state, True
     changes: dict[str, Any] = {"seq_ranges": _add_seq(state.seq_ranges, event.seq_no)}
+    flags: Counter[str] = Counter()
+    if state.ended_seq is not None and event.seq_no > state.ended_seq:
+        # Kept as sent (the event row), but nothing after the end is billed or believed.
+        flags[Flag.EVENT_AFTER_ENDED.value] += 1
+        return replace(state, **changes, quality=_counted(state.quality, flags)), False
+    moment = event.timestamp
+    if event.received_at is not None and not rules.clock_plausible(moment, event.received_at):
+        flags[Flag.TIMESTAMP_IMPLAUSIBLE.value] += 1
+        moment = event.received_at
     lowest = not state.seq_ranges or event.seq_no < state.seq_ranges[0][0]
-    if event.event_type is EventType.STARTED or lowest:
-        changes["started_at"] = event.timestamp
+    if event.event_type is EventType.STARTED or (lowest and not state.started):
+        changes["started_at"] = moment
+    if event.event_type is EventType.STARTED:
+        changes["started"] = True
     if event.event_type is EventType.ENDED:
         changes["ended"] = True
-        changes["ended_at"] = event.timestamp
+        changes["ended_at"] = moment
+        changes["ended_seq"] = event.seq_no
         if event.stopped_reason is not None:
             changes["stopped_reason"] = event.stopped_reason
     newest = event.seq_no > state.latest_seq
@@ -163,13 +334,56 @@ def apply(state: TxState | None, event: TxEvent) -> tuple[TxState, bool]:
             changes[name] = value
     if event.remote_start_id is not None:
         changes["remote_start_id"] = event.remote_start_id
+    started = changes.get("started", state.started)
+    span = (
+        changes.get("started_at", state.started_at) if started else None,
+        changes.get("ended_at", state.ended_at) if changes.get("ended", state.ended) else None,
+    )
     changes["first_import"], changes["last_import"] = _extremes(
-        state.first_import, state.last_import, event.seq_no, event.import_readings
+        state.first_import, state.last_import, event, event.import_readings, span, rules, flags
     )
     changes["first_export"], changes["last_export"] = _extremes(
-        state.first_export, state.last_export, event.seq_no, event.export_readings
+        state.first_export, state.last_export, event, event.export_readings, span, rules, flags
     )
+    if flags:
+        changes["quality"] = _counted(state.quality, flags)
     return replace(state, **changes), False
+
+
+def fold(events: Iterable[TxEvent], rules: Plausibility = PLAUSIBLE) -> TxState | None:
+    """The state of a set of events, folded in seqNo order.
+
+    That order is the canonical one: a reading is judged against the valid readings before
+    it, so events folded as they arrive give this same state only if they arrived in
+    order. The adapter folds again with this when an event arrives late.
+    """
+    state = None
+    for event in sorted(events, key=lambda item: item.seq_no):
+        state, _ = apply(state, event, rules)
+    return state
+
+
+def superseded_by(old: TxState, new: TxState) -> bool:
+    """True if `new` starting on `old`'s EVSE means `old` is over: the station never sent
+    its Ended (a lost event, a reboot). A replayed older Started never ends a newer one."""
+    return (
+        not old.ended
+        and old.evse_id is not None
+        and old.evse_id == new.evse_id
+        and old.transaction_id != new.transaction_id
+        and (old.started_at is None or new.started_at is None or old.started_at <= new.started_at)
+    )
+
+
+def supersede(state: TxState, at: datetime) -> TxState:
+    """End `state` at `at` (when its successor started); energy stays its valid readings'."""
+    return replace(
+        state,
+        ended=True,
+        ended_at=at,
+        stopped_reason=SUPERSEDED_REASON,
+        quality=_counted(state.quality, Counter({Flag.SUPERSEDED.value: 1})),
+    )
 
 
 def to_json(state: TxState) -> dict[str, Any]:
@@ -185,7 +399,9 @@ def to_json(state: TxState) -> dict[str, Any]:
         "transaction_id": state.transaction_id,
         "seq_ranges": [list(pair) for pair in state.seq_ranges],
         "latest_seq": state.latest_seq,
+        "started": state.started,
         "ended": state.ended,
+        "ended_seq": state.ended_seq,
         "started_at": moment(state.started_at),
         "ended_at": moment(state.ended_at),
         "evse_id": state.evse_id,
@@ -199,6 +415,7 @@ def to_json(state: TxState) -> dict[str, Any]:
         "last_import": mark(state.last_import),
         "first_export": mark(state.first_export),
         "last_export": mark(state.last_export),
+        "quality": dict(state.quality),
     }
 
 
@@ -213,7 +430,10 @@ def from_json(data: dict[str, Any]) -> TxState:
         transaction_id=data["transaction_id"],
         seq_ranges=tuple((int(a), int(b)) for a, b in data["seq_ranges"]),
         latest_seq=data["latest_seq"],
+        # Rows written before data-quality judgement lack the newer keys.
+        started=data.get("started", False),
         ended=data["ended"],
+        ended_seq=data.get("ended_seq"),
         started_at=moment(data["started_at"]),
         ended_at=moment(data["ended_at"]),
         evse_id=data["evse_id"],
@@ -227,4 +447,5 @@ def from_json(data: dict[str, Any]) -> TxState:
         last_import=mark(data["last_import"]),
         first_export=mark(data["first_export"]),
         last_export=mark(data["last_export"]),
+        quality=tuple(sorted(data.get("quality", {}).items())),
     )

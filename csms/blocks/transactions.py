@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from csms.blocks import transaction_state as machine
@@ -13,21 +15,32 @@ from csms.blocks.base import BlockContext
 from csms.blocks.meter import (
     EXPORT_REGISTER,
     IMPORT_REGISTER,
-    MeterValueError,
     Reading,
     parse_timestamp,
     readings,
     register_values,
 )
-from csms.db.models import MeterValue, Transaction, TransactionEvent
+from csms.db.models import MeterValue, StationEvent, Transaction, TransactionEvent
 from csms.db.writer import Batch
 from csms.gateway.ocppj import ErrorCode, OcppError
 
+log = logging.getLogger(__name__)
+
 #: Batch.shared key: states written earlier in the same batch, by (station, transaction).
 _PENDING = "transactions.pending"
+#: Batch.shared key: events inserted earlier in the same batch (not yet in the table).
+_PENDING_EVENTS = "transactions.pending_events"
+
+#: StationEvent kind logged when a Started event ends an older transaction on its EVSE.
+SUPERSEDED_EVENT = "TransactionSuperseded"
+
+#: (station id, EVSE id) -> the EVSE's rated power in W, or None if unknown.
+EvsePower = Callable[[str, int], float | None]
 
 
-def parse_event(payload: dict[str, Any]) -> tuple[machine.TxEvent, list[Reading]]:
+def parse_event(
+    payload: dict[str, Any], received_at: datetime | None = None
+) -> tuple[machine.TxEvent, list[Reading]]:
     """TransactionEventRequest -> the state machine's event and its meter readings."""
     info = payload["transactionInfo"]
     evse = payload.get("evse") or {}
@@ -49,6 +62,7 @@ def parse_event(payload: dict[str, Any]) -> tuple[machine.TxEvent, list[Reading]
         remote_start_id=info.get("remoteStartId"),
         import_readings=tuple(register_values(samples, IMPORT_REGISTER)),
         export_readings=tuple(register_values(samples, EXPORT_REGISTER)),
+        received_at=received_at,
     )
     return event, samples
 
@@ -76,10 +90,6 @@ def meter_rows(
     ]
 
 
-#: Largest seqNo / remoteStartId the database stores (a signed 64-bit integer).
-MAX_STORED_INT = 2**63 - 1
-
-
 class Transactions:
     """TransactionEvent and MeterValues.
 
@@ -87,6 +97,8 @@ class Transactions:
         an event costs no read. A station's messages reach one process at a time and one by
         one; its entries are dropped when it (re)connects and updated only after a commit,
         so the cache stays true. Each entry holds at most `cache_per_station` transactions.
+    :param evse_power: the rated power of an EVSE (from the grid topology), which bounds
+        how fast its register may rise; unknown EVSEs get machine.DEFAULT_MAX_POWER_W.
     """
 
     def __init__(
@@ -95,9 +107,11 @@ class Transactions:
         authorization: Authorization,
         cache_stations: int = 20_000,
         cache_per_station: int = 16,
+        evse_power: EvsePower | None = None,
     ):
         self.context = context
         self.authorization = authorization
+        self.evse_power = evse_power
         self.cache_stations = cache_stations
         self.cache_per_station = cache_per_station
         self._cache: OrderedDict[str, OrderedDict[str, tuple[int, machine.TxState]]] = OrderedDict()
@@ -136,21 +150,102 @@ class Transactions:
         while len(self._cache) > self.cache_stations:
             self._cache.popitem(last=False)
 
+    def _rules(self, station_id: str, evse_id: int | None) -> machine.Plausibility:
+        power = None
+        if self.evse_power is not None and evse_id is not None:
+            power = self.evse_power(station_id, evse_id)
+        return machine.PLAUSIBLE if not power else machine.Plausibility(max_power_w=power)
+
+    async def _refold(
+        self,
+        batch: Batch,
+        station_id: str,
+        event: machine.TxEvent,
+        before: machine.TxState,
+        rules: machine.Plausibility,
+    ) -> machine.TxState:
+        """The state with a late event folded in seqNo order with every stored one."""
+        rows = (
+            await TransactionEvent.filter(
+                station_id=station_id, transaction_id=event.transaction_id
+            )
+            .using_db(batch.conn)
+            .values_list("payload", "received_at")
+        )
+        unwritten = batch.shared.setdefault(_PENDING_EVENTS, {})
+        history = [parse_event(payload, received)[0] for payload, received in rows]
+        history += unwritten.get((station_id, event.transaction_id), [])
+        state = machine.fold([*history, event], rules)
+        assert state is not None
+        if machine.Flag.SUPERSEDED.value in dict(before.quality) and not state.ended:
+            assert before.ended_at is not None
+            state = machine.supersede(state, before.ended_at)
+        return state
+
+    async def _supersede_others(
+        self, batch: Batch, station_id: str, state: machine.TxState
+    ) -> None:
+        """End every other active transaction on the EVSE that `state` started on."""
+        pending: dict[tuple[str, str], tuple[int, machine.TxState]] = batch.shared[_PENDING]
+        stored = await (
+            Transaction.filter(station_id=station_id, evse_id=state.evse_id, state="active")
+            .exclude(transaction_id=state.transaction_id)
+            .using_db(batch.conn)
+            .values_list("transaction_id", flat=True)
+        )
+        unwritten = [
+            tid
+            for (sid, tid), (_, other) in pending.items()
+            if sid == station_id and other.evse_id == state.evse_id
+        ]
+        for transaction_id in sorted({str(tid) for tid in stored} | set(unwritten)):
+            row_id, old = await self._current(batch, station_id, transaction_id)
+            if row_id is None or old is None or not machine.superseded_by(old, state):
+                continue
+            at = state.started_at or self.context.clock()
+            ended = machine.supersede(old, at)
+            batch.update(Transaction(id=row_id, **_transaction_fields(ended)), _UPDATED_FIELDS)
+            batch.insert(
+                StationEvent(
+                    station_id=station_id,
+                    kind=SUPERSEDED_EVENT,
+                    timestamp=at,
+                    payload={
+                        "transactionId": transaction_id,
+                        "supersededBy": state.transaction_id,
+                        "evseId": state.evse_id,
+                        "stoppedReason": machine.SUPERSEDED_REASON,
+                        "energyWh": ended.energy_wh,
+                    },
+                )
+            )
+            pending[(station_id, transaction_id)] = (row_id, ended)
+            batch.on_commit(partial(self._remember, station_id, row_id, ended))
+            log.info(
+                "[%s] transaction %s ended: %s started on EVSE %s",
+                station_id,
+                transaction_id,
+                state.transaction_id,
+                state.evse_id,
+            )
+
     async def transaction_event(self, station_id: str, payload: dict[str, Any]) -> dict[str, Any]:
-        try:
-            event, samples = parse_event(payload)
-        except MeterValueError as error:
-            raise OcppError(ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, str(error)) from None
-        for name, value in (("seqNo", event.seq_no), ("remoteStartId", event.remote_start_id)):
-            if value is not None and not -MAX_STORED_INT <= value <= MAX_STORED_INT:
-                raise OcppError(ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, f"{name} is too large")
         received_at = self.context.clock()
+        event, samples = parse_event(payload, received_at)
 
         async def write(batch: Batch) -> None:
             row_id, before = await self._current(batch, station_id, event.transaction_id)
-            state, duplicate = machine.apply(before, event)
+            evse_id = event.evse_id if before is None or before.evse_id is None else before.evse_id
+            rules = self._rules(station_id, evse_id)
+            state, duplicate = machine.apply(before, event, rules)
             if duplicate:
                 return
+            if before is not None and event.seq_no < before.latest_seq:
+                # Late (an offline replay, a retry): judged as if it had come in order.
+                state = await self._refold(batch, station_id, event, before, rules)
+            batch.shared.setdefault(_PENDING_EVENTS, {}).setdefault(
+                (station_id, event.transaction_id), []
+            ).append(event)
             batch.insert(
                 TransactionEvent(
                     station_id=station_id,
@@ -181,6 +276,8 @@ class Transactions:
             committed_id = row_id
             batch.shared[_PENDING][(station_id, event.transaction_id)] = (committed_id, state)
             batch.on_commit(lambda: self._remember(station_id, committed_id, state))
+            if event.event_type is machine.EventType.STARTED and not state.ended:
+                await self._supersede_others(batch, station_id, state)
 
         try:
             await self.context.writer.submit(write)
@@ -194,10 +291,7 @@ class Transactions:
         return response
 
     async def meter_values(self, station_id: str, payload: dict[str, Any]) -> dict[str, Any]:
-        try:
-            samples = readings(payload["meterValue"])
-        except MeterValueError as error:
-            raise OcppError(ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, str(error)) from None
+        samples = readings(payload["meterValue"])
         rows = meter_rows(station_id, payload["evseId"], None, samples)
 
         async def write(batch: Batch) -> None:
@@ -223,6 +317,7 @@ _UPDATED_FIELDS = (
     "discharged_wh",
     "machine",
     "seq_gaps",
+    "data_quality",
 )
 
 
@@ -243,6 +338,7 @@ def _transaction_fields(state: machine.TxState) -> dict[str, Any]:
         "discharged_wh": state.discharged_wh,
         "machine": machine.to_json(state),
         "seq_gaps": state.gaps,
+        "data_quality": dict(state.quality),
     }
 
 
@@ -262,6 +358,7 @@ def transaction_json(row: Transaction) -> dict[str, Any]:
         "stopped_reason": row.stopped_reason,
         "remote_start_id": row.remote_start_id,
         "seq_gaps": row.seq_gaps,
+        "data_quality": row.data_quality,
     }
 
 

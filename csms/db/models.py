@@ -81,6 +81,8 @@ class Transaction(Model):
     #: The pure state machine's state (seqNo ranges, first/last registers) as JSON.
     machine: Any = fields.JSONField()
     seq_gaps: Any = fields.JSONField(default=list)
+    #: Data left out of the energy: {flag: count} (csms.blocks.transaction_state.Flag).
+    data_quality: Any = fields.JSONField(default=dict)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,6 +18,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from csms.gateway import ocppj, schemas
+from csms.gateway.log_throttle import LogThrottle
 from csms.gateway.ocppj import Call, CallError, CallResult, ErrorCode, FrameError, OcppError
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,8 @@ class StationConnection:
     :param max_queued: outbound CALLs that may wait behind the outstanding one; more are
         refused at once with CommandQueueFull instead of piling up behind a slow station.
     :param timeout: seconds an outbound CALL waits for its CALLRESULT or CALLERROR.
+    :param log_throttle: bounds what this station's bad frames write to the log; shared by
+        the gateway so that reconnecting does not renew the budget.
     """
 
     _ids = itertools.count(1)
@@ -70,6 +74,7 @@ class StationConnection:
         timeout: float = 30.0,
         max_queued: int = 100,
         rejected: bool = False,
+        log_throttle: LogThrottle | None = None,
     ):
         self.station_id = station_id
         self.websocket = websocket
@@ -79,6 +84,7 @@ class StationConnection:
         self.max_queued = max_queued
         #: Registration Rejected at the last boot: only BootNotification is answered (B03).
         self.rejected = rejected
+        self.log_throttle = log_throttle or LogThrottle()
         self._call_lock = asyncio.Lock()
         self._waiting = 0
         self._pending: tuple[str, str, asyncio.Future[dict[str, Any]]] | None = None
@@ -109,8 +115,9 @@ class StationConnection:
             message = ocppj.parse_frame(text)
         except FrameError as error:
             if error.unique_id is None:
-                log.warning("[%s] dropped unreadable frame: %s", self.station_id, error)
+                self._log(logging.WARNING, "dropped unreadable frame: %s", error)
                 return
+            self._log(logging.INFO, "frame refused: %s %s", error.code, error)
             await self._send(ocppj.call_error_frame(error.unique_id, error.code, str(error)))
             return
         if isinstance(message, Call):
@@ -129,12 +136,12 @@ class StationConnection:
             if call.action == "BootNotification":
                 self.rejected = response["status"] == "Rejected"
         except OcppError as error:
-            log.info("[%s] %s refused: %s %s", self.station_id, call.action, error.code, error)
+            self._log(logging.INFO, "%s refused: %s %s", call.action, error.code, error)
             frame = ocppj.call_error_frame(
                 call.unique_id, error.code, error.description, error.details
             )
         except Exception:
-            log.exception("[%s] %s failed", self.station_id, call.action)
+            self._log(logging.ERROR, "%s failed", call.action, exc_info=True)
             frame = ocppj.call_error_frame(
                 call.unique_id, ErrorCode.INTERNAL_ERROR, "the CSMS could not process this"
             )
@@ -142,10 +149,21 @@ class StationConnection:
             frame = ocppj.call_result_frame(call.unique_id, response)
         await self._send(frame)
 
+    def _log(self, level: int, message: str, *args: object, exc_info: bool = False) -> None:
+        """Log a record caused by the station, within its budget (see LogThrottle)."""
+        if not log.isEnabledFor(level):
+            return
+        suppressed = self.log_throttle.admit(self.station_id, time.monotonic())
+        if suppressed is None:
+            return
+        if suppressed:
+            message += f" ({suppressed} similar records left out)"
+        log.log(level, f"[%s] {message}", self.station_id, *args, exc_info=exc_info)
+
     def _resolve(self, message: CallResult | CallError) -> None:
         pending = self._pending
         if pending is None or pending[0] != message.unique_id or pending[2].done():
-            log.warning("[%s] answer to unknown call %s", self.station_id, message.unique_id)
+            self._log(logging.WARNING, "answer to unknown call %s", message.unique_id)
             return
         _, action, future = pending
         if isinstance(message, CallError):

@@ -6,10 +6,12 @@ FormationViolation).
 
 from __future__ import annotations
 
-import json
+import re
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
+
+from csms import strict_json
 
 #: Longest unique id the RPC framework allows.
 MAX_UNIQUE_ID_LENGTH = 36
@@ -84,10 +86,23 @@ def parse_frame(text: str | bytes) -> Message:
     Raises FrameError with an RPC error code; its unique_id is None when even the message
     id could not be read (the frame is then only logged, since no reply can be matched).
     """
+    if isinstance(text, bytes | bytearray):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise FrameError(ErrorCode.RPC_FRAMEWORK_ERROR, f"not UTF-8: {error}") from error
     try:
-        frame = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise FrameError(ErrorCode.RPC_FRAMEWORK_ERROR, f"not JSON: {error}") from error
+        frame = strict_json.loads(text)
+    except strict_json.TooDeep as error:
+        # Not parsed (that is the point), so the id is read from the frame's head.
+        head = _CALL_HEAD.match(text)
+        raise FrameError(
+            ErrorCode.FORMAT_VIOLATION, str(error), head.group(1) if head else None
+        ) from None
+    except strict_json.NotFinite as error:
+        raise FrameError(_NON_FINITE_CODE, str(error), _call_id(text)) from None
+    except strict_json.JsonRejected as error:
+        raise FrameError(ErrorCode.RPC_FRAMEWORK_ERROR, str(error)) from error
     if not isinstance(frame, list) or len(frame) < 3:
         raise FrameError(ErrorCode.RPC_FRAMEWORK_ERROR, "not an OCPP-J array")
     unique_id = frame[1]
@@ -119,8 +134,28 @@ def parse_frame(text: str | bytes) -> Message:
     )
 
 
+#: `[2, "<id>"` at the start of a frame: the message id of a CALL too deep to parse.
+_CALL_HEAD = re.compile(rf'\s*\[\s*2\s*,\s*"([^"\\]{{1,{MAX_UNIQUE_ID_LENGTH}}})"')
+
+#: NaN, Infinity or an overflowing number: the payload holds a value no field may take.
+_NON_FINITE_CODE = ErrorCode.PROPERTY_CONSTRAINT_VIOLATION
+
+
+def _call_id(text: str) -> str | None:
+    """The message id of a CALL whose values were refused, or None if it has none."""
+    try:
+        frame = strict_json.loads_lenient(text)
+    except ValueError:
+        return None
+    if not isinstance(frame, list) or len(frame) != 4 or frame[0] != MessageType.CALL:
+        return None
+    unique_id = frame[1]
+    valid = isinstance(unique_id, str) and 0 < len(unique_id) <= MAX_UNIQUE_ID_LENGTH
+    return unique_id if valid else None
+
+
 def _dumps(frame: list[Any]) -> str:
-    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+    return strict_json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
 
 
 def call_frame(unique_id: str, action: str, payload: dict[str, Any]) -> str:

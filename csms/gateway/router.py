@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from csms.blocks.meter import MeterValueError
 from csms.gateway.ocppj import ErrorCode, OcppError
 from csms.gateway.schemas import Version
 
@@ -35,6 +36,11 @@ class Router:
             handler = routes.get(action)
             if handler is None:
                 raise OcppError(ErrorCode.NOT_SUPPORTED, f"{action} is not supported by this CSMS")
-            return await handler(station_id, payload)
+            try:
+                return await handler(station_id, payload)
+            except MeterValueError as error:
+                # Schema-valid, yet no meter could have produced it (a value overflowing
+                # its multiplier, a time no calendar has).
+                raise OcppError(ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, str(error)) from None
 
         return handle

@@ -42,6 +42,11 @@ _RULE_CODES = {
 
 _compile_lock = threading.Lock()
 
+#: OCPP's `integer` is 32-bit signed (OCPP 2.0.1 part 2, primitive datatypes); the schemas
+#: leave it unbounded, so a frame could carry 10**30 (or 1e30, which JSON Schema counts as
+#: an integer) into an integer column. Bounding it here makes that a CALLERROR.
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
 
 @cache
 def actions(version: Version) -> frozenset[str]:
@@ -57,9 +62,23 @@ def actions(version: Version) -> frozenset[str]:
 @cache
 def _compiled(version: Version, action: str, direction: Direction) -> Callable[[Any], Any]:
     path = resources.files("ocpp") / version / "schemas" / f"{action}{direction}.json"
-    schema = json.loads(path.read_text(encoding="utf-8"))
+    schema = _bound_integers(json.loads(path.read_text(encoding="utf-8")))
     with _compile_lock:
         return fastjsonschema.compile(schema)
+
+
+def _bound_integers(node: Any) -> Any:
+    """Give every `integer` without explicit bounds the 32-bit range, recursively."""
+    if isinstance(node, dict):
+        if node.get("type") == "integer":
+            node.setdefault("minimum", INT32_MIN)
+            node.setdefault("maximum", INT32_MAX)
+        for value in node.values():
+            _bound_integers(value)
+    elif isinstance(node, list):
+        for value in node:
+            _bound_integers(value)
+    return node
 
 
 def validate(version: Version, action: str, direction: Direction, payload: Any) -> None:

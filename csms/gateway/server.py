@@ -21,6 +21,7 @@ from websockets.typing import Subprotocol
 from csms.config import Settings
 from csms.db.models import Station
 from csms.gateway.connection import StationConnection, StationNotConnected
+from csms.gateway.log_throttle import LogThrottle
 from csms.gateway.router import Router
 from csms.gateway.schemas import Version
 from csms.identifiers import is_station_id
@@ -86,6 +87,7 @@ class Gateway:
         #: station id -> (stored hash, sha256 of the password that matched it): saves a
         #: scrypt run per reconnect without keeping any password.
         self._verified: dict[str, tuple[str, bytes]] = {}
+        self._log_throttle = LogThrottle()
 
     @property
     def port(self) -> int:
@@ -174,6 +176,7 @@ class Gateway:
             self.router.handler_for(version),
             timeout=self.settings.call_timeout,
             max_queued=self.settings.max_queued_calls,
+            log_throttle=self._log_throttle,
         )
         replaced = self.registry.add(connection)
         if replaced is not None:

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from csms.blocks.meter import EXPORT_REGISTER, IMPORT_REGISTER
+from csms.blocks.transaction_state import PLAUSIBLE, plausible_series
 from csms.db.models import GridEvent, MeterValue, Transaction
 from csms.db.writer import Batch, DurableWriter
 from csms.grid.live_instance import EventKind, GridEventValue
@@ -22,6 +23,8 @@ POWER_IMPORT = "Power.Active.Import"
 POWER_EXPORT = "Power.Active.Export"
 #: Meter values older than this are not "live" for `grid show`.
 LIVE_WINDOW = timedelta(minutes=15)
+#: Largest power reading believed (the data-quality ceiling of any EVSE, with its margin).
+MAX_LIVE_POWER_W = PLAUSIBLE.max_power_w * PLAUSIBLE.power_margin
 
 
 class EventError(ValueError):
@@ -196,16 +199,23 @@ async def read_registers(
         .order_by("timestamp")
         .values_list("station_id", "evse_id", "transaction_id", "timestamp", "measurand", "value")
     )
-    by_key: dict[tuple[Any, ...], dict[datetime, list[float]]] = {}
+    by_key: dict[tuple[Any, ...], dict[str, list[tuple[datetime, float]]]] = {}
     for station_id, evse_id, tx_id, timestamp, measurand, value in rows:
-        samples = by_key.setdefault((station_id, evse_id, tx_id), {})
-        pair = samples.setdefault(timestamp, [math.nan, 0.0])
-        pair[0 if measurand == IMPORT_REGISTER else 1] = value
+        by_key.setdefault((station_id, evse_id, tx_id), {}).setdefault(measurand, []).append(
+            (timestamp, value)
+        )
     out: list[list[tuple[datetime, float]]] = []
-    for samples in by_key.values():
-        series = [
-            (t, imp - exp) for t, (imp, exp) in sorted(samples.items()) if not math.isnan(imp)
-        ]
+    for registers in by_key.values():
+        # Only readings a meter could have taken (as billing judges them): a reset or a
+        # register of 1e300 would otherwise become delivered power.
+        imports = plausible_series(registers.get(IMPORT_REGISTER, ()))
+        exports = plausible_series(registers.get(EXPORT_REGISTER, ()))
+        series = []
+        exported, index = 0.0, 0
+        for moment, imported in imports:
+            while index < len(exports) and exports[index][0] <= moment:
+                exported, index = exports[index][1], index + 1
+            series.append((moment, imported - exported))
         out.append(series)
     return out
 
@@ -255,6 +265,8 @@ async def live_evse_power(now: datetime) -> dict[tuple[str, int], float]:
     )
     latest: dict[tuple[str, int], tuple[datetime, dict[str, float]]] = {}
     for station_id, evse_id, timestamp, measurand, value in rows:
+        if not abs(value) <= MAX_LIVE_POWER_W:
+            continue  # no EVSE draws this: a broken reading, not a load to plan around
         key = (station_id, evse_id)
         seen = latest.get(key)
         if seen is None or timestamp > seen[0]:
