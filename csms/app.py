@@ -26,6 +26,7 @@ from csms.db.database import close_database, open_database
 from csms.db.writer import DurableWriter
 from csms.gateway.router import Handler, Router
 from csms.gateway.server import ConnectionRegistry, Gateway
+from csms.grid.live_state import StoredPlanState
 from csms.grid.planner import LivePlanner
 from swap_orchestrator.live import VENDOR_ID, SwapService
 
@@ -48,13 +49,18 @@ class Csms:
         self.diagnostics = Diagnostics(context)
         self.smart_charging = SmartCharging(context)
         self.data_transfer = DataTransferRouter()
+        # The registry is this process's transport; RemoteControl journals every command.
         self.remote_control = RemoteControl(context, self.registry, self.authorization)
-        self.swap = SwapService(self, clock)
+        self.swap = SwapService(clock, self.registry, self.remote_control, self.writer)
         self.data_transfer.register(VENDOR_ID, self.swap.data_transfer)
+        self.planner = LivePlanner(
+            settings,
+            clock,
+            self.registry,
+            self.remote_control,
+            StoredPlanState(self.writer),
+        )
         self.router = self._routes()
-        self.planner = LivePlanner(self)
-        self.planner.observe(self.router)
-        self.router.add("BatterySwap", self.swap.on_battery_swap, versions=("v21",))
         self.gateway = Gateway(
             settings,
             self.router,
@@ -83,6 +89,9 @@ class Csms:
             "LogStatusNotification",
         ):
             router.add(kind, _recorder(self.diagnostics, kind))
+        router.add("BatterySwap", self.swap.on_battery_swap, versions=("v21",))
+        for action, hook in self.planner.observers().items():
+            router.after(action, hook)
         return router
 
     async def _on_connect(self, station_id: str, subprotocol: str) -> None:

@@ -16,13 +16,14 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from csms.blocks.base import Clock
+from csms.blocks.ports import CommandSender, StationLinks, Writer
 from csms.db.models import SwapEvent
 from csms.db.writer import Batch
-from csms.gateway.ocppj import ErrorCode, OcppError
 from csms.grid.kernel import warm_up
+from csms.ocpp_errors import ErrorCode, OcppError
 from swap_orchestrator.batteries import RackBattery
 from swap_orchestrator.gates import PerceptionReport, Stage
 from swap_orchestrator.kernel_planner import kernel_planner
@@ -43,9 +44,6 @@ from swap_orchestrator.station import (
     StationOrchestrator,
     SwapRequest,
 )
-
-if TYPE_CHECKING:
-    from csms.app import Csms
 
 log = logging.getLogger(__name__)
 
@@ -142,8 +140,10 @@ class SwapService:
 
     def __init__(
         self,
-        csms: Csms,
         clock: Clock,
+        links: StationLinks,
+        sender: CommandSender,
+        writer: Writer,
         *,
         epoch: datetime | None = None,
         time_scale: float = 1.0,
@@ -151,9 +151,15 @@ class SwapService:
         plan_params: RackPlanParams | None = None,
         planner: RackPlanner = kernel_planner,
     ) -> None:
-        """`time_scale`: simulated seconds per real second of `clock` (1 in production)."""
-        self.csms = csms
+        """`time_scale`: simulated seconds per real second of `clock` (1 in production).
+
+        Commands go out through `sender`; `links` tells which stations are online and the
+        OCPP version each speaks; events are stored through `writer`.
+        """
         self.clock = clock
+        self.links = links
+        self.sender = sender
+        self.writer = writer
         self.epoch = epoch or clock()
         self.time_scale = time_scale
         self.config = config or OrchestratorConfig()
@@ -483,12 +489,10 @@ class SwapService:
         }
         station_id = station.spec.id
         try:
-            if self.csms.registry.get(station_id).version == "v21":
-                response = await self.csms.remote_control.send(
-                    station_id, "RequestBatterySwap", payload
-                )
+            if self.links.version(station_id) == "v21":
+                response = await self.sender.send(station_id, "RequestBatterySwap", payload)
             else:
-                response = await self.csms.remote_control.send(
+                response = await self.sender.send(
                     station_id,
                     "DataTransfer",
                     {"vendorId": VENDOR_ID, "messageId": "RequestBatterySwap", "data": payload},
@@ -506,7 +510,7 @@ class SwapService:
 
     async def _send_vendor(self, station_id: str, message: str, data: dict[str, Any]) -> None:
         try:
-            await self.csms.remote_control.send(
+            await self.sender.send(
                 station_id,
                 "DataTransfer",
                 {"vendorId": VENDOR_ID, "messageId": message, "data": data},
@@ -539,7 +543,7 @@ class SwapService:
                     )
                 )
 
-        await self.csms.writer.submit(write)
+        await self.writer.submit(write)
         excess = len(station.log) - MAX_LOG_IN_MEMORY
         if excess > 0 and station.persisted >= excess:
             del station.log[:excess]  # in place: the orchestrator appends to this list
@@ -626,7 +630,7 @@ class SwapService:
         first = {serial: series[0] for serial, series in plan.items() if series}
         station.rack.set_power(first, spec.grid_limit_w - spec.aux_w, params.slot_s)
         station.record_power(self.now())
-        if spec.id in self.csms.registry.station_ids():
+        if self.links.is_connected(spec.id):
             power = {serial: round(w, 1) for serial, w in station.rack.power_w.items()}
             self._spawn(self._send_vendor(spec.id, "RackPower", {"powerW": power}))
 

@@ -16,13 +16,13 @@ from csms.blocks import authorization, stations
 from csms.blocks.transactions import list_transactions, transaction_json
 from csms.db.models import Station
 from csms.gateway import schemas
-from csms.gateway.connection import (
+from csms.ocpp_errors import (
     CommandQueueFull,
     CommandRejected,
     CommandTimeout,
+    OcppError,
     StationNotConnected,
 )
-from csms.gateway.ocppj import OcppError
 
 if TYPE_CHECKING:
     from csms.app import Csms

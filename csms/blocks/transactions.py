@@ -21,7 +21,7 @@ from csms.blocks.meter import (
 )
 from csms.db.models import MeterValue, Transaction, TransactionEvent
 from csms.db.writer import Batch
-from csms.gateway.ocppj import ErrorCode, OcppError
+from csms.ocpp_errors import ErrorCode, OcppError
 
 #: Batch.shared key: states written earlier in the same batch, by (station, transaction).
 _PENDING = "transactions.pending"

@@ -20,7 +20,7 @@ from csms.blocks.base import utc_now
 from csms.console import CliError, console
 from csms.db.models import GridPlan
 from csms.grid import events
-from csms.grid.planner import load_topology, save_topology
+from csms.grid.live_state import load_topology, save_topology
 from csms.grid.topology import Topology, TopologyError, loads_topology, node_loads
 from csms.operator_cli import _add_common, _api_headers, settings_from, with_database
 
