@@ -38,6 +38,7 @@ class Csms:
 
     def __init__(self, settings: Settings, clock: Clock = utc_now):
         self.settings = settings
+        self.clock = clock
         self.writer = DurableWriter(settings.commit_window, settings.commit_batch)
         context = BlockContext(self.writer, settings, clock)
         self.registry = ConnectionRegistry()

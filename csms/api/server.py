@@ -3,65 +3,49 @@
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from csms.api.openapi import openapi_document
+from csms.api.responses import body, command_error, error
+from csms.api.responses import require as _require
 from csms.blocks import authorization, stations
 from csms.blocks.transactions import list_transactions, transaction_json
 from csms.db.models import Station
 from csms.gateway import schemas
-from csms.ocpp_errors import (
-    CommandQueueFull,
-    CommandRejected,
-    CommandTimeout,
-    OcppError,
-    StationNotConnected,
-)
+from csms.ocpp_errors import CommandError, OcppError
 
 if TYPE_CHECKING:
-    from csms.app import Csms
+    from csms.blocks.base import Clock
+    from csms.blocks.device_model import DeviceModel
+    from csms.blocks.remote_control import RemoteControl
+    from csms.config import Settings
+    from csms.db.writer import DurableWriter
+    from csms.grid.planner import LivePlanner
+    from swap_orchestrator.live import SwapService
 
-CSMS_KEY: web.AppKey[Csms] = web.AppKey("csms")
+
+class Services(Protocol):
+    """What the API uses of the central system (the composition root provides it)."""
+
+    settings: Settings
+    clock: Clock
+    writer: DurableWriter
+    remote_control: RemoteControl
+    device_model: DeviceModel
+    planner: LivePlanner
+    swap: SwapService
+
+
+CSMS_KEY: web.AppKey[Services] = web.AppKey("csms")
 #: Largest request body the API reads (bytes).
 MAX_BODY_BYTES = 1 << 20
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
-
-
-async def body(request: web.Request) -> dict[str, Any]:
-    try:
-        data = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as failure:
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": f"body is not JSON: {failure}"}),
-            content_type="application/json",
-        ) from failure
-    if not isinstance(data, dict):
-        raise web.HTTPUnprocessableEntity(
-            text=json.dumps({"error": "body must be a JSON object"}),
-            content_type="application/json",
-        )
-    return data
-
-
-def _require(data: dict[str, Any], name: str, kind: type = str) -> Any:
-    value = data.get(name)
-    if not isinstance(value, kind):
-        raise web.HTTPUnprocessableEntity(
-            text=json.dumps({"error": f"field {name!r} is required ({kind.__name__})"}),
-            content_type="application/json",
-        )
-    return value
 
 
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -89,7 +73,7 @@ def _guard_middleware(token: str | None) -> Any:
     return check
 
 
-def csms_of(request: web.Request) -> Csms:
+def csms_of(request: web.Request) -> Services:
     return request.app[CSMS_KEY]
 
 
@@ -198,16 +182,8 @@ async def station_answer(
         return error(404, f"no station {station_id}")
     try:
         response = await command()
-    except StationNotConnected:
-        return error(409, f"station {station_id} is not connected")
-    except OcppError as failure:
-        return error(422, f"{failure.code}: {failure.description}")
-    except CommandTimeout as failure:
-        return error(504, str(failure))
-    except CommandQueueFull as failure:
-        return error(503, str(failure))
-    except CommandRejected as failure:
-        return error(502, f"station answered CALLERROR {failure}")
+    except (CommandError, OcppError) as failure:
+        return command_error(station_id, failure)
     return web.json_response(response)
 
 
@@ -218,7 +194,7 @@ async def get_variables(request: web.Request) -> web.Response:
     return web.json_response(rows)
 
 
-def build_app(csms: Csms) -> web.Application:
+def build_app(csms: Services) -> web.Application:
     app = web.Application(
         middlewares=[_guard_middleware(csms.settings.api_token)], client_max_size=MAX_BODY_BYTES
     )
@@ -238,13 +214,13 @@ def build_app(csms: Csms) -> web.Application:
 
     grid_routes.add_routes(app)
 
-    from csms.api import swap_routes  # imports this module's helpers
+    from csms.api import swap_routes  # imports this module too
 
     swap_routes.add_routes(app)
     return app
 
 
-async def start_api(csms: Csms) -> web.AppRunner:
+async def start_api(csms: Services) -> web.AppRunner:
     runner = web.AppRunner(build_app(csms), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, csms.settings.api_host, csms.settings.api_port)
