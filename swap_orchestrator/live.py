@@ -24,10 +24,9 @@ from csms.db.models import SwapEvent
 from csms.db.writer import Batch
 from csms.grid.kernel import warm_up
 from csms.ocpp_errors import ErrorCode, OcppError
-from swap_orchestrator.batteries import RackBattery
 from swap_orchestrator.gates import PerceptionReport, Stage
 from swap_orchestrator.kernel_planner import kernel_planner
-from swap_orchestrator.rack import GridRequest, Rack, RackPlanner, RackPlanParams, build_instance
+from swap_orchestrator.rack import GridRequest, RackPlanner, RackPlanParams, build_instance
 from swap_orchestrator.scenario import (
     Priority,
     ScenarioError,
@@ -41,9 +40,9 @@ from swap_orchestrator.station import (
     Event,
     OrchestratorConfig,
     Phase,
-    StationOrchestrator,
     SwapRequest,
 )
+from swap_orchestrator.station_setup import SimTiming, bay_cycle_s, build_station
 
 log = logging.getLogger(__name__)
 
@@ -103,23 +102,8 @@ class LiveStation:
         self.rack_changed = False  # the station reported its rack since the last timer run
         self.log: list[Event] = []
         self.persisted = 0
-        self.rack = Rack(
-            (
-                RackBattery(b.serial, b.type, b.capacity_wh, b.soc * b.capacity_wh, b.soh)
-                for b in spec.batteries
-            ),
-            spec.rack_charge_w,
-            params.efficiency,
-        )
-        self.orch = StationOrchestrator(
-            spec.id,
-            spec.bays,
-            spec.battery_types,
-            spec.min_handout_soc,
-            self.rack,
-            self.log,
-            config,
-        )
+        self.rack, self.orch = build_station(spec, self.log, config, params.efficiency)
+        self.cycle_s = bay_cycle_s(spec, SimTiming())
         self.power_w: list[list[float]] = []  # [t, racks + auxiliaries] steps
         self.next_plan = 0.0
         self.swaps: dict[int, tuple[int, str]] = {}  # requestId -> (bay, vehicle)
@@ -613,12 +597,11 @@ class SwapService:
         edges = [t for r in station.grid_requests for t in (r.from_s, r.to_s) if t > now]
         station.next_plan = min([now + params.slot_s, *edges])
         batteries = list(station.rack.batteries.values())
-        cycle_s = spec.approach_s + spec.swap_s + 30.0
         instance = build_instance(
             now,
             self.epoch,
             batteries,
-            station.orch.forecast(now, cycle_s, limit=len(batteries) + spec.bays),
+            station.orch.forecast(now, station.cycle_s, limit=len(batteries) + spec.bays),
             handout_soc=spec.min_handout_soc,
             charge_w=spec.rack_charge_w,
             limit_w=lambda t: spec.grid_limit_w - spec.aux_w,
