@@ -4,50 +4,32 @@ transport answers."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 import pytest
 
+from csms import ocpp_errors as rpc
 from csms.blocks.authorization import Authorization
 from csms.blocks.base import BlockContext
-from csms.blocks.remote_control import RemoteControl
+from csms.blocks.remote_control import Outcome, RemoteControl
 from csms.config import Settings
-from csms.ocpp_errors import (
-    CommandQueueFull,
-    CommandRejected,
-    CommandTimeout,
-    ErrorCode,
-    OcppError,
-    StationNotConnected,
-)
 from tests.fakes import Answer, FakeClock, FakeSender, FakeWriter
 
 
 class Journal:
-    """The command journal as a list: [station, action, payload, status, response, error]."""
+    """The command journal as a list of rows."""
 
     def __init__(self) -> None:
         self.rows: list[dict[str, Any]] = []
 
-    async def opened(
-        self, station_id: str, action: str, payload: dict[str, Any], at: datetime
-    ) -> int:
-        self.rows.append(
-            {"station": station_id, "action": action, "payload": payload, "status": "sent"}
-        )
+    async def opened(self, station_id: str, action: str, payload: Any, at: datetime) -> int:
+        self.rows.append({"station": station_id, "action": action, "payload": payload})
         return len(self.rows)
 
-    async def closed(
-        self,
-        command_id: int,
-        status: str,
-        at: datetime,
-        *,
-        response: dict[str, Any] | None = None,
-        error: str | None = None,
-    ) -> None:
-        self.rows[command_id - 1].update(status=status, response=response, error=error)
+    async def closed(self, command_id: int, outcome: Outcome, at: datetime) -> None:
+        self.rows[command_id - 1].update(asdict(outcome))
 
 
 def remote_control(answer: Answer) -> tuple[RemoteControl, FakeSender, Journal]:
@@ -78,11 +60,14 @@ async def test_an_answered_command_returns_the_answer_and_is_journalled() -> Non
 @pytest.mark.parametrize(
     ("failure", "status"),
     [
-        (CommandTimeout("CS-1 did not answer Reset within 2 s"), "timeout"),
-        (CommandRejected("NotImplemented", "no reset here", {}), "error"),
-        (StationNotConnected("station CS-1 is not connected"), "failed"),
-        (CommandQueueFull("100 commands already wait for CS-1"), "failed"),
-        (OcppError(ErrorCode.OCCURRENCE_CONSTRAINT_VIOLATION, "type is required"), "invalid"),
+        (rpc.CommandTimeout("CS-1 did not answer Reset within 2 s"), "timeout"),
+        (rpc.CommandRejected("NotImplemented", "no reset here", {}), "error"),
+        (rpc.StationNotConnected("station CS-1 is not connected"), "failed"),
+        (rpc.CommandQueueFull("100 commands already wait for CS-1"), "failed"),
+        (
+            rpc.OcppError(rpc.ErrorCode.OCCURRENCE_CONSTRAINT_VIOLATION, "type is required"),
+            "invalid",
+        ),
     ],
 )
 async def test_a_failed_command_raises_and_its_outcome_is_journalled(

@@ -11,7 +11,7 @@ from csms.blocks.ports import Version
 from csms.ocpp_errors import ErrorCode, OcppError
 from swap_orchestrator.live import VENDOR_ID, SwapService
 from tests.fakes import FakeClock, FakeLinks, FakeSender, FakeWriter
-from tests.test_swaplive_api import STATION, station_doc, vehicle_doc
+from tests.test_swaplive_api import STATION, battery_swap_events, station_doc, vehicle_doc
 
 
 def service(version: Version | None = "v21") -> tuple[SwapService, FakeSender, FakeWriter]:
@@ -76,16 +76,7 @@ async def test_a_swap_is_requested_in_the_station_protocol_and_its_events_are_wr
         "batteryOut": "V-B1",
         "batteryIn": "R1",
     }
-    for event, data in (
-        ("BatteryIn", {"evseId": 3, "serialNumber": "V-B1", "soC": 14.0, "soH": 92.0}),
-        ("BatteryOut", {"evseId": 1, "serialNumber": "R1", "soC": 95.0, "soH": 97.0}),
-    ):
-        swap_event = {
-            "eventType": event,
-            "requestId": request["requestId"],
-            "idToken": request["idToken"],
-            "batteryData": [data],
-        }
+    for swap_event in battery_swap_events(request):
         assert await swap.on_battery_swap(STATION, swap_event) == {}
         await swap.perceive(STATION, [report(swap, "car-1", "bay", 5)])
     assert swap.instruction("car-1").action == "leave"

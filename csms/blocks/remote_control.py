@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -22,25 +23,26 @@ from csms.ocpp_errors import (
 
 log = logging.getLogger(__name__)
 
+Payload = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a command ended: `status` as in `Command.status`, with the answer or the error."""
+
+    status: str
+    response: dict[str, Any] | None = None
+    error: str | None = None
+
 
 class CommandJournal(Protocol):
     """Where every command and its outcome is recorded."""
 
-    async def opened(
-        self, station_id: str, action: str, payload: dict[str, Any], at: datetime
-    ) -> int:
+    async def opened(self, station_id: str, action: str, payload: Payload, at: datetime) -> int:
         """Record a command about to be sent; returns its id."""
         ...
 
-    async def closed(
-        self,
-        command_id: int,
-        status: str,
-        at: datetime,
-        *,
-        response: dict[str, Any] | None = None,
-        error: str | None = None,
-    ) -> None: ...
+    async def closed(self, command_id: int, outcome: Outcome, at: datetime) -> None: ...
 
 
 class StoredCommands:
@@ -49,9 +51,7 @@ class StoredCommands:
     def __init__(self, writer: Writer) -> None:
         self.writer = writer
 
-    async def opened(
-        self, station_id: str, action: str, payload: dict[str, Any], at: datetime
-    ) -> int:
+    async def opened(self, station_id: str, action: str, payload: Payload, at: datetime) -> int:
         async def write(batch: Batch) -> int:
             row = await Command.create(
                 station_id=station_id,
@@ -65,20 +65,17 @@ class StoredCommands:
 
         return await self.writer.submit(write)
 
-    async def closed(
-        self,
-        command_id: int,
-        status: str,
-        at: datetime,
-        *,
-        response: dict[str, Any] | None = None,
-        error: str | None = None,
-    ) -> None:
+    async def closed(self, command_id: int, outcome: Outcome, at: datetime) -> None:
         async def write(batch: Batch) -> None:
             await (
                 Command.filter(id=command_id)
                 .using_db(batch.conn)
-                .update(status=status, response=response, error=error, completed_at=at)
+                .update(
+                    status=outcome.status,
+                    response=outcome.response,
+                    error=outcome.error,
+                    completed_at=at,
+                )
             )
 
         await self.writer.submit(write)
@@ -100,48 +97,38 @@ class RemoteControl:
         self.authorization = authorization
         self.journal = journal or StoredCommands(context.writer)
 
-    async def send(self, station_id: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+    async def send(self, station_id: str, action: str, payload: Payload) -> Payload:
         """Send `action` and return the station's answer; the outcome is stored either way.
 
         Raises StationNotConnected, OcppError (payload breaks the schema), CommandQueueFull,
         CommandTimeout or CommandRejected.
         """
-        record = await self._record(station_id, action, payload)
+        record = await self.journal.opened(station_id, action, payload, self.context.clock())
         try:
             response = await self.sender.send(station_id, action, payload)
         except asyncio.CancelledError:
             # The requester went away: record that, then let the cancellation through.
-            await asyncio.shield(self._finish(record, "cancelled"))
+            await asyncio.shield(self._finish(record, Outcome("cancelled")))
             raise
         except OcppError as error:
-            await self._finish(record, "invalid", error=f"{error.code}: {error.description}")
+            await self._finish(
+                record, Outcome("invalid", error=f"{error.code}: {error.description}")
+            )
             raise
         except CommandTimeout as error:
-            await self._finish(record, "timeout", error=str(error))
+            await self._finish(record, Outcome("timeout", error=str(error)))
             raise
         except CommandRejected as error:
-            await self._finish(record, "error", error=str(error))
+            await self._finish(record, Outcome("error", error=str(error)))
             raise
         except (StationNotConnected, CommandQueueFull) as error:
-            await self._finish(record, "failed", error=str(error) or type(error).__name__)
+            await self._finish(record, Outcome("failed", error=str(error) or type(error).__name__))
             raise
-        await self._finish(record, "answered", response=response)
+        await self._finish(record, Outcome("answered", response=response))
         return response
 
-    async def _record(self, station_id: str, action: str, payload: dict[str, Any]) -> int:
-        return await self.journal.opened(station_id, action, payload, self.context.clock())
-
-    async def _finish(
-        self,
-        command_id: int,
-        status: str,
-        *,
-        response: dict[str, Any] | None = None,
-        error: str | None = None,
-    ) -> None:
-        await self.journal.closed(
-            command_id, status, self.context.clock(), response=response, error=error
-        )
+    async def _finish(self, command_id: int, outcome: Outcome) -> None:
+        await self.journal.closed(command_id, outcome, self.context.clock())
 
     async def push_local_list(self, station_id: str) -> dict[str, Any]:
         """Send the full token list with the next version; the version is kept if Accepted."""
