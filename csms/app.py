@@ -17,6 +17,7 @@ from csms.blocks.base import BlockContext, Clock, utc_now
 from csms.blocks.data_transfer import DataTransferRouter
 from csms.blocks.device_model import DeviceModel
 from csms.blocks.diagnostics import Diagnostics
+from csms.blocks.ports import Handler
 from csms.blocks.provisioning import Provisioning
 from csms.blocks.remote_control import RemoteControl
 from csms.blocks.smart_charging import SmartCharging
@@ -24,7 +25,7 @@ from csms.blocks.transactions import Transactions
 from csms.config import Settings
 from csms.db.database import close_database, open_database
 from csms.db.writer import DurableWriter
-from csms.gateway.router import Handler, Router
+from csms.gateway.router import Router
 from csms.gateway.server import ConnectionRegistry, Gateway
 from csms.grid.live_state import StoredPlanState
 from csms.grid.planner import LivePlanner
