@@ -80,7 +80,7 @@ async def provision(db_url: str, topology: Path) -> None:
     from csms.blocks.authorization import add_token
     from csms.db.database import close_database, open_database
     from csms.db.models import Station
-    from csms.grid.planner import save_topology
+    from csms.grid.live_state import save_topology
     from csms.grid.topology import loads_topology
     from csms.passwords import hash_password
 

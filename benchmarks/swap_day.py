@@ -24,8 +24,9 @@ from swap_orchestrator.generator import GeneratorParams, generate
 from swap_orchestrator.rack import RackPlanParams
 from swap_orchestrator.report import build_report, percentile
 from swap_orchestrator.scenario import Scenario, parse_scenario
-from swap_orchestrator.sim import SimTiming, Simulation, bay_cycle_s
+from swap_orchestrator.sim import Simulation
 from swap_orchestrator.station import StationOrchestrator
+from swap_orchestrator.station_setup import SimTiming, bay_cycle_s
 
 DAY_TARGET_S = 10.0
 LATENCY_TARGET_S = 0.010

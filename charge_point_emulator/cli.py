@@ -9,6 +9,8 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from rich.console import Console
+
 from charge_point_emulator.fleet import Fleet, FleetConfig
 from charge_point_emulator.passwords import PasswordBook, PasswordFileError, load_passwords
 from charge_point_emulator.scenario import (
@@ -18,7 +20,13 @@ from charge_point_emulator.scenario import (
     generate_scenario,
     load_scenario,
 )
-from csms.console import CliError, console
+
+#: The emulator's own terminal: it shares no code with the CSMS it checks.
+console = Console()
+
+
+class CliError(Exception):
+    """Bad flags or files; shown as one red line, exit status 1."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -98,7 +106,11 @@ async def _run(config: FleetConfig, live: bool) -> Fleet:
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
-    config = build_config(args)
+    try:
+        config = build_config(args)
+    except CliError as error:
+        console.print(f"[bold red]error:[/] {error}", highlight=False)
+        return 1
     console.print(
         f"emulating [bold]{len(config.scenario.stations)}[/] stations against "
         f"[bold]{config.csms_url}[/] at x{config.speed:g}"
@@ -126,8 +138,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return run(args)
-    except CliError as error:
-        console.print(f"[bold red]error:[/] {error}", highlight=False)
-        return 1
     except KeyboardInterrupt:
         return 130

@@ -21,9 +21,8 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from charge_point_emulator.clock import SimClock, ocpp_time
 from charge_point_emulator.roadside import underbody_report
+from charge_point_emulator.swap_world import SWAP_VENDOR_ID, SwapStation
 from charge_point_emulator.swap_yard import Yard
-from swap_orchestrator.live import VENDOR_ID
-from swap_orchestrator.scenario import StationSpec
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +66,7 @@ class SwapStationEmulator:
 
     def __init__(
         self,
-        spec: StationSpec,
+        spec: SwapStation,
         yard: Yard,
         clock: SimClock,
         url: str,
@@ -173,7 +172,7 @@ class SwapStationEmulator:
     async def vendor(self, message: str, data: dict[str, Any]) -> None:
         """A DataTransfer of the swap contract."""
         answer = await self.call(
-            "DataTransfer", {"vendorId": VENDOR_ID, "messageId": message, "data": data}
+            "DataTransfer", {"vendorId": SWAP_VENDOR_ID, "messageId": message, "data": data}
         )
         if answer.get("status") != "Accepted":
             log.warning("%s: %s answered %s", self.spec.id, message, answer)
@@ -183,7 +182,7 @@ class SwapStationEmulator:
     async def _on_data_transfer(self, payload: dict[str, Any]) -> dict[str, Any]:
         data = payload.get("data") or {}
         message = payload.get("messageId")
-        if payload.get("vendorId") != VENDOR_ID:
+        if payload.get("vendorId") != SWAP_VENDOR_ID:
             return {"status": "UnknownVendorId"}
         if message == "RackPower":
             self.advance(self.clock.elapsed())

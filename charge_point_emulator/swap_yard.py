@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from swap_orchestrator.scenario import Scenario
+from charge_point_emulator.swap_world import SwapScenario
 
 
 class Place(Enum):
@@ -30,7 +30,7 @@ class VehicleTruth:
 class Yard:
     """The scenario's ground truth plus the vehicles' live positions (seconds from start)."""
 
-    scenario: Scenario
+    scenario: SwapScenario
     vehicles: dict[str, VehicleTruth] = field(default_factory=dict)
 
     def truth(self, vehicle: str) -> VehicleTruth:

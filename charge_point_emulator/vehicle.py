@@ -11,8 +11,8 @@ from typing import Any
 import aiohttp
 
 from charge_point_emulator.clock import SimClock
+from charge_point_emulator.swap_world import Vehicle
 from charge_point_emulator.swap_yard import Place, Yard
-from swap_orchestrator.scenario import VehicleSpec
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class EmulatedVehicle:
 
     def __init__(
         self,
-        spec: VehicleSpec,
+        spec: Vehicle,
         approach_s: float,
         yard: Yard,
         clock: SimClock,

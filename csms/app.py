@@ -17,6 +17,7 @@ from csms.blocks.base import BlockContext, Clock, utc_now
 from csms.blocks.data_transfer import DataTransferRouter
 from csms.blocks.device_model import DeviceModel
 from csms.blocks.diagnostics import Diagnostics
+from csms.blocks.ports import Handler
 from csms.blocks.provisioning import Provisioning
 from csms.blocks.remote_control import RemoteControl
 from csms.blocks.smart_charging import SmartCharging
@@ -24,8 +25,9 @@ from csms.blocks.transactions import Transactions
 from csms.config import Settings
 from csms.db.database import close_database, open_database
 from csms.db.writer import DurableWriter
-from csms.gateway.router import Handler, Router
+from csms.gateway.router import Router
 from csms.gateway.server import ConnectionRegistry, Gateway
+from csms.grid.live_state import StoredPlanState
 from csms.grid.planner import LivePlanner
 from swap_orchestrator.live import VENDOR_ID, SwapService
 
@@ -37,6 +39,7 @@ class Csms:
 
     def __init__(self, settings: Settings, clock: Clock = utc_now):
         self.settings = settings
+        self.clock = clock
         self.writer = DurableWriter(settings.commit_window, settings.commit_batch)
         context = BlockContext(self.writer, settings, clock)
         self.registry = ConnectionRegistry()
@@ -48,14 +51,20 @@ class Csms:
         self.diagnostics = Diagnostics(context)
         self.smart_charging = SmartCharging(context)
         self.data_transfer = DataTransferRouter()
+        # The registry is this process's transport; RemoteControl journals every command.
         self.remote_control = RemoteControl(context, self.registry, self.authorization)
-        self.swap = SwapService(self, clock)
+        self.swap = SwapService(clock, self.registry, self.remote_control, self.writer)
         self.data_transfer.register(VENDOR_ID, self.swap.data_transfer)
+        self.planner = LivePlanner(
+            settings,
+            clock,
+            self.registry,
+            self.remote_control,
+            StoredPlanState(self.writer),
+        )
         self.router = self._routes()
-        self.planner = LivePlanner(self)
-        self.planner.observe(self.router)
+        # Judging a meter jump needs the EVSE's rated power, which the grid topology holds.
         self.transactions.evse_power = self.planner.evse_max_power_w
-        self.router.add("BatterySwap", self.swap.on_battery_swap, versions=("v21",))
         self.gateway = Gateway(
             settings,
             self.router,
@@ -84,6 +93,9 @@ class Csms:
             "LogStatusNotification",
         ):
             router.add(kind, _recorder(self.diagnostics, kind))
+        router.add("BatterySwap", self.swap.on_battery_swap, versions=("v21",))
+        for action, hook in self.planner.observers().items():
+            router.after(action, hook)
         return router
 
     async def _on_connect(self, station_id: str, subprotocol: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from rich.console import Console
 
 console = Console()
-error_console = Console(stderr=True)
 
 
 class CliError(Exception):

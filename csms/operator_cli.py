@@ -308,31 +308,35 @@ def _quality_text(flags: dict[str, int]) -> str:
 
 
 def cmd_command(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
     try:
         payload = json.loads(args.payload)
     except json.JSONDecodeError as error:
         raise CliError(f"payload is not JSON: {error}") from error
+    path = f"/api/v1/stations/{args.station}/commands/{args.action}"
+    # The API waits up to call_timeout for the station; allow for the round trip on top.
+    answer = call_api(args, "POST", path, payload, timeout=settings_from(args).call_timeout + 5)
+    console.print_json(data=answer)
+    return 0
+
+
+def call_api(
+    args: argparse.Namespace, method: str, path: str, payload: Any = None, timeout: float = 30
+) -> Any:
+    """Call the running server's REST API (`--api`, else the configured address); its JSON
+    answer, or a CliError with the status and the API's message."""
+    settings = settings_from(args)
     host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::") else settings.api_host
     base = args.api or f"http://{host}:{settings.api_port}"
-    url = f"{base}/api/v1/stations/{args.station}/commands/{args.action}"
-    request = urllib.request.Request(
-        url, data=json.dumps(payload).encode(), method="POST", headers=_api_headers(settings)
-    )
+    headers = {"Content-Type": "application/json"}
+    if settings.api_token:
+        headers["Authorization"] = f"Bearer {settings.api_token}"
+    data = None if payload is None else json.dumps(payload).encode()
+    request = urllib.request.Request(f"{base}{path}", data=data, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=settings.call_timeout + 5) as response:
-            answer = json.loads(response.read())
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read())
     except urllib.error.HTTPError as error:
         message = json.loads(error.read() or b"{}").get("error", error.reason)
         raise CliError(f"{error.code}: {message}") from error
     except urllib.error.URLError as error:
         raise CliError(f"cannot reach the CSMS API at {base}: {error.reason}") from error
-    console.print_json(data=answer)
-    return 0
-
-
-def _api_headers(settings: Settings) -> dict[str, str]:
-    headers = {"Content-Type": "application/json"}
-    if settings.api_token:
-        headers["Authorization"] = f"Bearer {settings.api_token}"
-    return headers

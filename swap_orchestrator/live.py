@@ -16,17 +16,17 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from csms.blocks.base import Clock
+from csms.blocks.ports import CommandSender, StationLinks, Writer
 from csms.db.models import SwapEvent
 from csms.db.writer import Batch
-from csms.gateway.ocppj import ErrorCode, OcppError
 from csms.grid.kernel import warm_up
-from swap_orchestrator.batteries import RackBattery
+from csms.ocpp_errors import ErrorCode, OcppError
 from swap_orchestrator.gates import PerceptionReport, Stage
 from swap_orchestrator.kernel_planner import kernel_planner
-from swap_orchestrator.rack import GridRequest, Rack, RackPlanner, RackPlanParams, build_instance
+from swap_orchestrator.rack import GridRequest, RackPlanner, RackPlanParams, build_instance
 from swap_orchestrator.scenario import (
     Priority,
     ScenarioError,
@@ -40,12 +40,9 @@ from swap_orchestrator.station import (
     Event,
     OrchestratorConfig,
     Phase,
-    StationOrchestrator,
     SwapRequest,
 )
-
-if TYPE_CHECKING:
-    from csms.app import Csms
+from swap_orchestrator.station_setup import SimTiming, bay_cycle_s, build_station
 
 log = logging.getLogger(__name__)
 
@@ -105,23 +102,8 @@ class LiveStation:
         self.rack_changed = False  # the station reported its rack since the last timer run
         self.log: list[Event] = []
         self.persisted = 0
-        self.rack = Rack(
-            (
-                RackBattery(b.serial, b.type, b.capacity_wh, b.soc * b.capacity_wh, b.soh)
-                for b in spec.batteries
-            ),
-            spec.rack_charge_w,
-            params.efficiency,
-        )
-        self.orch = StationOrchestrator(
-            spec.id,
-            spec.bays,
-            spec.battery_types,
-            spec.min_handout_soc,
-            self.rack,
-            self.log,
-            config,
-        )
+        self.rack, self.orch = build_station(spec, self.log, config, params.efficiency)
+        self.cycle_s = bay_cycle_s(spec, SimTiming())
         self.power_w: list[list[float]] = []  # [t, racks + auxiliaries] steps
         self.next_plan = 0.0
         self.swaps: dict[int, tuple[int, str]] = {}  # requestId -> (bay, vehicle)
@@ -142,8 +124,10 @@ class SwapService:
 
     def __init__(
         self,
-        csms: Csms,
         clock: Clock,
+        links: StationLinks,
+        sender: CommandSender,
+        writer: Writer,
         *,
         epoch: datetime | None = None,
         time_scale: float = 1.0,
@@ -151,9 +135,15 @@ class SwapService:
         plan_params: RackPlanParams | None = None,
         planner: RackPlanner = kernel_planner,
     ) -> None:
-        """`time_scale`: simulated seconds per real second of `clock` (1 in production)."""
-        self.csms = csms
+        """`time_scale`: simulated seconds per real second of `clock` (1 in production).
+
+        Commands go out through `sender`; `links` tells which stations are online and the
+        OCPP version each speaks; events are stored through `writer`.
+        """
         self.clock = clock
+        self.links = links
+        self.sender = sender
+        self.writer = writer
         self.epoch = epoch or clock()
         self.time_scale = time_scale
         self.config = config or OrchestratorConfig()
@@ -483,12 +473,10 @@ class SwapService:
         }
         station_id = station.spec.id
         try:
-            if self.csms.registry.get(station_id).version == "v21":
-                response = await self.csms.remote_control.send(
-                    station_id, "RequestBatterySwap", payload
-                )
+            if self.links.version(station_id) == "v21":
+                response = await self.sender.send(station_id, "RequestBatterySwap", payload)
             else:
-                response = await self.csms.remote_control.send(
+                response = await self.sender.send(
                     station_id,
                     "DataTransfer",
                     {"vendorId": VENDOR_ID, "messageId": "RequestBatterySwap", "data": payload},
@@ -506,7 +494,7 @@ class SwapService:
 
     async def _send_vendor(self, station_id: str, message: str, data: dict[str, Any]) -> None:
         try:
-            await self.csms.remote_control.send(
+            await self.sender.send(
                 station_id,
                 "DataTransfer",
                 {"vendorId": VENDOR_ID, "messageId": message, "data": data},
@@ -539,7 +527,7 @@ class SwapService:
                     )
                 )
 
-        await self.csms.writer.submit(write)
+        await self.writer.submit(write)
         excess = len(station.log) - MAX_LOG_IN_MEMORY
         if excess > 0 and station.persisted >= excess:
             del station.log[:excess]  # in place: the orchestrator appends to this list
@@ -609,12 +597,11 @@ class SwapService:
         edges = [t for r in station.grid_requests for t in (r.from_s, r.to_s) if t > now]
         station.next_plan = min([now + params.slot_s, *edges])
         batteries = list(station.rack.batteries.values())
-        cycle_s = spec.approach_s + spec.swap_s + 30.0
         instance = build_instance(
             now,
             self.epoch,
             batteries,
-            station.orch.forecast(now, cycle_s, limit=len(batteries) + spec.bays),
+            station.orch.forecast(now, station.cycle_s, limit=len(batteries) + spec.bays),
             handout_soc=spec.min_handout_soc,
             charge_w=spec.rack_charge_w,
             limit_w=lambda t: spec.grid_limit_w - spec.aux_w,
@@ -626,7 +613,7 @@ class SwapService:
         first = {serial: series[0] for serial, series in plan.items() if series}
         station.rack.set_power(first, spec.grid_limit_w - spec.aux_w, params.slot_s)
         station.record_power(self.now())
-        if spec.id in self.csms.registry.station_ids():
+        if self.links.is_connected(spec.id):
             power = {serial: round(w, 1) for serial, w in station.rack.power_w.items()}
             self._spawn(self._send_vendor(spec.id, "RackPower", {"powerW": power}))
 

@@ -11,12 +11,10 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from swap_orchestrator.batteries import RackBattery
 from swap_orchestrator.gates import Stage
 from swap_orchestrator.kernel_planner import kernel_planner
 from swap_orchestrator.rack import (
     GridRequest,
-    Rack,
     RackPlanner,
     RackPlanParams,
     build_instance,
@@ -29,20 +27,9 @@ from swap_orchestrator.station import (
     CommandKind,
     Event,
     OrchestratorConfig,
-    StationOrchestrator,
     SwapRequest,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class SimTiming:
-    """How long the simulated world takes to do what the orchestrator asks."""
-
-    ready_s: float = 0.5  # an autonomous car answers a call
-    manual_ready_s: float = 60.0  # a driver walks back to a car that does not drive itself
-    scan_s: float = 1.0  # underbody scan
-    realign_s: float = 8.0
-    release_s: float = 20.0  # from the release command until the bay is clear
+from swap_orchestrator.station_setup import SimTiming, bay_cycle_s, build_station
 
 
 @dataclass(slots=True)
@@ -67,11 +54,6 @@ class SimResult:
     flagged_batteries: tuple[str, ...]
 
 
-def bay_cycle_s(spec: StationSpec, timing: SimTiming) -> float:
-    """Time a bay spends on one autonomous vehicle with nothing going wrong."""
-    return timing.ready_s + spec.approach_s + timing.scan_s + spec.swap_s + timing.release_s
-
-
 class _StationRun:
     def __init__(
         self,
@@ -81,24 +63,7 @@ class _StationRun:
     ) -> None:
         self.spec = spec
         self.sim = sim
-        self.rack = Rack(
-            (
-                RackBattery(b.serial, b.type, b.capacity_wh, b.soc * b.capacity_wh, b.soh)
-                for b in spec.batteries
-            ),
-            spec.rack_charge_w,
-            sim.plan_params.efficiency,
-            station=spec.id,
-        )
-        self.orch = StationOrchestrator(
-            spec.id,
-            spec.bays,
-            spec.battery_types,
-            spec.min_handout_soc,
-            self.rack,
-            sim.events,
-            config,
-        )
+        self.rack, self.orch = build_station(spec, sim.events, config, sim.plan_params.efficiency)
         self.account = StationAccount()
         self.grid_caps: list[tuple[float, float]] = []  # active grid_limit faults (end, limit)
         self.plan_token = 0

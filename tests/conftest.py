@@ -13,8 +13,12 @@ from urllib.parse import urlsplit
 import pytest
 
 from csms.app import Csms
+from csms.blocks.stations import add_station
 from csms.config import Settings
+from tests.ocpp_wire import WirePeer, open_peer
 
+#: Password of the station "CS-1" that the `peer` fixture provisions.
+PEER_PASSWORD = "correct-horse-battery"
 POSTGRES_URL = os.environ.get("CSMS_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 
 
@@ -70,3 +74,13 @@ async def csms(db_url: str) -> AsyncIterator[Csms]:
         yield app
     finally:
         await app.stop()
+
+
+@pytest.fixture
+async def peer(csms: Csms) -> AsyncIterator[WirePeer]:
+    """Station "CS-1", provisioned with PEER_PASSWORD, connected to `csms` over a raw
+    OCPP-J websocket."""
+    await add_station("CS-1", PEER_PASSWORD)
+    connected = await open_peer(csms, "CS-1", PEER_PASSWORD)
+    yield connected
+    await connected.close()

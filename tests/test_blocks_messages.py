@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-
-import pytest
 
 from csms.app import Csms
 from csms.blocks.authorization import add_token
@@ -15,14 +12,6 @@ from tests.ocpp_wire import WirePeer, open_peer
 from tests.stations import T0, at, boot
 
 PASSWORD = "correct-horse-battery"
-
-
-@pytest.fixture
-async def peer(csms: Csms) -> AsyncIterator[WirePeer]:
-    await add_station("CS-1", PASSWORD)
-    connected = await open_peer(csms, "CS-1", PASSWORD)
-    yield connected
-    await connected.close()
 
 
 async def result(peer: WirePeer, action: str, payload: dict[str, object]) -> dict[str, object]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from csms.app import Csms
@@ -14,14 +12,6 @@ from tests.ocpp_wire import WirePeer, open_peer
 from tests.stations import at, tx_event
 
 PASSWORD = "correct-horse-battery"
-
-
-@pytest.fixture
-async def peer(csms: Csms) -> AsyncIterator[WirePeer]:
-    await add_station("CS-1", PASSWORD)
-    connected = await open_peer(csms, "CS-1", PASSWORD)
-    yield connected
-    await connected.close()
 
 
 async def send(peer: WirePeer, payload: dict[str, object]) -> dict[str, object]:

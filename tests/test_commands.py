@@ -14,7 +14,7 @@ from csms.app import Csms
 from csms.blocks.authorization import add_token
 from csms.blocks.stations import add_station
 from csms.db.models import Command, Station
-from tests.ocpp_wire import WirePeer, open_peer
+from tests.ocpp_wire import WirePeer
 
 PASSWORD = "correct-horse-battery"
 
@@ -82,14 +82,6 @@ COMMANDS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     ),
     "SendLocalList": ({"versionNumber": 1, "updateType": "Full"}, {"status": "Accepted"}),
 }
-
-
-@pytest.fixture
-async def peer(csms: Csms) -> AsyncIterator[WirePeer]:
-    await add_station("CS-1", PASSWORD)
-    connected = await open_peer(csms, "CS-1", PASSWORD)
-    yield connected
-    await connected.close()
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from csms.app import Csms
 from csms.blocks.authorization import add_token
 from csms.blocks.base import ocpp_time
 from csms.db.models import Station
-from csms.grid.planner import save_topology
+from csms.grid.live_state import save_topology
 from csms.grid.topology import loads_topology
 from tests.ocpp_wire import open_peer
 from tests.stations import boot, tx_event

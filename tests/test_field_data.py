@@ -17,7 +17,7 @@ from csms.blocks.stations import add_station
 from csms.blocks.transactions import SUPERSEDED_EVENT
 from csms.db.models import MeterValue, StationEvent, Transaction, TransactionEvent
 from csms.grid import events
-from csms.grid.planner import save_topology
+from csms.grid.live_state import save_topology
 from csms.grid.topology import loads_topology
 from tests.ocpp_wire import WirePeer, open_peer
 from tests.stations import at, tx_event

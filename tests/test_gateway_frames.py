@@ -4,23 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 
 from csms.app import Csms
-from csms.blocks.stations import add_station
+from tests.conftest import PEER_PASSWORD as PASSWORD
 from tests.ocpp_wire import WirePeer, open_peer
-
-PASSWORD = "correct-horse-battery"
-
-
-@pytest.fixture
-async def peer(csms: Csms) -> AsyncIterator[WirePeer]:
-    await add_station("CS-1", PASSWORD)
-    connected = await open_peer(csms, "CS-1", PASSWORD)
-    yield connected
-    await connected.close()
 
 
 async def assert_still_usable(peer: WirePeer) -> None:

@@ -26,7 +26,7 @@ from csms.app import Csms
 from csms.blocks.authorization import add_token
 from csms.blocks.stations import add_station
 from csms.grid.kernel import warm_up
-from csms.grid.planner import save_topology
+from csms.grid.live_state import save_topology
 from csms.grid.topology import loads_topology
 from tests.conftest import settings_for
 from tests.stepping import Stepper

@@ -18,7 +18,7 @@ from cli import main
 from csms.app import Csms
 from csms.blocks.base import ocpp_time
 from csms.blocks.stations import add_station
-from csms.grid.planner import save_topology
+from csms.grid.live_state import save_topology
 from csms.grid.topology import loads_topology
 from tests.ocpp_wire import WirePeer, open_peer
 from tests.stations import boot

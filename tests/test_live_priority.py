@@ -9,7 +9,7 @@ import aiohttp
 from csms.app import Csms
 from csms.blocks.authorization import add_token
 from csms.blocks.stations import add_station
-from csms.grid.planner import live_sessions
+from csms.grid.live_state import live_sessions
 from tests.ocpp_wire import open_peer
 from tests.stations import tx_event
 

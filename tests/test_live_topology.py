@@ -166,7 +166,7 @@ async def http(csms: Csms) -> AsyncIterator[aiohttp.ClientSession]:
 
 
 async def test_rest_shows_the_grid_and_one_node(csms: Csms, http: aiohttp.ClientSession) -> None:
-    from csms.grid.planner import save_topology
+    from csms.grid.live_state import save_topology
 
     assert (await http.get("/api/v1/grid")).status == 404
     _, document = loads_topology(topology_toml())

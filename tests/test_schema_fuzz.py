@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from csms.gateway import schemas
-from csms.gateway.ocppj import ErrorCode, OcppError
+from csms.ocpp_errors import ErrorCode, OcppError
 
 VALIDATION_CODES = {
     ErrorCode.FORMAT_VIOLATION,

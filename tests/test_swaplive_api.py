@@ -60,6 +60,23 @@ def vehicle_doc(vehicle: str, serial: str) -> dict[str, Any]:
     }
 
 
+def battery_swap_events(request: dict[str, Any]) -> list[dict[str, Any]]:
+    """The station's BatterySwap events for a RequestBatterySwap payload of car-1's swap:
+    the car's battery V-B1 in (as measured), then the rack's R1 out."""
+    return [
+        {
+            "eventType": event,
+            "requestId": request["requestId"],
+            "idToken": request["idToken"],
+            "batteryData": [data],
+        }
+        for event, data in (
+            ("BatteryIn", {"evseId": 3, "serialNumber": "V-B1", "soC": 14.0, "soH": 92.0}),
+            ("BatteryOut", {"evseId": 1, "serialNumber": "R1", "soC": 95.0, "soH": 97.0}),
+        )
+    ]
+
+
 class StationPeer:
     """A raw OCPP peer acting as the swap station: answers rack-power updates, hands every
     other CSMS CALL to the test."""
@@ -196,16 +213,7 @@ async def test_vehicle_is_swapped_by_a_station_on_either_protocol_and_the_log_is
             "batteryIn": "R1",
         }
         await station.peer.answer(request[1], {"status": "Accepted"})
-        for event, data in (
-            ("BatteryIn", {"evseId": 3, "serialNumber": "V-B1", "soC": 14.0, "soH": 92.0}),
-            ("BatteryOut", {"evseId": 1, "serialNumber": "R1", "soC": 95.0, "soH": 97.0}),
-        ):
-            swap = {
-                "eventType": event,
-                "requestId": payload["requestId"],
-                "idToken": payload["idToken"],
-                "batteryData": [data],
-            }
+        for swap in battery_swap_events(payload):
             if subprotocol == "ocpp2.1":
                 answer = await station.peer.call("BatterySwap", swap)
                 assert answer[0] == 3, answer

@@ -37,7 +37,7 @@ from csms.app import Csms
 from csms.blocks.authorization import add_token
 from csms.blocks.stations import add_station
 from csms.db.models import Transaction
-from csms.grid.planner import save_topology
+from csms.grid.live_state import save_topology
 from csms.grid.topology import loads_topology
 from tests.conftest import settings_for
 from tests.test_live_topology import topology_toml

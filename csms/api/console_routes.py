@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from csms.api.server import csms_of, error
+from csms.api.responses import error, json_response
+from csms.api.server import csms_of
 from csms.blocks import stations
 from csms.blocks.transactions import transaction_json
 from csms.db.models import Command, Connector, MeterValue, Station, Transaction
@@ -19,7 +20,7 @@ from csms.grid.topology import Topology, node_loads
 from swap_orchestrator.gates import Stage, check_gate
 
 if TYPE_CHECKING:
-    from csms.app import Csms
+    from csms.api.server import Services
 
 #: Most stations one page of the station list returns (the browser pages the rest).
 MAX_PAGE = 200
@@ -40,9 +41,9 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-async def overview(csms: Csms) -> dict[str, Any]:
+async def overview(csms: Services) -> dict[str, Any]:
     """Counts and totals for the front page (also pushed by the console's live feed)."""
-    now = csms.transactions.context.clock()
+    now = csms.clock()
     total = await Station.all().count()
     online = await Station.filter(connected=True).count()
     faulted = len(
@@ -109,7 +110,7 @@ async def station_page(query: str, offset: int, limit: int) -> dict[str, Any]:
     }
 
 
-async def station_detail(csms: Csms, station_id: str) -> dict[str, Any]:
+async def station_detail(csms: Services, station_id: str) -> dict[str, Any]:
     """Raises stations.NotFound."""
     view = await stations.get_station(station_id)
     sessions = await Transaction.filter(station_id=station_id, state="active").order_by("-id")
@@ -226,14 +227,14 @@ def node_plan(topology: Topology, plan: dict[str, Any], node_id: str) -> dict[st
     }
 
 
-async def grid_view(csms: Csms) -> dict[str, Any] | None:
+async def grid_view(csms: Services) -> dict[str, Any] | None:
     """Topology with live load per node (and the tightest cap a grid event sets on it now),
     the events in force or to come with their delivery reports, and each node's plan;
     None without a topology."""
     topology = await csms.planner.topology()
     if topology is None:
         return None
-    now = csms.transactions.context.clock()
+    now = csms.clock()
     loads = node_loads(topology, await events.live_evse_power(now))
     plan = csms.planner.plan
     upcoming = await events.list_events(active_at=now)
@@ -265,7 +266,7 @@ async def grid_view(csms: Csms) -> dict[str, Any] | None:
     }
 
 
-def swap_views(csms: Csms) -> list[dict[str, Any]]:
+def swap_views(csms: Services) -> list[dict[str, Any]]:
     """Every swap station's view, with each occupied bay's gate results on the latest
     perception reports (age in seconds)."""
     swap = csms.swap
@@ -307,11 +308,11 @@ def _int(request: web.Request, name: str, default: int, high: int) -> int:
 
 
 async def get_overview(request: web.Request) -> web.Response:
-    return web.json_response(await overview(csms_of(request)))
+    return json_response(await overview(csms_of(request)))
 
 
 async def get_station_page(request: web.Request) -> web.Response:
-    return web.json_response(
+    return json_response(
         await station_page(
             request.query.get("q", ""),
             _int(request, "offset", 0, 10**9),
@@ -322,7 +323,7 @@ async def get_station_page(request: web.Request) -> web.Response:
 
 async def get_station_detail(request: web.Request) -> web.Response:
     try:
-        return web.json_response(await station_detail(csms_of(request), request.match_info["id"]))
+        return json_response(await station_detail(csms_of(request), request.match_info["id"]))
     except stations.NotFound as failure:
         return error(404, str(failure))
 
@@ -331,18 +332,18 @@ async def get_session(request: web.Request) -> web.Response:
     detail = await session_detail(request.match_info["station"], request.match_info["tx"])
     if detail is None:
         return error(404, "no such session")
-    return web.json_response(detail)
+    return json_response(detail)
 
 
 async def get_grid_view(request: web.Request) -> web.Response:
     view = await grid_view(csms_of(request))
     if view is None:
         return error(404, "no grid topology loaded (cli.py grid load FILE)")
-    return web.json_response(view)
+    return json_response(view)
 
 
 async def get_swap_stations(request: web.Request) -> web.Response:
-    return web.json_response(swap_views(csms_of(request)))
+    return json_response(swap_views(csms_of(request)))
 
 
 def add_routes(app: web.Application) -> None:

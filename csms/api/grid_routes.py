@@ -7,7 +7,15 @@ from typing import Any
 
 from aiohttp import web
 
-from csms.api.server import body, csms_of, error
+from csms.api.responses import (
+    ApiError,
+    body,
+    error,
+    error_content,
+    json_content,
+    json_response,
+)
+from csms.api.server import csms_of
 from csms.grid import events
 from csms.grid.topology import Topology, node_json, node_loads
 
@@ -15,15 +23,12 @@ from csms.grid.topology import Topology, node_json, node_loads
 async def _topology(request: web.Request) -> Topology:
     topology = await csms_of(request).planner.topology()
     if topology is None:
-        raise web.HTTPNotFound(
-            text='{"error": "no grid topology loaded (cli.py grid load FILE)"}',
-            content_type="application/json",
-        )
+        raise ApiError(404, "no grid topology loaded (cli.py grid load FILE)")
     return topology
 
 
 async def _loads(request: web.Request, topology: Topology) -> dict[str, float]:
-    now = csms_of(request).transactions.context.clock()
+    now = csms_of(request).clock()
     return node_loads(topology, await events.live_evse_power(now))
 
 
@@ -38,7 +43,7 @@ def grid_json(topology: Topology, loads: dict[str, float]) -> dict[str, Any]:
 
 async def get_grid(request: web.Request) -> web.Response:
     topology = await _topology(request)
-    return web.json_response(grid_json(topology, await _loads(request, topology)))
+    return json_response(grid_json(topology, await _loads(request, topology)))
 
 
 async def get_node(request: web.Request) -> web.Response:
@@ -46,7 +51,7 @@ async def get_node(request: web.Request) -> web.Response:
     node = topology.node(request.match_info["node"])
     if node is None:
         return error(404, f"no grid node {request.match_info['node']!r}")
-    return web.json_response(node_json(topology, node, await _loads(request, topology)))
+    return json_response(node_json(topology, node, await _loads(request, topology)))
 
 
 async def post_event(request: web.Request) -> web.Response:
@@ -59,22 +64,20 @@ async def post_event(request: web.Request) -> web.Response:
     except events.EventError as failure:
         return error(422, str(failure))
     csms = csms_of(request)
-    stored = await events.add_event(csms.writer, event, csms.transactions.context.clock())
+    stored = await events.add_event(csms.writer, event, csms.clock())
     csms.planner.trigger(f"grid event {stored.id}")
-    return web.json_response(events.event_json(stored), status=201)
+    return json_response(events.event_json(stored), status=201)
 
 
 async def get_events(request: web.Request) -> web.Response:
-    return web.json_response([events.event_json(e) for e in await events.list_events()])
+    return json_response([events.event_json(e) for e in await events.list_events()])
 
 
 def _event_id(request: web.Request) -> int:
     try:
         return int(request.match_info["id"])
     except ValueError as failure:
-        raise web.HTTPNotFound(
-            text='{"error": "grid event ids are integers"}', content_type="application/json"
-        ) from failure
+        raise ApiError(404, "grid event ids are integers") from failure
 
 
 async def get_event(request: web.Request) -> web.Response:
@@ -82,7 +85,7 @@ async def get_event(request: web.Request) -> web.Response:
         event = await events.get_event(_event_id(request))
     except events.EventNotFound as failure:
         return error(404, str(failure))
-    return web.json_response(events.event_json(event))
+    return json_response(events.event_json(event))
 
 
 async def delete_event(request: web.Request) -> web.Response:
@@ -92,7 +95,7 @@ async def delete_event(request: web.Request) -> web.Response:
     except events.EventNotFound as failure:
         return error(404, str(failure))
     csms.planner.trigger("grid event deleted")
-    return web.json_response({"deleted": int(request.match_info["id"])})
+    return json_response({"deleted": int(request.match_info["id"])})
 
 
 async def get_report(request: web.Request) -> web.Response:
@@ -101,14 +104,14 @@ async def get_report(request: web.Request) -> web.Response:
         event = await events.get_event(_event_id(request))
     except events.EventNotFound as failure:
         return error(404, str(failure))
-    return web.json_response(await events.delivery_report(event, topology))
+    return json_response(await events.delivery_report(event, topology))
 
 
 async def get_plan(request: web.Request) -> web.Response:
     plan = csms_of(request).planner.plan
     if plan is None:
         return error(404, "no plan yet (is a grid topology loaded?)")
-    return web.json_response(plan)
+    return json_response(plan)
 
 
 def add_routes(app: web.Application) -> None:
@@ -121,14 +124,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/grid/events/{id}/report", get_report)
     app.router.add_get("/api/v1/grid/{node}", get_node)
     app.router.add_get("/api/v1/plan", get_plan)
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return _json({"$ref": "#/components/schemas/Error"}, description)
 
 
 _OBJECT: dict[str, Any] = {"type": "object"}
@@ -153,7 +148,10 @@ def openapi_paths() -> dict[str, Any]:
         "/api/v1/grid": {
             "get": {
                 "summary": "The grid topology with live load per node",
-                "responses": {"200": _json(_OBJECT, "topology"), "404": _error("none loaded")},
+                "responses": {
+                    "200": json_content(_OBJECT, "topology"),
+                    "404": error_content("none loaded"),
+                },
             }
         },
         "/api/v1/grid/{node}": {
@@ -162,20 +160,23 @@ def openapi_paths() -> dict[str, Any]:
                 "parameters": [
                     {"name": "node", "in": "path", "required": True, "schema": {"type": "string"}}
                 ],
-                "responses": {"200": _json(_OBJECT, "the node"), "404": _error("unknown node")},
+                "responses": {
+                    "200": json_content(_OBJECT, "the node"),
+                    "404": error_content("unknown node"),
+                },
             }
         },
         "/api/v1/grid/events": {
             "get": {
                 "summary": "Grid events (limits and targets)",
-                "responses": {"200": _json({"type": "array", "items": _EVENT}, "events")},
+                "responses": {"200": json_content({"type": "array", "items": _EVENT}, "events")},
             },
             "post": {
                 "summary": "Post a grid event; the planner replans at once",
                 "requestBody": {"content": {"application/json": {"schema": _EVENT}}},
                 "responses": {
-                    "201": _json(_EVENT, "stored"),
-                    "422": _error("bad node, end before start or a missing field"),
+                    "201": json_content(_EVENT, "stored"),
+                    "422": error_content("bad node, end before start or a missing field"),
                 },
             },
         },
@@ -183,25 +184,37 @@ def openapi_paths() -> dict[str, Any]:
             "get": {
                 "summary": "One grid event",
                 "parameters": [_EVENT_ID],
-                "responses": {"200": _json(_EVENT, "the event"), "404": _error("no such event")},
+                "responses": {
+                    "200": json_content(_EVENT, "the event"),
+                    "404": error_content("no such event"),
+                },
             },
             "delete": {
                 "summary": "Withdraw a grid event",
                 "parameters": [_EVENT_ID],
-                "responses": {"200": _json(_OBJECT, "deleted"), "404": _error("no such event")},
+                "responses": {
+                    "200": json_content(_OBJECT, "deleted"),
+                    "404": error_content("no such event"),
+                },
             },
         },
         "/api/v1/grid/events/{id}/report": {
             "get": {
                 "summary": "Requested vs delivered net power per slot, from meter values",
                 "parameters": [_EVENT_ID],
-                "responses": {"200": _json(_OBJECT, "report"), "404": _error("no such event")},
+                "responses": {
+                    "200": json_content(_OBJECT, "report"),
+                    "404": error_content("no such event"),
+                },
             }
         },
         "/api/v1/plan": {
             "get": {
                 "summary": "The live planner's current plan",
-                "responses": {"200": _json(_OBJECT, "the plan"), "404": _error("no plan yet")},
+                "responses": {
+                    "200": json_content(_OBJECT, "the plan"),
+                    "404": error_content("no plan yet"),
+                },
             }
         },
     }

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-_ERROR = {"$ref": "#/components/schemas/Error"}
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+from csms.api.responses import error_content, json_content
 
 
 def _errors(*codes: int) -> dict[str, Any]:
@@ -21,7 +17,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         503: "too many commands already wait for this station",
         504: "the station did not answer in time",
     }
-    return {str(code): _json(_ERROR, reasons[code]) for code in codes}
+    return {str(code): error_content(reasons[code]) for code in codes}
 
 
 def _ref(name: str) -> dict[str, Any]:
@@ -146,13 +142,16 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/openapi.json": {
                 "get": {
                     "summary": "This document",
-                    "responses": {"200": _json({"type": "object"}, "OpenAPI 3 document")},
+                    "responses": {"200": json_content({"type": "object"}, "OpenAPI 3 document")},
                 }
             },
             "/api/v1/stations": {
                 "get": {
                     "summary": "List stations",
-                    "responses": {"200": _json(_array("Station"), "stations"), **_errors(401)},
+                    "responses": {
+                        "200": json_content(_array("Station"), "stations"),
+                        **_errors(401),
+                    },
                 },
                 "post": {
                     "summary": "Provision a station with its basic-auth password",
@@ -160,7 +159,7 @@ def openapi_document() -> dict[str, Any]:
                         "content": {"application/json": {"schema": _ref("NewStation")}}
                     },
                     "responses": {
-                        "201": _json(_ref("Station"), "created"),
+                        "201": json_content(_ref("Station"), "created"),
                         **_errors(401, 409, 422),
                     },
                 },
@@ -170,7 +169,7 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "One station with its connectors' live status",
                     "parameters": [_STATION_ID],
                     "responses": {
-                        "200": _json(_ref("Station"), "the station"),
+                        "200": json_content(_ref("Station"), "the station"),
                         **_errors(401, 404),
                     },
                 }
@@ -186,7 +185,7 @@ def openapi_document() -> dict[str, Any]:
                         "content": {"application/json": {"schema": _ref("OcppPayload")}}
                     },
                     "responses": {
-                        "200": _json(_ref("OcppPayload"), "the CALLRESULT payload"),
+                        "200": json_content(_ref("OcppPayload"), "the CALLRESULT payload"),
                         **_errors(401, 404, 409, 422, 502, 503, 504),
                     },
                 }
@@ -196,7 +195,9 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "Push the full local authorization list (next version)",
                     "parameters": [_STATION_ID],
                     "responses": {
-                        "200": _json(_ref("OcppPayload"), "SendLocalList answer + versionNumber"),
+                        "200": json_content(
+                            _ref("OcppPayload"), "SendLocalList answer + versionNumber"
+                        ),
                         **_errors(401, 409, 502, 504),
                     },
                 }
@@ -209,18 +210,24 @@ def openapi_document() -> dict[str, Any]:
                         {"name": "component", "in": "query", "schema": _string()},
                         {"name": "variable", "in": "query", "schema": _string()},
                     ],
-                    "responses": {"200": _json({"type": "array"}, "variables"), **_errors(401)},
+                    "responses": {
+                        "200": json_content({"type": "array"}, "variables"),
+                        **_errors(401),
+                    },
                 }
             },
             "/api/v1/tokens": {
                 "get": {
                     "summary": "List id tokens",
-                    "responses": {"200": _json(_array("Token"), "tokens"), **_errors(401)},
+                    "responses": {"200": json_content(_array("Token"), "tokens"), **_errors(401)},
                 },
                 "post": {
                     "summary": "Add an id token",
                     "requestBody": {"content": {"application/json": {"schema": _ref("Token")}}},
-                    "responses": {"201": _json(_ref("Token"), "created"), **_errors(401, 409, 422)},
+                    "responses": {
+                        "201": json_content(_ref("Token"), "created"),
+                        **_errors(401, 409, 422),
+                    },
                 },
             },
             "/api/v1/tokens/{id_token}": {
@@ -230,7 +237,10 @@ def openapi_document() -> dict[str, Any]:
                         {"name": "id_token", "in": "path", "required": True, "schema": _string()}
                     ],
                     "requestBody": {"content": {"application/json": {"schema": _ref("Token")}}},
-                    "responses": {"200": _json(_ref("Token"), "updated"), **_errors(401, 404, 422)},
+                    "responses": {
+                        "200": json_content(_ref("Token"), "updated"),
+                        **_errors(401, 404, 422),
+                    },
                 }
             },
             "/api/v1/transactions": {
@@ -238,7 +248,7 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "Transactions, newest first",
                     "parameters": [{"name": "station", "in": "query", "schema": _string()}],
                     "responses": {
-                        "200": _json(_array("Transaction"), "transactions"),
+                        "200": json_content(_array("Transaction"), "transactions"),
                         **_errors(401),
                     },
                 }

@@ -3,68 +3,53 @@
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from csms import strict_json
 from csms.api.openapi import openapi_document
+from csms.api.responses import body, command_error, error, json_response
+from csms.api.responses import require as _require
 from csms.blocks import authorization, stations
 from csms.blocks.transactions import list_transactions, transaction_json
 from csms.db.models import Station
 from csms.gateway import schemas
-from csms.gateway.connection import (
-    CommandQueueFull,
-    CommandRejected,
-    CommandTimeout,
-    StationNotConnected,
-)
-from csms.gateway.ocppj import OcppError
+from csms.ocpp_errors import CommandError, OcppError
 
 if TYPE_CHECKING:
-    from csms.app import Csms
+    from csms.blocks.base import Clock
+    from csms.blocks.device_model import DeviceModel
+    from csms.blocks.diagnostics import Diagnostics
+    from csms.blocks.remote_control import RemoteControl
+    from csms.config import Settings
+    from csms.db.writer import DurableWriter
+    from csms.grid.planner import LivePlanner
+    from swap_orchestrator.live import SwapService
 
-CSMS_KEY: web.AppKey[Csms] = web.AppKey("csms")
+
+class Services(Protocol):
+    """What the API uses of the central system (the composition root provides it)."""
+
+    settings: Settings
+    clock: Clock
+    writer: DurableWriter
+    remote_control: RemoteControl
+    device_model: DeviceModel
+    diagnostics: Diagnostics
+    planner: LivePlanner
+    swap: SwapService
+
+
+CSMS_KEY: web.AppKey[Services] = web.AppKey("csms")
 #: Largest request body the API reads (bytes).
 MAX_BODY_BYTES = 1 << 20
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: Set on a request by an outer middleware that authenticated it another way (a console session).
 AUTHENTICATED: web.RequestKey[bool] = web.RequestKey("authenticated", bool)
-
-
-def error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
-
-
-async def body(request: web.Request) -> dict[str, Any]:
-    try:
-        data = strict_json.loads(await request.read())
-    except strict_json.JsonRejected as failure:
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": f"body refused: {failure}"}),
-            content_type="application/json",
-        ) from failure
-    if not isinstance(data, dict):
-        raise web.HTTPUnprocessableEntity(
-            text=json.dumps({"error": "body must be a JSON object"}),
-            content_type="application/json",
-        )
-    return data
-
-
-def _require(data: dict[str, Any], name: str, kind: type = str) -> Any:
-    value = data.get(name)
-    if not isinstance(value, kind):
-        raise web.HTTPUnprocessableEntity(
-            text=json.dumps({"error": f"field {name!r} is required ({kind.__name__})"}),
-            content_type="application/json",
-        )
-    return value
 
 
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -92,16 +77,16 @@ def _guard_middleware(token: str | None) -> Any:
     return check
 
 
-def csms_of(request: web.Request) -> Csms:
+def csms_of(request: web.Request) -> Services:
     return request.app[CSMS_KEY]
 
 
 async def get_openapi(request: web.Request) -> web.Response:
-    return web.json_response(openapi_document())
+    return json_response(openapi_document())
 
 
 async def get_stations(request: web.Request) -> web.Response:
-    return web.json_response([s.to_json() for s in await stations.list_stations()])
+    return json_response([s.to_json() for s in await stations.list_stations()])
 
 
 async def post_station(request: web.Request) -> web.Response:
@@ -120,7 +105,7 @@ async def post_station(request: web.Request) -> web.Response:
         return error(422, str(failure))
     except stations.AlreadyExists as failure:
         return error(409, str(failure))
-    return web.json_response(view.to_json(), status=201)
+    return json_response(view.to_json(), status=201)
 
 
 async def get_station(request: web.Request) -> web.Response:
@@ -128,11 +113,11 @@ async def get_station(request: web.Request) -> web.Response:
         view = await stations.get_station(request.match_info["id"])
     except stations.NotFound as failure:
         return error(404, str(failure))
-    return web.json_response(view.to_json())
+    return json_response(view.to_json())
 
 
 async def get_tokens(request: web.Request) -> web.Response:
-    return web.json_response(await authorization.list_tokens())
+    return json_response(await authorization.list_tokens())
 
 
 async def post_token(request: web.Request) -> web.Response:
@@ -154,7 +139,7 @@ async def post_token(request: web.Request) -> web.Response:
         return error(422, str(failure))
     except authorization.TokenExists as failure:
         return error(409, str(failure))
-    return web.json_response(token, status=201)
+    return json_response(token, status=201)
 
 
 async def patch_token(request: web.Request) -> web.Response:
@@ -167,13 +152,13 @@ async def patch_token(request: web.Request) -> web.Response:
         return error(422, str(failure))
     except authorization.TokenNotFound as failure:
         return error(404, str(failure))
-    return web.json_response({"id_token": request.match_info["id_token"], "status": data["status"]})
+    return json_response({"id_token": request.match_info["id_token"], "status": data["status"]})
 
 
 async def get_transactions(request: web.Request) -> web.Response:
     rows = await list_transactions(request.query.get("station"))
     # Strict: these numbers come from the field, and a NaN would make the answer unreadable.
-    return web.json_response([transaction_json(row) for row in rows], dumps=strict_json.dumps)
+    return json_response([transaction_json(row) for row in rows])
 
 
 async def post_command(request: web.Request) -> web.Response:
@@ -202,27 +187,19 @@ async def station_answer(
         return error(404, f"no station {station_id}")
     try:
         response = await command()
-    except StationNotConnected:
-        return error(409, f"station {station_id} is not connected")
-    except OcppError as failure:
-        return error(422, f"{failure.code}: {failure.description}")
-    except CommandTimeout as failure:
-        return error(504, str(failure))
-    except CommandQueueFull as failure:
-        return error(503, str(failure))
-    except CommandRejected as failure:
-        return error(502, f"station answered CALLERROR {failure}")
-    return web.json_response(response)
+    except (CommandError, OcppError) as failure:
+        return command_error(station_id, failure)
+    return json_response(response)
 
 
 async def get_variables(request: web.Request) -> web.Response:
     rows = await csms_of(request).device_model.variables(
         request.match_info["id"], request.query.get("component"), request.query.get("variable")
     )
-    return web.json_response(rows)
+    return json_response(rows)
 
 
-def build_app(csms: Csms) -> web.Application:
+def build_app(csms: Services) -> web.Application:
     app = web.Application(
         middlewares=[_guard_middleware(csms.settings.api_token)], client_max_size=MAX_BODY_BYTES
     )
@@ -242,7 +219,7 @@ def build_app(csms: Csms) -> web.Application:
 
     grid_routes.add_routes(app)
 
-    from csms.api import swap_routes  # imports this module's helpers
+    from csms.api import swap_routes  # imports this module too
 
     swap_routes.add_routes(app)
     from csms.api import console_routes
@@ -253,7 +230,7 @@ def build_app(csms: Csms) -> web.Application:
     return app
 
 
-async def start_api(csms: Csms) -> web.AppRunner:
+async def start_api(csms: Services) -> web.AppRunner:
     runner = web.AppRunner(build_app(csms), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, csms.settings.api_host, csms.settings.api_port)

@@ -8,7 +8,8 @@ from typing import Any
 
 from aiohttp import web
 
-from csms.api.server import body, csms_of, error
+from csms.api.responses import body, error, error_content, json_content, json_response
+from csms.api.server import csms_of
 from swap_orchestrator.live import SwapError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -28,22 +29,22 @@ def _mapped(handler: Handler) -> Handler:
 
 async def post_station(request: web.Request) -> web.Response:
     station = csms_of(request).swap.add_station(await body(request))
-    return web.json_response(csms_of(request).swap.view(station.spec.id), status=201)
+    return json_response(csms_of(request).swap.view(station.spec.id), status=201)
 
 
 async def get_station(request: web.Request) -> web.Response:
-    return web.json_response(csms_of(request).swap.view(request.match_info["id"]))
+    return json_response(csms_of(request).swap.view(request.match_info["id"]))
 
 
 async def get_events(request: web.Request) -> web.Response:
     swap = csms_of(request).swap
-    return web.json_response(swap.report(request.match_info["id"], swap.now()))
+    return json_response(swap.report(request.match_info["id"], swap.now()))
 
 
 async def post_vehicle(request: web.Request) -> web.Response:
     swap = csms_of(request).swap
     instruction = await swap.request_swap(request.match_info["id"], await body(request))
-    return web.json_response(instruction.json(), status=201)
+    return json_response(instruction.json(), status=201)
 
 
 async def get_instruction(request: web.Request) -> web.Response:
@@ -54,7 +55,7 @@ async def get_instruction(request: web.Request) -> web.Response:
         wait_s = float(request.query.get("wait", "0"))
     except ValueError:
         return error(422, "after must be an integer and wait a number")
-    return web.json_response((await swap.next_instruction(vehicle, after, wait_s)).json())
+    return json_response((await swap.next_instruction(vehicle, after, wait_s)).json())
 
 
 async def post_position(request: web.Request) -> web.Response:
@@ -65,18 +66,18 @@ async def post_position(request: web.Request) -> web.Response:
     instruction = await csms_of(request).swap.vehicle_position(
         request.match_info["vehicle"], position
     )
-    return web.json_response(instruction.json())
+    return json_response(instruction.json())
 
 
 async def delete_vehicle(request: web.Request) -> web.Response:
     instruction = await csms_of(request).swap.cancel(request.match_info["vehicle"])
-    return web.json_response(instruction.json())
+    return json_response(instruction.json())
 
 
 async def post_grid_request(request: web.Request) -> web.Response:
     swap = csms_of(request).swap
     taken = await swap.grid_request(request.match_info["id"], await body(request))
-    return web.json_response(taken, status=201)
+    return json_response(taken, status=201)
 
 
 async def post_perception(request: web.Request) -> web.Response:
@@ -85,7 +86,7 @@ async def post_perception(request: web.Request) -> web.Response:
     if not isinstance(station, str):
         return error(422, "field 'station' is required (str)")
     taken = await csms_of(request).swap.perceive(station, data.get("reports"))
-    return web.json_response({"accepted": taken})
+    return json_response({"accepted": taken})
 
 
 def add_routes(app: web.Application) -> None:
@@ -104,11 +105,7 @@ def add_routes(app: web.Application) -> None:
 # ---- OpenAPI --------------------------------------------------------------------------------
 
 
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-_ERROR = _json({"$ref": "#/components/schemas/Error"}, "error; the message says why")
+_ERROR = error_content("error; the message says why")
 _ERRORS = {"401": _ERROR, "404": _ERROR, "409": _ERROR, "422": _ERROR}
 _NUM = {"type": "number"}
 _STR = {"type": "string"}
@@ -173,14 +170,14 @@ def openapi_paths() -> dict[str, Any]:
                 "summary": "Register a swap station (a `stations[]` entry of the swap "
                 "scenario format: bays, battery types, rack, grid limit, prices)",
                 "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
-                "responses": {"201": _json(_VIEW, "the station's view"), **_ERRORS},
+                "responses": {"201": json_content(_VIEW, "the station's view"), **_ERRORS},
             }
         },
         "/api/v1/swap/stations/{id}": {
             "get": {
                 "summary": "Bays, queue and rack of a swap station, now",
                 "parameters": [_STATION],
-                "responses": {"200": _json(_VIEW, "the station's view"), **_ERRORS},
+                "responses": {"200": json_content(_VIEW, "the station's view"), **_ERRORS},
             }
         },
         "/api/v1/swap/stations/{id}/events": {
@@ -188,7 +185,7 @@ def openapi_paths() -> dict[str, Any]:
                 "summary": "The station's event log and power log (swap report fields "
                 "events, grid_w, grid_peak_w, energy_kwh)",
                 "parameters": [_STATION],
-                "responses": {"200": _json({"type": "object"}, "event log"), **_ERRORS},
+                "responses": {"200": json_content({"type": "object"}, "event log"), **_ERRORS},
             }
         },
         "/api/v1/swap/stations/{id}/grid-requests": {
@@ -212,7 +209,7 @@ def openapi_paths() -> dict[str, Any]:
                         }
                     }
                 },
-                "responses": {"201": _json({"type": "object"}, "request taken"), **_ERRORS},
+                "responses": {"201": json_content({"type": "object"}, "request taken"), **_ERRORS},
             }
         },
         "/api/v1/swap/stations/{id}/vehicles": {
@@ -235,7 +232,7 @@ def openapi_paths() -> dict[str, Any]:
                         }
                     }
                 },
-                "responses": {"201": _json(_INSTRUCTION, "first instruction"), **_ERRORS},
+                "responses": {"201": json_content(_INSTRUCTION, "first instruction"), **_ERRORS},
             }
         },
         "/api/v1/swap/vehicles/{vehicle}": {
@@ -247,12 +244,12 @@ def openapi_paths() -> dict[str, Any]:
                     {"name": "after", "in": "query", "schema": {"type": "integer"}},
                     {"name": "wait", "in": "query", "schema": _NUM},
                 ],
-                "responses": {"200": _json(_INSTRUCTION, "instruction"), **_ERRORS},
+                "responses": {"200": json_content(_INSTRUCTION, "instruction"), **_ERRORS},
             },
             "delete": {
                 "summary": "Cancel the swap request (only before the vehicle moves)",
                 "parameters": [_VEHICLE],
-                "responses": {"200": _json(_INSTRUCTION, "instruction"), **_ERRORS},
+                "responses": {"200": json_content(_INSTRUCTION, "instruction"), **_ERRORS},
             },
         },
         "/api/v1/swap/vehicles/{vehicle}/position": {
@@ -273,7 +270,7 @@ def openapi_paths() -> dict[str, Any]:
                         }
                     }
                 },
-                "responses": {"200": _json(_INSTRUCTION, "next instruction"), **_ERRORS},
+                "responses": {"200": json_content(_INSTRUCTION, "next instruction"), **_ERRORS},
             }
         },
         "/api/v1/swap/perception": {
@@ -294,7 +291,7 @@ def openapi_paths() -> dict[str, Any]:
                     }
                 },
                 "responses": {
-                    "200": _json(
+                    "200": json_content(
                         {"type": "object", "properties": {"accepted": {"type": "integer"}}},
                         "reports taken (those on vehicles visiting the station)",
                     ),

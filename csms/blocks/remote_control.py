@@ -4,94 +4,131 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
 
 from csms.blocks.authorization import Authorization
 from csms.blocks.base import BlockContext
+from csms.blocks.ports import CommandSender, Writer
 from csms.db.models import Command, Station
 from csms.db.writer import Batch
-from csms.gateway.connection import (
+from csms.ocpp_errors import (
     CommandQueueFull,
     CommandRejected,
     CommandTimeout,
+    OcppError,
     StationNotConnected,
 )
-from csms.gateway.ocppj import OcppError
-from csms.gateway.server import ConnectionRegistry
 
 log = logging.getLogger(__name__)
 
+Payload = dict[str, Any]
 
-class RemoteControl:
-    def __init__(
-        self, context: BlockContext, registry: ConnectionRegistry, authorization: Authorization
-    ):
-        self.context = context
-        self.registry = registry
-        self.authorization = authorization
 
-    async def send(self, station_id: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """Send `action` and return the station's answer; the outcome is stored either way.
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a command ended: `status` as in `Command.status`, with the answer or the error."""
 
-        Raises StationNotConnected, OcppError (payload breaks the schema), CommandQueueFull,
-        CommandTimeout or CommandRejected.
-        """
-        record = await self._record(station_id, action, payload)
-        try:
-            response = await self.registry.get(station_id).call(action, payload)
-        except asyncio.CancelledError:
-            # The requester went away: record that, then let the cancellation through.
-            await asyncio.shield(self._finish(record, "cancelled"))
-            raise
-        except OcppError as error:
-            await self._finish(record, "invalid", error=f"{error.code}: {error.description}")
-            raise
-        except CommandTimeout as error:
-            await self._finish(record, "timeout", error=str(error))
-            raise
-        except CommandRejected as error:
-            await self._finish(record, "error", error=str(error))
-            raise
-        except (StationNotConnected, CommandQueueFull) as error:
-            await self._finish(record, "failed", error=str(error) or type(error).__name__)
-            raise
-        await self._finish(record, "answered", response=response)
-        return response
+    status: str
+    response: dict[str, Any] | None = None
+    error: str | None = None
 
-    async def _record(self, station_id: str, action: str, payload: dict[str, Any]) -> int:
-        now = self.context.clock()
 
+class CommandJournal(Protocol):
+    """Where every command and its outcome is recorded."""
+
+    async def opened(self, station_id: str, action: str, payload: Payload, at: datetime) -> int:
+        """Record a command about to be sent; returns its id."""
+        ...
+
+    async def closed(self, command_id: int, outcome: Outcome, at: datetime) -> None: ...
+
+
+class StoredCommands:
+    """The journal in the `command` table, through the durable writer."""
+
+    def __init__(self, writer: Writer) -> None:
+        self.writer = writer
+
+    async def opened(self, station_id: str, action: str, payload: Payload, at: datetime) -> int:
         async def write(batch: Batch) -> int:
             row = await Command.create(
                 station_id=station_id,
                 action=action,
                 payload=payload,
                 status="sent",
-                created_at=now,
+                created_at=at,
                 using_db=batch.conn,
             )
             return int(row.id)
 
-        return await self.context.writer.submit(write)
+        return await self.writer.submit(write)
 
-    async def _finish(
-        self,
-        command_id: int,
-        status: str,
-        *,
-        response: dict[str, Any] | None = None,
-        error: str | None = None,
-    ) -> None:
-        now = self.context.clock()
-
+    async def closed(self, command_id: int, outcome: Outcome, at: datetime) -> None:
         async def write(batch: Batch) -> None:
             await (
                 Command.filter(id=command_id)
                 .using_db(batch.conn)
-                .update(status=status, response=response, error=error, completed_at=now)
+                .update(
+                    status=outcome.status,
+                    response=outcome.response,
+                    error=outcome.error,
+                    completed_at=at,
+                )
             )
 
-        await self.context.writer.submit(write)
+        await self.writer.submit(write)
+
+
+class RemoteControl:
+    """The operator's `CommandSender`: sends through the transport `sender` (one process's
+    connections, or a cluster's) and journals every outcome."""
+
+    def __init__(
+        self,
+        context: BlockContext,
+        sender: CommandSender,
+        authorization: Authorization,
+        journal: CommandJournal | None = None,
+    ):
+        self.context = context
+        self.sender = sender
+        self.authorization = authorization
+        self.journal = journal or StoredCommands(context.writer)
+
+    async def send(self, station_id: str, action: str, payload: Payload) -> Payload:
+        """Send `action` and return the station's answer; the outcome is stored either way.
+
+        Raises StationNotConnected, OcppError (payload breaks the schema), CommandQueueFull,
+        CommandTimeout or CommandRejected.
+        """
+        record = await self.journal.opened(station_id, action, payload, self.context.clock())
+        try:
+            response = await self.sender.send(station_id, action, payload)
+        except asyncio.CancelledError:
+            # The requester went away: record that, then let the cancellation through.
+            await asyncio.shield(self._finish(record, Outcome("cancelled")))
+            raise
+        except OcppError as error:
+            await self._finish(
+                record, Outcome("invalid", error=f"{error.code}: {error.description}")
+            )
+            raise
+        except CommandTimeout as error:
+            await self._finish(record, Outcome("timeout", error=str(error)))
+            raise
+        except CommandRejected as error:
+            await self._finish(record, Outcome("error", error=str(error)))
+            raise
+        except (StationNotConnected, CommandQueueFull) as error:
+            await self._finish(record, Outcome("failed", error=str(error) or type(error).__name__))
+            raise
+        await self._finish(record, Outcome("answered", response=response))
+        return response
+
+    async def _finish(self, command_id: int, outcome: Outcome) -> None:
+        await self.journal.closed(command_id, outcome, self.context.clock())
 
     async def push_local_list(self, station_id: str) -> dict[str, Any]:
         """Send the full token list with the next version; the version is kept if Accepted."""

@@ -22,7 +22,7 @@ from csms.blocks.meter import (
 )
 from csms.db.models import MeterValue, StationEvent, Transaction, TransactionEvent
 from csms.db.writer import Batch
-from csms.gateway.ocppj import ErrorCode, OcppError
+from csms.ocpp_errors import ErrorCode, OcppError
 
 log = logging.getLogger(__name__)
 

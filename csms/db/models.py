@@ -196,7 +196,8 @@ class Command(Model):
     station_id = fields.CharField(max_length=48, db_index=True)
     action = fields.CharField(max_length=48)
     payload: Any = fields.JSONField()
-    #: queued -> accepted (CALLRESULT) | error (CALLERROR) | timeout | failed
+    #: sent -> answered (CALLRESULT) | error (CALLERROR) | timeout | invalid (payload broke
+    #: the schema) | failed (not connected, queue full) | cancelled (the requester left)
     status = fields.CharField(max_length=12)
     response: Any = fields.JSONField(null=True)
     error = fields.TextField(null=True)

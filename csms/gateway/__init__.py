@@ -1,1 +1,1 @@
-"""The OCPP edge: websocket server, handshake, framing, schema validation, version adapters."""
+"""The OCPP edge: websocket server, handshake, framing, schema validation, routing."""

@@ -19,37 +19,19 @@ from websockets.exceptions import ConnectionClosed
 
 from csms.gateway import ocppj, schemas
 from csms.gateway.log_throttle import LogThrottle
-from csms.gateway.ocppj import Call, CallError, CallResult, ErrorCode, FrameError, OcppError
+from csms.gateway.ocppj import Call, CallError, CallResult, FrameError
+from csms.ocpp_errors import (
+    CommandQueueFull,
+    CommandRejected,
+    CommandTimeout,
+    ErrorCode,
+    OcppError,
+    StationNotConnected,
+)
 
 log = logging.getLogger(__name__)
 
 InboundHandler = Callable[[str, str, dict[str, Any]], Awaitable[dict[str, Any]]]
-
-
-class CommandError(Exception):
-    """An outbound CALL did not get a CALLRESULT."""
-
-
-class StationNotConnected(CommandError):
-    pass
-
-
-class CommandTimeout(CommandError):
-    pass
-
-
-class CommandQueueFull(CommandError):
-    pass
-
-
-class CommandRejected(CommandError):
-    """The station answered with a CALLERROR."""
-
-    def __init__(self, code: str, description: str, details: dict[str, Any]):
-        super().__init__(f"{code}: {description}")
-        self.code = code
-        self.description = description
-        self.details = details
 
 
 class StationConnection:

@@ -1,7 +1,6 @@
 """OCPP-J framing (RPC over websocket), pure: text in, message values out, and back.
 
-Error codes are those of OCPP-J 2.0.1 part 4 (FormatViolation, not 1.6's
-FormationViolation).
+The error vocabulary (codes, OcppError) lives in `csms.ocpp_errors`, free of I/O.
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ from enum import IntEnum
 from typing import Any
 
 from csms import strict_json
+from csms.ocpp_errors import ErrorCode, OcppError
 
 #: Longest unique id the RPC framework allows.
 MAX_UNIQUE_ID_LENGTH = 36
@@ -21,31 +21,6 @@ class MessageType(IntEnum):
     CALL = 2
     CALLRESULT = 3
     CALLERROR = 4
-
-
-class ErrorCode:
-    FORMAT_VIOLATION = "FormatViolation"
-    GENERIC_ERROR = "GenericError"
-    INTERNAL_ERROR = "InternalError"
-    MESSAGE_TYPE_NOT_SUPPORTED = "MessageTypeNotSupported"
-    NOT_IMPLEMENTED = "NotImplemented"
-    NOT_SUPPORTED = "NotSupported"
-    OCCURRENCE_CONSTRAINT_VIOLATION = "OccurrenceConstraintViolation"
-    PROPERTY_CONSTRAINT_VIOLATION = "PropertyConstraintViolation"
-    PROTOCOL_ERROR = "ProtocolError"
-    RPC_FRAMEWORK_ERROR = "RpcFrameworkError"
-    SECURITY_ERROR = "SecurityError"
-    TYPE_CONSTRAINT_VIOLATION = "TypeConstraintViolation"
-
-
-class OcppError(Exception):
-    """An error that becomes a CALLERROR with `code`; raised by validation and handlers."""
-
-    def __init__(self, code: str, description: str, details: dict[str, Any] | None = None):
-        super().__init__(description)
-        self.code = code
-        self.description = description
-        self.details = details or {}
 
 
 class FrameError(OcppError):

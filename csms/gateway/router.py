@@ -1,46 +1,74 @@
-"""Version adapters: route each inbound OCPP action to its block service.
+"""Routing: each inbound OCPP action to the one block service that answers it, then to the
+observers that watch it.
 
 OCPP 2.0.1 and 2.1 share the domain model; 2.1 adds actions on top of 2.0.1's table.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from csms.blocks.meter import MeterValueError
-from csms.gateway.ocppj import ErrorCode, OcppError
-from csms.gateway.schemas import Version
+from csms.blocks.ports import AfterHook, Handler, Version
+from csms.ocpp_errors import ErrorCode, OcppError
 
-Handler = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+log = logging.getLogger(__name__)
+
+_VERSIONS: tuple[Version, ...] = ("v201", "v21")
 
 
 class Router:
-    """Maps (version, action) to a handler `(station_id, payload) -> response payload`."""
+    """Maps (version, action) to one handler `(station_id, payload) -> response payload`,
+    and to "after" hooks that see the request and response once the handler returned (its
+    data committed). Observers hook in; they never replace a handler, so the order in which
+    services are wired does not change what answers a message."""
 
     def __init__(self) -> None:
-        self._routes: dict[Version, dict[str, Handler]] = {"v201": {}, "v21": {}}
+        self._routes: dict[Version, dict[str, Handler]] = {v: {} for v in _VERSIONS}
+        self._hooks: dict[Version, dict[str, list[AfterHook]]] = {v: {} for v in _VERSIONS}
 
-    def add(
-        self, action: str, handler: Handler, versions: tuple[Version, ...] = ("v201", "v21")
-    ) -> None:
+    def add(self, action: str, handler: Handler, versions: tuple[Version, ...] = _VERSIONS) -> None:
+        """Raises ValueError when `action` already has a handler for one of `versions`."""
+        for version in versions:
+            if action in self._routes[version]:
+                raise ValueError(f"{action} ({version}) already has a handler")
         for version in versions:
             self._routes[version][action] = handler
+
+    def after(
+        self, action: str, hook: AfterHook, versions: tuple[Version, ...] = _VERSIONS
+    ) -> None:
+        """Call `hook` after every successful answer to `action` (in registration order).
+
+        A hook that raises is the observer's bug, not the station's: it is logged and the
+        station still gets its answer (the data is committed; an error would make it resend).
+        """
+        for version in versions:
+            self._hooks[version].setdefault(action, []).append(hook)
 
     def handler_for(
         self, version: Version
     ) -> Callable[[str, str, dict[str, Any]], Awaitable[dict[str, Any]]]:
         routes = self._routes[version]
+        hooks = self._hooks[version]
 
         async def handle(station_id: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
             handler = routes.get(action)
             if handler is None:
                 raise OcppError(ErrorCode.NOT_SUPPORTED, f"{action} is not supported by this CSMS")
             try:
-                return await handler(station_id, payload)
+                response = await handler(station_id, payload)
             except MeterValueError as error:
                 # Schema-valid, yet no meter could have produced it (a value overflowing
                 # its multiplier, a time no calendar has).
                 raise OcppError(ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, str(error)) from None
+            for hook in hooks.get(action, ()):
+                try:
+                    hook(station_id, payload, response)
+                except Exception:
+                    log.exception("[%s] observer of %s failed", station_id, action)
+            return response
 
         return handle

@@ -15,9 +15,9 @@ from typing import Any, Literal
 
 import fastjsonschema
 
-from csms.gateway.ocppj import ErrorCode, OcppError
+from csms.blocks.ports import Version
+from csms.ocpp_errors import ErrorCode, OcppError
 
-Version = Literal["v201", "v21"]
 Direction = Literal["Request", "Response"]
 
 #: fastjsonschema's failed rule -> the OCPP-J error code describing it.

@@ -10,6 +10,7 @@ import logging
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
+from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
@@ -20,11 +21,12 @@ from websockets.typing import Subprotocol
 
 from csms.config import Settings
 from csms.db.models import Station
-from csms.gateway.connection import StationConnection, StationNotConnected
+from csms.gateway.connection import StationConnection
 from csms.gateway.log_throttle import LogThrottle
 from csms.gateway.router import Router
 from csms.gateway.schemas import Version
 from csms.identifiers import is_station_id
+from csms.ocpp_errors import StationNotConnected
 from csms.passwords import verify_password
 
 log = logging.getLogger(__name__)
@@ -34,7 +36,8 @@ PATH_PREFIX = "/ocpp/"
 
 
 class ConnectionRegistry:
-    """Station id -> its live connection in this process."""
+    """Station id -> its live connection in this process: the `StationLinks` and the
+    `CommandSender` ports for one process."""
 
     def __init__(self) -> None:
         self._connections: dict[str, StationConnection] = {}
@@ -47,6 +50,13 @@ class ConnectionRegistry:
 
     def is_connected(self, station_id: str) -> bool:
         return station_id in self._connections
+
+    def version(self, station_id: str) -> Version | None:
+        connection = self._connections.get(station_id)
+        return None if connection is None else connection.version
+
+    async def send(self, station_id: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return await self.get(station_id).call(action, payload)
 
     def station_ids(self) -> list[str]:
         return list(self._connections)

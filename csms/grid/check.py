@@ -107,14 +107,6 @@ def _objective_parts(
     return energy_cost, degradation, shortfall_cost, dispatch_cost, shortfall
 
 
-def objective_of(instance: Instance, power: FloatArray) -> float:
-    """The format's objective of a power matrix (sessions in instance order)."""
-    arrays = to_arrays(instance)
-    energy = stored_energy(arrays, power)
-    parts = _objective_parts(arrays, power, energy, node_loads(arrays, power))
-    return sum(parts[:4])
-
-
 def check_schedule(instance: Instance, schedule: Schedule) -> CheckResult:
     """Recompute everything from `power_w` and list every broken hard limit."""
     arrays = to_arrays(instance)

@@ -7,9 +7,6 @@ running CSMS's REST API, so that it replans at once.
 from __future__ import annotations
 
 import argparse
-import json
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +17,9 @@ from csms.blocks.base import utc_now
 from csms.console import CliError, console
 from csms.db.models import GridPlan
 from csms.grid import events
-from csms.grid.planner import load_topology, save_topology
+from csms.grid.live_state import load_topology, save_topology
 from csms.grid.topology import Topology, TopologyError, loads_topology, node_loads
-from csms.operator_cli import _add_common, _api_headers, settings_from, with_database
+from csms.operator_cli import _add_common, call_api, with_database
 
 
 def register_grid(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -119,24 +116,6 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _call_api(args: argparse.Namespace, method: str, path: str, payload: Any = None) -> Any:
-    settings = settings_from(args)
-    host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::") else settings.api_host
-    base = args.api or f"http://{host}:{settings.api_port}"
-    data = None if payload is None else json.dumps(payload).encode()
-    request = urllib.request.Request(
-        f"{base}{path}", data=data, method=method, headers=_api_headers(settings)
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        message = json.loads(error.read() or b"{}").get("error", error.reason)
-        raise CliError(f"{error.code}: {message}") from error
-    except urllib.error.URLError as error:
-        raise CliError(f"cannot reach the CSMS API at {base}: {error.reason}") from error
-
-
 def cmd_event(args: argparse.Namespace) -> int:
     if args.event_action == "add":
         payload = {
@@ -146,16 +125,16 @@ def cmd_event(args: argparse.Namespace) -> int:
             "kind": args.kind,
             "max_net_w": args.max_net_w,
         }
-        event = _call_api(args, "POST", "/api/v1/grid/events", payload)
+        event = call_api(args, "POST", "/api/v1/grid/events", payload)
         console.print(f"grid event [bold]{event['id']}[/] stored; the CSMS is replanning")
     elif args.event_action == "delete":
-        _call_api(args, "DELETE", f"/api/v1/grid/events/{args.id}")
+        call_api(args, "DELETE", f"/api/v1/grid/events/{args.id}")
         console.print(f"grid event {args.id} withdrawn")
     else:
         table = Table(title="grid events")
         for column in ("id", "node", "kind", "start", "end", "max net W"):
             table.add_column(column)
-        for e in _call_api(args, "GET", "/api/v1/grid/events"):
+        for e in call_api(args, "GET", "/api/v1/grid/events"):
             table.add_row(
                 str(e["id"]), e["node"], e["kind"], e["start"], e["end"], f"{e['max_net_w']:,.0f}"
             )

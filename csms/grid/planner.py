@@ -14,34 +14,16 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
+from csms.blocks.base import Clock
+from csms.blocks.ports import AfterHook, CommandSender, StationLinks
 from csms.config import Settings
-from csms.db.models import (
-    ChargingNeeds,
-    DeviceVariable,
-    GridPlan,
-    GridTopology,
-    IdToken,
-    MeterValue,
-    Station,
-    Transaction,
-)
-from csms.db.writer import Batch
-from csms.gateway.connection import (
-    CommandQueueFull,
-    CommandRejected,
-    CommandTimeout,
-    StationNotConnected,
-)
-from csms.gateway.ocppj import OcppError
-from csms.gateway.router import Handler, Router
-from csms.grid.events import LIVE_WINDOW, list_events
 from csms.grid.fallback import fallback_limits
 from csms.grid.instance import Instance, Schedule
-from csms.grid.live_instance import LiveSession, PlacedSession, build_instance, needs_from_payload
+from csms.grid.live_instance import GridEventValue, LiveSession, PlacedSession, build_instance
 from csms.grid.profiles import (
     Key,
     RateUnit,
@@ -49,24 +31,21 @@ from csms.grid.profiles import (
     differs,
     fallback_profile,
     forced_resends,
-    rate_unit_of,
     split_change,
     tx_profile,
 )
-from csms.grid.topology import Topology, parse_topology
-
-if TYPE_CHECKING:
-    from csms.app import Csms
+from csms.grid.topology import Topology
+from csms.ocpp_errors import (
+    CommandQueueFull,
+    CommandRejected,
+    CommandTimeout,
+    OcppError,
+    StationNotConnected,
+)
 
 log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
-
-
-async def load_topology() -> tuple[int, Topology] | None:
-    """The topology in force (newest loaded) and its record id, or None."""
-    row = await GridTopology.all().order_by("-id").first()
-    return None if row is None else (row.id, parse_topology(row.document))
 
 
 def plan_interval(settings: Settings, topology: Topology | None) -> float:
@@ -146,8 +125,27 @@ def plan_document(
     }
 
 
+class PlanState(Protocol):
+    """What the planner reads and keeps (the database in production: `StoredPlanState`)."""
+
+    async def topology(self) -> Topology | None:
+        """The topology in force, or None before one is loaded."""
+        ...
+
+    async def sessions(self, now: datetime) -> list[LiveSession]: ...
+
+    async def events(self, now: datetime) -> list[GridEventValue]:
+        """Grid events active at `now`."""
+        ...
+
+    async def rate_units(self, station_ids: set[str]) -> dict[str, RateUnit]: ...
+
+    async def store(self, plan: dict[str, Any], now: datetime) -> None: ...
+
+
 class LivePlanner:
-    """Owned by the Csms; `observe(router)` hooks it to the OCPP handlers, `run()` plans.
+    """Plans from `state`, reaches stations through `links` and `sender`; `observers()` are
+    the router's after hooks it needs, `run()` plans until cancelled.
 
     :param max_concurrent_sends: SetChargingProfile CALLs in flight at once (each holds a
         connection's one outstanding CALL and a database write).
@@ -162,14 +160,22 @@ class LivePlanner:
 
     def __init__(
         self,
-        csms: Csms,
+        settings: Settings,
+        clock: Clock,
+        links: StationLinks,
+        sender: CommandSender,
+        state: PlanState,
         *,
         max_concurrent_sends: int = 1000,
         profile_attempts: int = 3,
         retry_delay_s: float = 1.0,
         reserve_fallback: bool = True,
     ) -> None:
-        self.csms = csms
+        self.settings = settings
+        self.clock = clock
+        self.links = links
+        self.sender = sender
+        self.state = state
         self.reserve_fallback = reserve_fallback
         self.max_concurrent_sends = max_concurrent_sends
         self.profile_attempts = profile_attempts
@@ -182,7 +188,7 @@ class LivePlanner:
         self._wake = asyncio.Event()
         self._reasons: list[str] = []
         self._sent: dict[tuple[str, int, str], SentSchedule] = {}
-        self._topology: tuple[int, Topology] | None = None
+        self._topology: Topology | None = None
         self._side_tasks: set[asyncio.Task[None]] = set()
         self._sends = asyncio.Semaphore(max_concurrent_sends)
         self._planning = False
@@ -194,29 +200,13 @@ class LivePlanner:
 
     # --- hooks --------------------------------------------------------------------------
 
-    def observe(self, router: Router) -> None:
-        """Re-register the handlers the planner reacts to, wrapped to notify it after them."""
-        csms = self.csms
-        router.add(
-            "BootNotification", self._after(csms.provisioning.boot_notification, self._booted)
-        )
-        router.add(
-            "TransactionEvent", self._after(csms.transactions.transaction_event, self._tx_event)
-        )
-        router.add(
-            "NotifyEVChargingNeeds",
-            self._after(csms.smart_charging.notify_ev_charging_needs, self._needs),
-        )
-
-    def _after(
-        self, handler: Handler, hook: Callable[[str, dict[str, Any], dict[str, Any]], None]
-    ) -> Handler:
-        async def handle(station_id: str, payload: dict[str, Any]) -> dict[str, Any]:
-            response = await handler(station_id, payload)
-            hook(station_id, payload, response)
-            return response
-
-        return handle
+    def observers(self) -> dict[str, AfterHook]:
+        """The router's after hooks: action -> what the planner does once it is handled."""
+        return {
+            "BootNotification": self._booted,
+            "TransactionEvent": self._tx_event,
+            "NotifyEVChargingNeeds": self._needs,
+        }
 
     def _booted(self, station_id: str, _: dict[str, Any], response: dict[str, Any]) -> None:
         if response.get("status") == "Accepted":
@@ -266,8 +256,7 @@ class LivePlanner:
                     log.exception("replan failed")
                 finally:
                     self._planning = False
-                topology = self._topology[1] if self._topology else None
-                await self._wait(plan_interval(self.csms.settings, topology))
+                await self._wait(plan_interval(self.settings, self._topology))
         finally:
             for task in list(self._side_tasks):
                 task.cancel()
@@ -289,21 +278,15 @@ class LivePlanner:
                     await waiting
 
     async def topology(self) -> Topology | None:
-        """The topology in force, re-read only when a newer one was loaded."""
-        newest = await GridTopology.all().order_by("-id").first().values_list("id", flat=True)
-        if newest is None:
-            return None
-        if self._topology is None or self._topology[0] != newest:
-            loaded = await load_topology()
-            assert loaded is not None
-            self._topology = loaded
-        return self._topology[1]
+        """The topology in force."""
+        self._topology = await self.state.topology()
+        return self._topology
 
     def evse_max_power_w(self, station_id: str, evse_id: int) -> float | None:
         """The EVSE's rated power in the topology last read, or None if it has none."""
         if self._topology is None:
             return None
-        station = self._topology[1].station(station_id)
+        station = self._topology.station(station_id)
         evse = None if station is None else station.evse(evse_id)
         return None if evse is None else max(evse.max_import_w, evse.max_export_w)
 
@@ -315,9 +298,9 @@ class LivePlanner:
         if topology is None:
             return None
         began = time.perf_counter()
-        now = self.csms.transactions.context.clock()
-        sessions = await live_sessions(now)
-        events = await list_events(active_at=now)
+        now = self.clock()
+        sessions = await self.state.sessions(now)
+        events = await self.state.events(now)
         reserve = fallback_limits(topology) if self.reserve_fallback else None
         instance, placed = build_instance(topology, sessions, events, now, reserve)
         schedule = await asyncio.to_thread(solve, instance)
@@ -341,20 +324,8 @@ class LivePlanner:
             len(plan["profiles"]["failed"]),
             plan["profiles"]["offline"],
         )
-        await self._store(plan, now)
+        await self.state.store(plan, now)
         return plan
-
-    async def _store(self, plan: dict[str, Any], now: datetime) -> None:
-        async def write(batch: Batch) -> None:
-            updated = (
-                await GridPlan.filter(id=1)
-                .using_db(batch.conn)
-                .update(created_at=now, document=plan)
-            )
-            if not updated:
-                await GridPlan.create(id=1, created_at=now, document=plan, using_db=batch.conn)
-
-        await self.csms.writer.submit(write)
 
     # --- profiles -----------------------------------------------------------------------
 
@@ -366,7 +337,7 @@ class LivePlanner:
         placed: Sequence[PlacedSession],
         now: datetime,
     ) -> dict[str, Any]:
-        units = await rate_units({p.station_id for p in placed})
+        units = await self.state.rate_units({p.station_id for p in placed})
         start = datetime.fromisoformat(instance.start)
         slot = timedelta(seconds=instance.slot_seconds)
         kept: dict[Key, tuple[SentSchedule, SentSchedule]] = {}
@@ -375,9 +346,8 @@ class LivePlanner:
         targets: dict[Key, tuple[PlacedSession, str]] = {}
         offline = 0
         for place in placed:
-            try:
-                version = self.csms.registry.get(place.station_id).version
-            except StationNotConnected:
+            version = self.links.version(place.station_id)
+            if version is None:
                 offline += 1
                 continue
             new = SentSchedule(
@@ -450,9 +420,7 @@ class LivePlanner:
                 await asyncio.sleep(self.retry_delay_s)
             try:
                 async with self._sends:
-                    response = await self.csms.remote_control.send(
-                        station_id, "SetChargingProfile", payload
-                    )
+                    response = await self.sender.send(station_id, "SetChargingProfile", payload)
             except StationNotConnected:
                 return "offline"
             except OcppError as error:
@@ -473,92 +441,7 @@ class LivePlanner:
         if topology is None or place is None:
             return
         limits = fallback_limits(topology)
-        unit = (await rate_units({station_id})).get(station_id, RateUnit.W)
+        unit = (await self.state.rate_units({station_id})).get(station_id, RateUnit.W)
         for evse in place.evses:
             payload = fallback_profile(evse, limits[(station_id, evse.id)], unit)
             await self.send_profile(station_id, payload)
-
-
-async def rate_units(station_ids: set[str]) -> dict[str, RateUnit]:
-    """The rate unit each station takes, from its reported SmartChargingCtrlr.RateUnit."""
-    if not station_ids:
-        return {}
-    rows = await DeviceVariable.filter(
-        station_id__in=list(station_ids), component="SmartChargingCtrlr", variable="RateUnit"
-    ).values_list("station_id", "value")
-    return {station_id: rate_unit_of(value) for station_id, value in rows}
-
-
-async def live_sessions(now: datetime) -> list[LiveSession]:
-    """Active transactions with their latest SoC and the needs their car announced."""
-    active = await Transaction.filter(state="active").values_list(
-        "station_id",
-        "evse_id",
-        "transaction_id",
-        "started_at",
-        "energy_wh",
-        "discharged_wh",
-        "id_token",
-        "id_token_type",
-    )
-    if not active:
-        return []
-    priorities = {
-        (token, kind): priority
-        for token, kind, priority in await IdToken.filter(
-            id_token__in=list({row[6] for row in active if row[6]}), priority__gt=0
-        ).values_list("id_token", "type", "priority")
-    }
-    soc: dict[str, float] = {}
-    for tx, value in (
-        await MeterValue.filter(
-            transaction_id__in=[row[2] for row in active],
-            measurand="SoC",
-            timestamp__gte=now - LIVE_WINDOW,
-        )
-        .order_by("timestamp")
-        .values_list("transaction_id", "value")
-    ):
-        soc[tx] = value / 100
-    needs: dict[tuple[str, int], tuple[datetime, dict[str, Any]]] = {}
-    for station_id, evse_id, received_at, payload in await ChargingNeeds.filter(
-        station_id__in=list({row[0] for row in active})
-    ).values_list("station_id", "evse_id", "received_at", "payload"):
-        needs[(station_id, evse_id)] = (received_at, payload)
-    out = []
-    for station_id, evse_id, tx, started_at, energy_wh, discharged_wh, token, kind in active:
-        if evse_id is None or started_at is None:
-            continue
-        announced = needs.get((station_id, evse_id))
-        # Needs belong to this session when announced around or after its start (a car
-        # sends them on plug-in, just before the transaction starts).
-        fresh = announced is not None and (announced[0] - started_at).total_seconds() > -300
-        out.append(
-            LiveSession(
-                station_id,
-                evse_id,
-                tx,
-                started_at,
-                energy_wh,
-                discharged_wh,
-                soc.get(tx),
-                needs_from_payload(announced[1]) if fresh and announced else None,
-                priorities.get((token, kind), 0),
-            )
-        )
-    return out
-
-
-async def save_topology(document: dict[str, Any], now: datetime) -> Topology:
-    """Validate and store a topology document, in force from now on (all or nothing).
-
-    Provisioned stations named in it get their `node` set in the same transaction.
-    """
-    from tortoise.transactions import in_transaction
-
-    topology = parse_topology(document)
-    async with in_transaction() as conn:
-        await GridTopology.create(document=document, loaded_at=now, using_db=conn)
-        for place in topology.stations:
-            await Station.filter(id=place.id).using_db(conn).update(node=place.node)
-    return topology

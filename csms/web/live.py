@@ -17,7 +17,7 @@ from csms.blocks import stations
 from csms.blocks.transactions import list_transactions, transaction_json
 
 if TYPE_CHECKING:
-    from csms.app import Csms
+    from csms.api.server import Services
 
 
 #: Seconds between two looks at a topic's data; each open page costs one set of queries
@@ -29,42 +29,42 @@ KEEPALIVE_S = 15.0
 SESSION_ROWS = 200
 
 Params = dict[str, str]
-Topic = Callable[["Csms", Params], Awaitable[Any]]
+Topic = Callable[["Services", Params], Awaitable[Any]]
 #: Set when the server stops: streams never end by themselves, so they end on it.
 STOPPING_KEY: web.AppKey[asyncio.Event] = web.AppKey("console_stopping")
 
 
-async def _overview(csms: Csms, params: Params) -> Any:
+async def _overview(csms: Services, params: Params) -> Any:
     return await console_routes.overview(csms)
 
 
-async def _grid(csms: Csms, params: Params) -> Any:
+async def _grid(csms: Services, params: Params) -> Any:
     return await console_routes.grid_view(csms)
 
 
-async def _stations(csms: Csms, params: Params) -> Any:
+async def _stations(csms: Services, params: Params) -> Any:
     offset = max(0, int(params.get("offset", "0") or 0))
     limit = min(console_routes.MAX_PAGE, max(1, int(params.get("limit", "50") or 50)))
     return await console_routes.station_page(params.get("q", ""), offset, limit)
 
 
-async def _station(csms: Csms, params: Params) -> Any:
+async def _station(csms: Services, params: Params) -> Any:
     try:
         return await console_routes.station_detail(csms, params.get("id", ""))
     except stations.NotFound:
         return None
 
 
-async def _sessions(csms: Csms, params: Params) -> Any:
+async def _sessions(csms: Services, params: Params) -> Any:
     rows = await list_transactions(params.get("station") or None, SESSION_ROWS)
     return [transaction_json(row) for row in rows]
 
 
-async def _session(csms: Csms, params: Params) -> Any:
+async def _session(csms: Services, params: Params) -> Any:
     return await console_routes.session_detail(params.get("station", ""), params.get("tx", ""))
 
 
-async def _swap(csms: Csms, params: Params) -> Any:
+async def _swap(csms: Services, params: Params) -> Any:
     return console_routes.swap_views(csms)
 
 

@@ -17,7 +17,8 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from csms.api.server import AUTHENTICATED, Handler, body, error
+from csms.api.responses import body, error, json_response
+from csms.api.server import AUTHENTICATED, Handler
 
 #: Name of the session cookie.
 COOKIE = "csms_session"
@@ -114,12 +115,12 @@ async def post_session(request: web.Request) -> web.Response:
     signer = _signer(request)
     api_token = request.app[API_TOKEN_KEY]
     if signer is None or api_token is None:
-        return web.json_response({"csrf": ""})
+        return json_response({"csrf": ""})
     given = (await body(request)).get("token")
     if not isinstance(given, str) or not token_matches(given, api_token):
         return error(401, "wrong token")
     value = signer.issue(time.time())
-    reply = web.json_response({"csrf": signer.csrf(value)})
+    reply = json_response({"csrf": signer.csrf(value)})
     reply.set_cookie(
         COOKIE,
         value,
@@ -134,7 +135,7 @@ async def post_session(request: web.Request) -> web.Response:
 
 async def delete_session(request: web.Request) -> web.Response:
     """Sign out (this browser; a new API token ends every session)."""
-    reply = web.json_response({"signed_out": True})
+    reply = json_response({"signed_out": True})
     reply.del_cookie(COOKIE, path="/")
     return reply
 
