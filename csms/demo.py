@@ -11,6 +11,7 @@ from rich.panel import Panel
 from rich.text import Text
 from tortoise.functions import Sum
 
+from charge_point_emulator.clock import SimClock
 from charge_point_emulator.fleet import Fleet, FleetConfig
 from charge_point_emulator.live_view import show
 from charge_point_emulator.passwords import PasswordBook
@@ -64,7 +65,10 @@ def console_url(host: str, port: int) -> str:
 
 async def run_demo(settings: Settings, stations: int = 20, speed: float = 60.0) -> None:
     logging.basicConfig(level=logging.WARNING)
-    csms = Csms(settings)
+    # One simulated clock for the CSMS and the fleet: the CSMS judges station times against
+    # its own, and readings from days ahead of it would be flagged as implausible.
+    clock = SimClock(speed)
+    csms = Csms(settings, clock=clock.now)
     await csms.start()
     fleet: Fleet | None = None
     try:
@@ -77,7 +81,8 @@ async def run_demo(settings: Settings, stations: int = 20, speed: float = 60.0) 
                 passwords=PasswordBook(default=DEMO_PASSWORD),
                 speed=speed,
                 tick_real_s=0.25,
-            )
+            ),
+            clock=clock,
         )
         await fleet.start()
         console = Console()
