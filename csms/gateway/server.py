@@ -4,10 +4,9 @@ StationConnection per station, registered so that commands can reach it."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
 import ssl
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
 
@@ -20,16 +19,19 @@ from websockets.typing import Subprotocol
 
 from csms.config import Settings
 from csms.db.models import Station
+from csms.gateway.admission import HandshakeBound, LogThrottle
 from csms.gateway.connection import StationConnection, StationNotConnected
 from csms.gateway.router import Router
 from csms.gateway.schemas import Version
 from csms.identifiers import is_station_id
-from csms.passwords import verify_password
+from csms.passwords import hash_password, is_slow_to_verify, needs_rehash, verify_password
 
 log = logging.getLogger(__name__)
 
 SUBPROTOCOLS: dict[str, Version] = {"ocpp2.1": "v21", "ocpp2.0.1": "v201"}
 PATH_PREFIX = "/ocpp/"
+#: Seconds a station refused with 503 is asked to wait (a hint; OCPP back-off rules apply).
+RETRY_AFTER_S = 5
 
 
 class ConnectionRegistry:
@@ -79,9 +81,8 @@ class Gateway:
         self.on_connect = on_connect
         self.on_disconnect = on_disconnect
         self._server: Server | None = None
-        #: station id -> (stored hash, sha256 of the password that matched it): saves a
-        #: scrypt run per reconnect without keeping any password.
-        self._verified: dict[str, tuple[str, bytes]] = {}
+        self.handshakes = HandshakeBound(settings.max_handshakes)
+        self._refusal_log = LogThrottle()
 
     @property
     def port(self) -> int:
@@ -127,37 +128,85 @@ class Gateway:
     ) -> Response | None:
         station_id = request.path.removeprefix(PATH_PREFIX).split("?")[0]
         if not request.path.startswith(PATH_PREFIX) or not is_station_id(station_id):
-            return connection.respond(HTTPStatus.NOT_FOUND, "expected /ocpp/<stationId>\n")
+            return self._refuse(
+                connection, request.path, HTTPStatus.NOT_FOUND, "expected /ocpp/<stationId>"
+            )
         offered = _offered_subprotocols(request.headers)
         if not any(name in SUBPROTOCOLS for name in offered):
-            return connection.respond(
+            return self._refuse(
+                connection,
+                station_id,
                 HTTPStatus.BAD_REQUEST,
-                f"offer one of the subprotocols {', '.join(SUBPROTOCOLS)}\n",
+                f"offer one of the subprotocols {', '.join(SUBPROTOCOLS)}",
             )
-        if not await self._authenticate(station_id, request.headers):
-            response = connection.respond(HTTPStatus.UNAUTHORIZED, "invalid credentials\n")
+        if not self.handshakes.try_enter():
+            response = self._refuse(
+                connection,
+                station_id,
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                f"{self.handshakes.limit} handshakes in progress, retry later",
+            )
+            response.headers["Retry-After"] = str(RETRY_AFTER_S)
+            return response
+        try:
+            failure = await self._authenticate(station_id, request.headers)
+        finally:
+            self.handshakes.leave()
+        if failure is not None:
+            # The station learns only "invalid credentials"; the log says which.
+            response = self._refuse(
+                connection, station_id, HTTPStatus.UNAUTHORIZED, "invalid credentials", failure
+            )
             response.headers["WWW-Authenticate"] = 'Basic realm="csms", charset="UTF-8"'
             return response
         return None
 
-    async def _authenticate(self, station_id: str, headers: Headers) -> bool:
+    def _refuse(
+        self,
+        connection: ServerConnection,
+        station_id: str,
+        status: HTTPStatus,
+        reason: str,
+        detail: str | None = None,
+    ) -> Response:
+        """The HTTP answer, logged with who asked unless this address was logged often."""
+        address = connection.remote_address
+        host = str(address[0]) if address else "?"
+        held_back = self._refusal_log.admit(host, time.monotonic())
+        if held_back is not None:
+            log.warning(
+                "[%.48r] handshake refused from %s: %d %s%s",
+                station_id,
+                host,
+                status.value,
+                detail or reason,
+                f" ({held_back} more from this address not logged)" if held_back else "",
+            )
+        return connection.respond(status, f"{reason}\n")
+
+    async def _authenticate(self, station_id: str, headers: Headers) -> str | None:
+        """None when the credentials are right, else why not (for the log only)."""
         try:
             username, password = parse_authorization_basic(headers.get("Authorization", ""))
         except InvalidHeader:
-            return False
+            return "no or malformed HTTP Basic credentials"
         if username != station_id:
-            return False
+            return "basic-auth user differs from the station id"
         station = await Station.filter(id=station_id).only("id", "password_hash").first()
         if station is None:
-            return False
-        fingerprint = hashlib.sha256(password.encode()).digest()
-        remembered = self._verified.get(station_id)
-        if remembered is not None and remembered[0] == station.password_hash:
-            return hmac.compare_digest(remembered[1], fingerprint)
-        if not await asyncio.to_thread(verify_password, password, station.password_hash):
-            return False
-        self._verified[station_id] = (station.password_hash, fingerprint)
-        return True
+            return "unknown station"
+        stored = station.password_hash
+        if is_slow_to_verify(stored):
+            verified = await asyncio.to_thread(verify_password, password, stored)
+        else:
+            verified = verify_password(password, stored)  # ~0.2 ms: cheaper than a thread hop
+        if verified and needs_rehash(stored):
+            # Compare-and-set: an operator's new password in the meantime wins.
+            await Station.filter(id=station_id, password_hash=stored).update(
+                password_hash=hash_password(password)
+            )
+            log.info("[%s] password hash upgraded to the current scheme", station_id)
+        return None if verified else "wrong password"
 
     async def _handle(self, websocket: ServerConnection) -> None:
         assert websocket.request is not None
