@@ -10,6 +10,8 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
+	@echo "compiling the planning kernel into numba's cache (about 2 min, once)"
+	$(BIN)/python -m csms.grid.warm
 	touch $(STAMP)
 
 install: $(STAMP)

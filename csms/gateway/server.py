@@ -117,11 +117,20 @@ class Gateway:
             PATH_PREFIX,
         )
 
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+    async def stop(self, close_budget_s: float = 2.0) -> None:
+        """Stop accepting, close every link with 1001 (going away), and wait for the
+        handlers; after `close_budget_s` links whose peer never answers the close are
+        dropped, so that a shutdown never waits out a close timeout per dead station."""
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        server.close()
+        try:
+            await asyncio.wait_for(server.wait_closed(), close_budget_s)
+        except TimeoutError:
+            for connection in server.all_connections:  # closing ones included
+                connection.transport.abort()
+            await server.wait_closed()
 
     async def _check_handshake(
         self, connection: ServerConnection, request: Request
