@@ -112,7 +112,9 @@ class Csms:
     async def stop(self) -> None:
         """Stop accepting and close the links (1001) first, so that nothing new is
         written; then the background work; the writer drains last."""
+        linked = self.registry.station_ids()
         await self.gateway.stop()
+        await self.provisioning.mark_all_disconnected(linked)
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

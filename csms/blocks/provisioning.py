@@ -79,6 +79,23 @@ class Provisioning:
 
         await self.context.writer.submit(write)
 
+    async def mark_all_disconnected(self, station_ids: Iterable[str]) -> None:
+        """At shutdown: these links closed now (a few UPDATEs instead of one per station,
+        which under thousands of links would hold the exit for seconds)."""
+        ids = list(station_ids)
+        now = self.context.clock()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+
+            async def write(batch: Batch, chunk: list[str] = chunk) -> None:
+                await (
+                    Station.filter(id__in=chunk)
+                    .using_db(batch.conn)
+                    .update(connected=False, last_seen=now)
+                )
+
+            await self.context.writer.submit(write)
+
     async def touch(self, station_ids: Iterable[str]) -> None:
         """Record that these stations' links are alive now (one UPDATE for all)."""
         ids = list(station_ids)

@@ -18,6 +18,7 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from csms.config import Settings
+from csms.db.credentials import CredentialReader
 from csms.db.models import Station
 from csms.gateway.admission import HandshakeBound, LogThrottle
 from csms.gateway.connection import StationConnection, StationNotConnected
@@ -82,6 +83,9 @@ class Gateway:
         self.on_disconnect = on_disconnect
         self._server: Server | None = None
         self.handshakes = HandshakeBound(settings.max_handshakes)
+        self._credentials = CredentialReader(settings.db_url)
+        #: Set by stop(): links closing then are recorded all at once by the caller.
+        self._stopping = False
         self._refusal_log = LogThrottle()
 
     @property
@@ -90,6 +94,7 @@ class Gateway:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def start(self) -> None:
+        await self._credentials.open()
         tls = None
         if self.settings.tls_cert and self.settings.tls_key:
             tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -123,6 +128,7 @@ class Gateway:
         dropped, so that a shutdown never waits out a close timeout per dead station."""
         if self._server is None:
             return
+        self._stopping = True
         server, self._server = self._server, None
         server.close()
         try:
@@ -131,6 +137,7 @@ class Gateway:
             for connection in server.all_connections:  # closing ones included
                 connection.transport.abort()
             await server.wait_closed()
+        await self._credentials.close()
 
     async def _check_handshake(
         self, connection: ServerConnection, request: Request
@@ -201,7 +208,7 @@ class Gateway:
             return "no or malformed HTTP Basic credentials"
         if username != station_id:
             return "basic-auth user differs from the station id"
-        station = await Station.filter(id=station_id).only("id", "password_hash").first()
+        station = await self._credentials.station(station_id)
         if station is None:
             return "unknown station"
         stored = station.password_hash
@@ -237,14 +244,15 @@ class Gateway:
         try:
             # Registered before any await, so a command sent right after the handshake
             # finds the connection; frames are read only once the station state is known.
-            station = await Station.filter(id=station_id).only("id", "registration_status").first()
+            station = await self._credentials.station(station_id)
             connection.rejected = station is not None and station.registration_status == "Rejected"
             await self.on_connect(station_id, connection.subprotocol)
             await connection.serve()
         finally:
             if self.registry.remove(connection):
                 log.info("[%s] disconnected", station_id)
-                await self.on_disconnect(station_id)
+                if not self._stopping:
+                    await self.on_disconnect(station_id)
 
 
 def _client_preference(
