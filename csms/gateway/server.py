@@ -94,26 +94,30 @@ class Gateway:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def start(self) -> None:
-        await self._credentials.open()
         tls = None
         if self.settings.tls_cert and self.settings.tls_key:
             tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             tls.load_cert_chain(self.settings.tls_cert, self.settings.tls_key)
-        self._server = await serve(
-            self._handle,
-            self.settings.ocpp_host,
-            self.settings.ocpp_port,
-            subprotocols=list(SUBPROTOCOLS),  # type: ignore[arg-type]
-            select_subprotocol=_client_preference,
-            process_request=self._check_handshake,
-            max_size=self.settings.max_frame_bytes,
-            ping_interval=self.settings.ping_interval,
-            ping_timeout=self.settings.ping_interval,
-            # A dead peer never answers the close handshake either; don't wait long for it.
-            close_timeout=min(5.0, self.settings.ping_interval),
-            ssl=tls,
-            server_header="csms",
-        )
+        await self._credentials.open()
+        try:
+            self._server = await serve(
+                self._handle,
+                self.settings.ocpp_host,
+                self.settings.ocpp_port,
+                subprotocols=list(SUBPROTOCOLS),  # type: ignore[arg-type]
+                select_subprotocol=_client_preference,
+                process_request=self._check_handshake,
+                max_size=self.settings.max_frame_bytes,
+                ping_interval=self.settings.ping_interval,
+                ping_timeout=self.settings.ping_interval,
+                # A dead peer never answers the close handshake either; don't wait long for it.
+                close_timeout=min(5.0, self.settings.ping_interval),
+                ssl=tls,
+                server_header="csms",
+            )
+        except BaseException:
+            await self._credentials.close()
+            raise
         log.info(
             "OCPP gateway listening on %s://%s:%d%s<stationId>",
             "wss" if tls else "ws",
