@@ -214,3 +214,25 @@ async def test_refused_handshakes_are_logged_with_station_address_and_reason_rat
     refusals = [r.getMessage() for r in caplog.records if "handshake refused" in r.getMessage()]
     assert 1 <= len(refusals) <= 3, refusals
     assert all("CS-1" in m and "127.0.0.1" in m and "wrong password" in m for m in refusals)
+
+
+async def test_links_open_at_shutdown_close_with_1001_and_are_recorded_disconnected(
+    db_url: str,
+) -> None:
+    from csms.db.database import close_database, open_database
+
+    app = Csms(settings_for(db_url))
+    await app.start()
+    await add_station("CS-1", PASSWORD)
+    peer = await open_peer(app, "CS-1", PASSWORD)
+    assert (await peer.call("Heartbeat", {}))[0] == 3
+    assert (await get_station("CS-1")).connected
+    await app.stop()
+    await asyncio.wait_for(peer.websocket.wait_closed(), 10)
+    assert peer.websocket.close_code == 1001
+    await open_database(db_url)
+    try:
+        view = await get_station("CS-1")
+    finally:
+        await close_database()
+    assert not view.connected and view.last_seen is not None
