@@ -74,6 +74,8 @@ async def compile_ahead() -> float:
         "csms.grid.warm",
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
+        # Out of the terminal's process group: Ctrl-C reaches the server, which stops it.
+        start_new_session=True,
     )
     log.info("loading or compiling the kernel in process %d", child.pid)
     try:
