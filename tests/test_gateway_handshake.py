@@ -175,7 +175,7 @@ async def test_a_wrong_password_never_upgrades_a_legacy_hash(csms: Csms) -> None
 
 
 async def test_handshakes_beyond_the_bound_are_answered_503_with_retry_after(
-    db_url: str,
+    db_url: str, kernel_loaded: None
 ) -> None:
     app = Csms(settings_for(db_url, max_handshakes=1))
     await app.start()
@@ -217,7 +217,7 @@ async def test_refused_handshakes_are_logged_with_station_address_and_reason_rat
 
 
 async def test_links_open_at_shutdown_close_with_1001_and_are_recorded_disconnected(
-    db_url: str,
+    db_url: str, kernel_loaded: None
 ) -> None:
     from csms.db.database import close_database, open_database
 
