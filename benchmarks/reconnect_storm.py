@@ -223,6 +223,7 @@ async def measure(stations: int, workdir: Path) -> dict[str, Any]:
             sessions_before = {sid: s.online_sessions for sid, s in fleet.stations.items()}
             refusals.busy = refusals.timed_out = 0
 
+            figures["load_avg"] = os.getloadavg()[0]
             killed = time.monotonic()
             csms.kill()
             csms.spawn()
@@ -243,10 +244,12 @@ async def measure(stations: int, workdir: Path) -> dict[str, Any]:
                     all_connected_s = time.monotonic() - killed
                     break
                 await asyncio.sleep(0.1)
-            if all_connected_s is None:
-                raise RuntimeError(f"only {len(back_at)}/{stations} stations came back")
-            figures["all_back_s"] = all_connected_s
-            figures["median_back_s"] = sorted(back_at.values())[stations // 2]
+            # Not all back within the timeout: reported as such (inf), with how many were.
+            figures["all_back_s"] = all_connected_s or float("inf")
+            figures["back"] = len(back_at)
+            figures["median_back_s"] = (
+                sorted(back_at.values())[stations // 2] if len(back_at) > stations // 2 else 0.0
+            )
             figures["refused_503"] = refusals.busy
             figures["timed_out"] = refusals.timed_out
             async with http.get("/api/v1/transactions") as answer:
@@ -269,11 +272,13 @@ def report(runs: list[dict[str, Any]]) -> bool:
         speed_up = f["single_s"] * f["stations"] / f["bulk_s"]
         rows.append(
             f"| {f['stations']:,} | {f['restart_s']:.1f} s | {f['median_back_s']:.1f} s | "
-            f"{f['all_back_s']:.1f} s | {f['all_back_s'] / f['restart_s']:.1f}x | "
+            f"{f['all_back_s']:.1f} s ({f['back']:,} back) | "
+            f"{f['all_back_s'] / f['restart_s']:.1f}x | "
             f"{'<= ' + format(target, 'g') + ' s' if target else '-'} "
             f"{'yes' if meets else 'NO'} | {f['refused_503']:,} | {f['timed_out']:,} | "
             f"{f['active_transactions']:,} | {f['rss_per_1000_mb']:.0f} MB | "
-            f"{f['bulk_s']:.2f} s | {f['single_s'] * f['stations']:.1f} s |"
+            f"{f['bulk_s']:.2f} s | {f['single_s'] * f['stations']:.1f} s | "
+            f"{f['load_avg']:.1f} |"
         )
         print(
             f"{f['stations']:,} stations: all back {f['all_back_s']:.1f} s after the kill "
@@ -301,8 +306,10 @@ def report(runs: list[dict[str, Any]]) -> bool:
         f"against {REFERENCE_SINGLE} one-station requests of the same API, scaled to N.\n\n"
         "| stations | restart (reference) | median back | all back | ratio | target | "
         "503 answers | handshakes timed out | transactions active after | CSMS RSS per 1,000 "
-        "| bulk provisioning | one by one (scaled) |\n"
-        "|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|\n" + "\n".join(rows) + "\n",
+        "| bulk provisioning | one by one (scaled) | load average (2 cores) |\n"
+        "|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|\n"
+        + "\n".join(rows)
+        + "\n",
     )
     return ok
 
