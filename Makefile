@@ -15,15 +15,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# numba's on-disk cache of the planning kernel, compiled again whenever its sources change.
+WARM := $(VENV)/.kernel-warm
+$(WARM): $(STAMP) $(wildcard csms/grid/kernel*.py) csms/grid/flow_start.py
+	@echo "compiling the planning kernel into numba's cache (about 2 min, once)"
+	$(BIN)/python -m csms.grid.warm
+	touch $(WARM)
 
-run: $(STAMP)
+install: $(WARM)
+
+run: $(WARM)
 	$(BIN)/python cli.py serve
 
-demo: $(STAMP)
+demo: $(WARM)
 	$(BIN)/python cli.py demo
 
-lint: $(STAMP)
+lint: $(WARM)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -36,10 +43,10 @@ test: lint browser
 	$(BIN)/python -m pytest
 
 # Screenshots of each console page for the README (docs/console-*.png).
-screenshots: $(STAMP) browser
+screenshots: $(WARM) browser
 	CSMS_CONSOLE_SCREENSHOTS=docs $(BIN)/python -m pytest tests/test_web_console.py -q
 
-bench: $(STAMP)
+bench: $(WARM)
 	$(BIN)/python benchmarks/run_all.py
 
 clean:

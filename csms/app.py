@@ -123,6 +123,11 @@ class Csms:
         self._tasks.append(await self.swap.start())
 
     async def stop(self) -> None:
+        """Stop accepting and close the links (1001) first, so that nothing new is
+        written; then the background work; the writer drains last."""
+        linked = self.registry.station_ids()
+        await self.gateway.stop()
+        await self.provisioning.mark_all_disconnected(linked)
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -132,7 +137,6 @@ class Csms:
         if self._api_runner is not None:
             await stop_api(self._api_runner)
             self._api_runner = None
-        await self.gateway.stop()
         await self.writer.stop()
         await close_database()
 
@@ -174,5 +178,8 @@ async def serve_forever(settings: Settings) -> None:
     )
     try:
         await stop.wait()
+        log.info("stopping: no new connections, closing links with 1001, draining writes")
     finally:
+        began = loop.time()
         await csms.stop()
+        log.info("stopped in %.2f s", loop.time() - began)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
+import io
 import json
 import logging
 import os
@@ -11,6 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeAlias, TypeVar
 
 from rich.table import Table
@@ -91,6 +94,13 @@ def register(commands: Commands) -> None:
     listing = station_commands.add_parser("list", help="all stations")
     _add_common(listing)
     listing.set_defaults(func=cmd_stations_list)
+    bulk = station_commands.add_parser(
+        "import",
+        help="provision stations from a CSV file (id,password[,node][,registration_status])",
+    )
+    bulk.add_argument("file", type=Path)
+    _add_common(bulk)
+    bulk.set_defaults(func=cmd_stations_import)
     show = station_commands.add_parser("show", help="one station with its connectors")
     show.add_argument("id")
     _add_common(show)
@@ -200,6 +210,45 @@ def cmd_stations_list(args: argparse.Namespace) -> int:
         )
     console.print(table)
     return 0
+
+
+#: Columns of `stations import`; id and password are required.
+STATION_CSV_COLUMNS = ("id", "password", "node", "registration_status")
+
+
+def read_station_csv(text: str) -> list[stations.NewStation]:
+    """Rows of a CSV with a header naming its columns; an empty node means none."""
+    reader = csv.DictReader(io.StringIO(text))
+    header = reader.fieldnames or []
+    unknown = [name for name in header if name not in STATION_CSV_COLUMNS]
+    if "id" not in header or "password" not in header or unknown:
+        raise CliError(
+            f"the CSV header must name id and password, optionally node and "
+            f"registration_status (got {', '.join(header) or 'nothing'})"
+        )
+    return [
+        stations.NewStation(
+            row["id"] or "",
+            row["password"] or "",
+            row.get("node") or None,
+            row.get("registration_status") or "Accepted",
+        )
+        for row in reader
+    ]
+
+
+def cmd_stations_import(args: argparse.Namespace) -> int:
+    try:
+        items = read_station_csv(args.file.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise CliError(f"cannot read {args.file}: {error}") from error
+    results = with_database(args, lambda: stations.add_stations(items))
+    failed = [(line, r) for line, r in enumerate(results, start=2) if r.status != 201]
+    for line, result in failed:
+        console.print(f"[red]line {line}: {result.id or '?'}: {result.error}[/]")
+    created = len(results) - len(failed)
+    console.print(f"[green]{created} stations added[/], {len(failed)} refused")
+    return 1 if failed else 0
 
 
 def cmd_stations_show(args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ from csms.blocks.base import Clock
 from csms.blocks.ports import CommandSender, StationLinks, Writer
 from csms.db.models import SwapEvent
 from csms.db.writer import Batch
-from csms.grid.kernel import warm_up
+from csms.grid.warm import kernel_ready
 from csms.ocpp_errors import ErrorCode, OcppError
 from swap_orchestrator.gates import PerceptionReport, Stage
 from swap_orchestrator.kernel_planner import kernel_planner
@@ -537,7 +537,7 @@ class SwapService:
 
     async def run(self) -> None:
         """Timers of every station (no-shows, re-checks) and rack re-planning, forever."""
-        await asyncio.to_thread(warm_up)  # compile the kernel before the first timer needs it
+        await kernel_ready()  # before the first timer needs it; compiled in another process
         while True:
             self._wake.clear()
             now = self.now()

@@ -3,6 +3,7 @@ on free loopback ports."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
@@ -65,8 +66,17 @@ def settings_for(db_url: str, **changes: object) -> Settings:
     ).replace(**changes)
 
 
+@pytest.fixture(scope="session")
+def kernel_loaded() -> None:
+    """The kernel loaded once per test process, the way the server loads it (a child
+    process warms numba's cache first), so that each CSMS a test starts finds it ready."""
+    from csms.grid.warm import kernel_ready
+
+    asyncio.run(kernel_ready())
+
+
 @pytest.fixture
-async def csms(db_url: str) -> AsyncIterator[Csms]:
+async def csms(db_url: str, kernel_loaded: None) -> AsyncIterator[Csms]:
     """A running CSMS (OCPP gateway + REST API) on free loopback ports."""
     app = Csms(settings_for(db_url))
     await app.start()

@@ -60,6 +60,45 @@ async def test_bad_station_is_422_with_the_reason(
     assert reason in (await reply.json())["error"]
 
 
+async def test_stations_are_provisioned_in_bulk_with_a_result_per_item(
+    csms: Csms, http: aiohttp.ClientSession
+) -> None:
+    await http.post("/api/v1/stations", json={"id": "CS-OLD", "password": PASSWORD})
+    items = [
+        {"id": "CS-1", "password": PASSWORD, "node": "tx-1"},
+        {"id": "CS-OLD", "password": PASSWORD},
+        {"id": "CS-2", "password": "other-password-of-cs2", "registration_status": "Pending"},
+        {"id": "CS-1", "password": PASSWORD},
+        {"id": "CS-3", "password": "short"},
+        {"id": "CS-4", "password": PASSWORD, "registration_status": "Maybe"},
+        "not an object",
+        {"id": "CS-5", "password": PASSWORD, "node": 7},
+    ]
+    reply = await http.post("/api/v1/stations", json=items)
+    assert reply.status == 200
+    answer = await reply.json()
+    assert [r["status"] for r in answer["results"]] == [201, 409, 201, 409, 422, 422, 422, 422]
+    assert [r["id"] for r in answer["results"][:6]] == [
+        "CS-1", "CS-OLD", "CS-2", "CS-1", "CS-3", "CS-4",
+    ]  # fmt: skip
+    assert answer["created"] == 2
+    assert "16 to 40" in answer["results"][4]["error"]
+    listed = {s["id"]: s for s in await (await http.get("/api/v1/stations")).json()}
+    assert set(listed) == {"CS-OLD", "CS-1", "CS-2"}
+    assert listed["CS-1"]["node"] == "tx-1"
+    assert listed["CS-2"]["registration_status"] == "Pending"
+    # The stored credentials work at the OCPP handshake.
+    for station_id, password in (("CS-1", PASSWORD), ("CS-2", "other-password-of-cs2")):
+        peer = await open_peer(csms, station_id, password)
+        assert (await peer.call("Heartbeat", {}))[0] == 3
+        await peer.close()
+
+
+async def test_a_body_neither_object_nor_list_is_422(http: aiohttp.ClientSession) -> None:
+    reply = await http.post("/api/v1/stations", json="CS-1")
+    assert reply.status == 422
+
+
 async def test_body_that_is_not_json_is_400(http: aiohttp.ClientSession) -> None:
     reply = await http.post(
         "/api/v1/stations", data=b"{nope", headers={"Content-Type": "application/json"}

@@ -53,6 +53,29 @@ async def test_errors_are_one_red_line_and_exit_1(db_url: str) -> None:
     assert weak.returncode == 1 and "16 to 40" in weak.stdout
 
 
+async def test_stations_are_imported_from_a_csv_file(db_url: str, tmp_path: Path) -> None:
+    rows = ["id,password,node", f"CS-1,{PASSWORD},tx-1", f"CS-2,{PASSWORD},", "CS-3,short,"]
+    csv_file = tmp_path / "stations.csv"
+    csv_file.write_text("\n".join(rows) + "\n")
+    imported = await cli(db_url, "stations", "import", str(csv_file))
+    assert imported.returncode == 1, imported.stdout + imported.stderr
+    assert "line 4: CS-3" in imported.stdout and "16 to 40" in imported.stdout
+    assert "2 stations added" in imported.stdout
+    listed = await cli(db_url, "stations", "list")
+    assert "CS-1" in listed.stdout and "CS-2" in listed.stdout and "CS-3" not in listed.stdout
+    csv_file.write_text("\n".join(rows[:3]) + "\n")
+    again = await cli(db_url, "stations", "import", str(csv_file))
+    assert again.returncode == 1 and "already exists" in again.stdout
+    assert "0 stations added" in again.stdout
+
+
+async def test_a_csv_without_the_required_columns_is_refused(db_url: str, tmp_path: Path) -> None:
+    csv_file = tmp_path / "stations.csv"
+    csv_file.write_text("station,secret\nCS-1,correct-horse-battery\n")
+    refused = await cli(db_url, "stations", "import", str(csv_file))
+    assert refused.returncode == 1 and "id and password" in refused.stdout
+
+
 async def test_tokens_are_added_listed_and_blocked(db_url: str) -> None:
     assert (await cli(db_url, "tokens", "add", "AB12", "--type", "ISO15693")).returncode == 0
     assert (await cli(db_url, "tokens", "block", "AB12")).returncode == 0

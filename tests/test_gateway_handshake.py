@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import logging
+import secrets
 
 import pytest
 from websockets.asyncio.client import connect
@@ -11,6 +15,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from csms.app import Csms
 from csms.blocks.stations import add_station, get_station
 from csms.db.models import Station
+from tests.conftest import settings_for
 from tests.ocpp_wire import basic_auth, open_peer
 from tests.waiting import eventually
 
@@ -35,7 +40,7 @@ async def test_password_is_stored_only_as_a_salted_hash(csms: Csms) -> None:
     await add_station("CS-2", PASSWORD)
     first, second = await Station.all().order_by("id")
     assert PASSWORD not in first.password_hash
-    assert first.password_hash.startswith("scrypt$")
+    assert first.password_hash.startswith("pbkdf2-sha256$500$")
     assert first.password_hash != second.password_hash
 
 
@@ -133,6 +138,102 @@ async def test_station_ids_that_break_basic_auth_or_paths_are_refused() -> None:
     assert is_station_id("CS-0001") and is_station_id("site.7|evse*1")
     for bad in ("CS:1", "CS1\n", "", "a" * 49, "../etc", "CS 1"):
         assert not is_station_id(bad), bad
+
+
+def _legacy_scrypt_hash(password: str, p: int = 1) -> str:
+    """The scheme stored before pbkdf2-sha256 (scrypt N=2**14, r=8)."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=p, dklen=32)
+    encode = base64.b64encode
+    return f"scrypt$16384$8${p}${encode(salt).decode()}${encode(digest).decode()}"
+
+
+async def test_a_legacy_scrypt_hash_still_admits_and_is_upgraded_once(csms: Csms) -> None:
+    await Station.create(id="CS-OLD", password_hash=_legacy_scrypt_hash(PASSWORD))
+    peer = await open_peer(csms, "CS-OLD", PASSWORD)
+    assert (await peer.call("Heartbeat", {}))[0] == 3
+    await peer.close()
+    upgraded = (await Station.get(id="CS-OLD")).password_hash
+    assert upgraded.startswith("pbkdf2-sha256$") and PASSWORD not in upgraded
+    again = await open_peer(csms, "CS-OLD", PASSWORD)
+    assert (await again.call("Heartbeat", {}))[0] == 3
+    await again.close()
+    assert (await Station.get(id="CS-OLD")).password_hash == upgraded
+    with pytest.raises(InvalidStatus) as refused:
+        await open_peer(csms, "CS-OLD", "wrong-password-123456")
+    assert refused.value.response.status_code == 401
+
+
+async def test_a_wrong_password_never_upgrades_a_legacy_hash(csms: Csms) -> None:
+    legacy = _legacy_scrypt_hash(PASSWORD)
+    await Station.create(id="CS-OLD", password_hash=legacy)
+    with pytest.raises(InvalidStatus):
+        await open_peer(csms, "CS-OLD", "wrong-password-123456")
+    assert (await Station.get(id="CS-OLD")).password_hash == legacy
+
+
+async def test_handshakes_beyond_the_bound_are_answered_503_with_retry_after(
+    db_url: str, kernel_loaded: None
+) -> None:
+    app = Csms(settings_for(db_url, max_handshakes=1))
+    await app.start()
+    try:
+        # A legacy hash with p=8 takes 8 scrypt runs (in a thread): it holds the one
+        # admission slot while a second station knocks.
+        await Station.create(id="CS-SLOW", password_hash=_legacy_scrypt_hash(PASSWORD, p=8))
+        await add_station("CS-2", PASSWORD)
+        slow = asyncio.create_task(open_peer(app, "CS-SLOW", PASSWORD))
+        while app.gateway.handshakes.in_progress == 0:
+            assert not slow.done(), "the slow handshake ended before it was seen in progress"
+            await asyncio.sleep(0.001)
+        with pytest.raises(InvalidStatus) as refused:
+            await open_peer(app, "CS-2", PASSWORD)
+        assert refused.value.response.status_code == 503
+        assert refused.value.response.headers["Retry-After"].isdigit()
+        admitted = await slow
+        assert (await admitted.call("Heartbeat", {}))[0] == 3
+        assert app.gateway.handshakes.in_progress == 0
+        retried = await open_peer(app, "CS-2", PASSWORD)
+        assert (await retried.call("Heartbeat", {}))[0] == 3
+        await admitted.close()
+        await retried.close()
+    finally:
+        await app.stop()
+
+
+async def test_refused_handshakes_are_logged_with_station_address_and_reason_rate_limited(
+    csms: Csms, caplog: pytest.LogCaptureFixture
+) -> None:
+    await add_station("CS-1", PASSWORD)
+    caplog.set_level(logging.WARNING, logger="csms.gateway.server")
+    for _ in range(10):
+        with pytest.raises(InvalidStatus):
+            await open_peer(csms, "CS-1", "wrong-password-123456")
+    refusals = [r.getMessage() for r in caplog.records if "handshake refused" in r.getMessage()]
+    assert 1 <= len(refusals) <= 3, refusals
+    assert all("CS-1" in m and "127.0.0.1" in m and "wrong password" in m for m in refusals)
+
+
+async def test_links_open_at_shutdown_close_with_1001_and_are_recorded_disconnected(
+    db_url: str, kernel_loaded: None
+) -> None:
+    from csms.db.database import close_database, open_database
+
+    app = Csms(settings_for(db_url))
+    await app.start()
+    await add_station("CS-1", PASSWORD)
+    peer = await open_peer(app, "CS-1", PASSWORD)
+    assert (await peer.call("Heartbeat", {}))[0] == 3
+    assert (await get_station("CS-1")).connected
+    await app.stop()
+    await asyncio.wait_for(peer.websocket.wait_closed(), 10)
+    assert peer.websocket.close_code == 1001
+    await open_database(db_url)
+    try:
+        view = await get_station("CS-1")
+    finally:
+        await close_database()
+    assert not view.connected and view.last_seen is not None
 
 
 async def _connected(station_id: str) -> bool:

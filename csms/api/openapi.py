@@ -70,6 +70,30 @@ _SCHEMAS: dict[str, Any] = {
             },
         },
     },
+    "BulkResult": {
+        "type": "object",
+        "required": ["created", "results"],
+        "properties": {
+            "created": {"type": "integer"},
+            "results": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "status"],
+                    "properties": {
+                        "id": _string(),
+                        "status": {
+                            "type": "integer",
+                            "enum": [201, 409, 422],
+                            "description": "201 created, 409 exists or repeats an item, "
+                            "422 invalid",
+                        },
+                        "error": _string(True),
+                    },
+                },
+            },
+        },
+    },
     "Token": {
         "type": "object",
         "required": ["id_token"],
@@ -154,11 +178,22 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
                 "post": {
-                    "summary": "Provision a station with its basic-auth password",
+                    "summary": "Provision a station with its basic-auth password, or many",
+                    "description": (
+                        "An object provisions one station (201, 409, 422). A list provisions "
+                        "many in one database transaction (up to the 1 MiB body limit, about "
+                        "5,000): the answer is 200 with one result per item, in order; the "
+                        "valid items are created, the others are reported and skipped."
+                    ),
                     "requestBody": {
-                        "content": {"application/json": {"schema": _ref("NewStation")}}
+                        "content": {
+                            "application/json": {
+                                "schema": {"oneOf": [_ref("NewStation"), _array("NewStation")]}
+                            }
+                        }
                     },
                     "responses": {
+                        "200": json_content(_ref("BulkResult"), "a list was processed"),
                         "201": json_content(_ref("Station"), "created"),
                         **_errors(401, 409, 422),
                     },

@@ -40,13 +40,18 @@ class ApiError(web.HTTPException):
         super().__init__(text=json.dumps({"error": message}), content_type="application/json")
 
 
+async def json_body(request: web.Request) -> Any:
+    """The request's JSON value (400 when not strict JSON of a sane depth)."""
+    try:
+        return strict_json.loads(await request.read())
+    except strict_json.JsonRejected as failure:
+        raise ApiError(400, f"body refused: {failure}") from failure
+
+
 async def body(request: web.Request) -> dict[str, Any]:
     """The request's JSON object (400 when not strict JSON of a sane depth, 422 when not an
     object)."""
-    try:
-        data = strict_json.loads(await request.read())
-    except strict_json.JsonRejected as failure:
-        raise ApiError(400, f"body refused: {failure}") from failure
+    data = await json_body(request)
     if not isinstance(data, dict):
         raise ApiError(422, "body must be a JSON object")
     return data

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from csms.api.openapi import openapi_document
-from csms.api.responses import body, command_error, error, json_response
+from csms.api.responses import body, command_error, error, json_body, json_response
 from csms.api.responses import require as _require
 from csms.blocks import authorization, stations
 from csms.blocks.transactions import list_transactions, transaction_json
@@ -90,7 +90,11 @@ async def get_stations(request: web.Request) -> web.Response:
 
 
 async def post_station(request: web.Request) -> web.Response:
-    data = await body(request)
+    data = await json_body(request)
+    if isinstance(data, list):
+        return await _post_stations(data)
+    if not isinstance(data, dict):
+        return error(422, "body must be a JSON object or a list of them")
     node = data.get("node")
     if node is not None and not isinstance(node, str):
         return error(422, "field 'node' must be a string")
@@ -106,6 +110,37 @@ async def post_station(request: web.Request) -> web.Response:
     except stations.AlreadyExists as failure:
         return error(409, str(failure))
     return json_response(view.to_json(), status=201)
+
+
+async def _post_stations(items: list[Any]) -> web.Response:
+    """Bulk provisioning: one result per item, in order; the valid items are created."""
+    wanted: list[stations.NewStation] = []
+    malformed: dict[int, stations.ImportResult] = {}
+    for index, item in enumerate(items):
+        fields = item if isinstance(item, dict) else {}
+        station_id, password = fields.get("id"), fields.get("password")
+        node, status = fields.get("node"), fields.get("registration_status", "Accepted")
+        if not (
+            isinstance(station_id, str)
+            and isinstance(password, str)
+            and isinstance(node, str | None)
+            and isinstance(status, str)
+        ):
+            malformed[index] = stations.ImportResult(
+                str(fields.get("id", "")),
+                422,
+                "an item is an object with strings id, password, node?, registration_status?",
+            )
+            continue
+        wanted.append(stations.NewStation(station_id, password, node, status))
+    created = iter(await stations.add_stations(wanted))
+    results = [malformed.get(i) or next(created) for i in range(len(items))]
+    return json_response(
+        {
+            "created": sum(r.status == 201 for r in results),
+            "results": [r.to_json() for r in results],
+        }
+    )
 
 
 async def get_station(request: web.Request) -> web.Response:

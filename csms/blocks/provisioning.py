@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from csms.blocks.base import BlockContext, ocpp_time
@@ -16,6 +18,11 @@ REJECTED_RETRY_INTERVAL = 600
 class Provisioning:
     def __init__(self, context: BlockContext):
         self.context = context
+        #: Disconnects gathered for one write not yet started (station id -> when), and
+        #: that write. Invariant: a write submitted after this bucket opened (a connect)
+        #: closes it, so the bucket's write never overtakes a later reconnect.
+        self._gone: dict[str, datetime] | None = None
+        self._gone_written: asyncio.Future[None] | None = None
 
     async def boot_notification(self, station_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         charging_station = payload["chargingStation"]
@@ -57,6 +64,7 @@ class Provisioning:
 
     async def mark_connected(self, station_id: str, protocol: str) -> None:
         now = self.context.clock()
+        self._gone = None  # a disconnect after this connect must be written after it
 
         async def write(batch: Batch) -> None:
             await (
@@ -68,16 +76,43 @@ class Provisioning:
         await self.context.writer.submit(write)
 
     async def mark_disconnected(self, station_id: str) -> None:
+        """Record a closed link. When thousands close at once (a network outage), one
+        write records all that closed before it started, in a few UPDATEs."""
+        if self._gone is None or self._gone_written is None:
+            gone = self._gone = {}
+
+            async def write(batch: Batch) -> None:
+                if self._gone is gone:
+                    self._gone = None  # later disconnects go into the next write
+                now = max(gone.values())
+                ids = list(gone)
+                for start in range(0, len(ids), 500):
+                    await (
+                        Station.filter(id__in=ids[start : start + 500])
+                        .using_db(batch.conn)
+                        .update(connected=False, last_seen=now)
+                    )
+
+            self._gone_written = asyncio.ensure_future(self.context.writer.submit(write))
+        self._gone[station_id] = self.context.clock()
+        await asyncio.shield(self._gone_written)
+
+    async def mark_all_disconnected(self, station_ids: Iterable[str]) -> None:
+        """At shutdown: these links closed now (a few UPDATEs instead of one per station,
+        which under thousands of links would hold the exit for seconds)."""
+        ids = list(station_ids)
         now = self.context.clock()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
 
-        async def write(batch: Batch) -> None:
-            await (
-                Station.filter(id=station_id)
-                .using_db(batch.conn)
-                .update(connected=False, last_seen=now)
-            )
+            async def write(batch: Batch, chunk: list[str] = chunk) -> None:
+                await (
+                    Station.filter(id__in=chunk)
+                    .using_db(batch.conn)
+                    .update(connected=False, last_seen=now)
+                )
 
-        await self.context.writer.submit(write)
+            await self.context.writer.submit(write)
 
     async def touch(self, station_ids: Iterable[str]) -> None:
         """Record that these stations' links are alive now (one UPDATE for all)."""

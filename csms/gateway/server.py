@@ -4,10 +4,9 @@ StationConnection per station, registered so that commands can reach it."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
 import ssl
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -20,19 +19,23 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from csms.config import Settings
+from csms.db.credentials import CredentialReader
 from csms.db.models import Station
+from csms.gateway.admission import HandshakeBound
 from csms.gateway.connection import StationConnection
 from csms.gateway.log_throttle import LogThrottle
 from csms.gateway.router import Router
 from csms.gateway.schemas import Version
 from csms.identifiers import is_station_id
 from csms.ocpp_errors import StationNotConnected
-from csms.passwords import verify_password
+from csms.passwords import hash_password, is_slow_to_verify, needs_rehash, verify_password
 
 log = logging.getLogger(__name__)
 
 SUBPROTOCOLS: dict[str, Version] = {"ocpp2.1": "v21", "ocpp2.0.1": "v201"}
 PATH_PREFIX = "/ocpp/"
+#: Seconds a station refused with 503 is asked to wait (a hint; OCPP back-off rules apply).
+RETRY_AFTER_S = 5
 
 
 class ConnectionRegistry:
@@ -94,10 +97,13 @@ class Gateway:
         self.on_connect = on_connect
         self.on_disconnect = on_disconnect
         self._server: Server | None = None
-        #: station id -> (stored hash, sha256 of the password that matched it): saves a
-        #: scrypt run per reconnect without keeping any password.
-        self._verified: dict[str, tuple[str, bytes]] = {}
         self._log_throttle = LogThrottle()
+        self.handshakes = HandshakeBound(settings.max_handshakes)
+        self._credentials = CredentialReader(settings.db_url)
+        #: Set by stop(): links closing then are recorded all at once by the caller.
+        self._stopping = False
+        #: Refused handshakes, per peer address: a few lines a minute, then a count.
+        self._refusal_log = LogThrottle(burst=3)
 
     @property
     def port(self) -> int:
@@ -109,21 +115,26 @@ class Gateway:
         if self.settings.tls_cert and self.settings.tls_key:
             tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             tls.load_cert_chain(self.settings.tls_cert, self.settings.tls_key)
-        self._server = await serve(
-            self._handle,
-            self.settings.ocpp_host,
-            self.settings.ocpp_port,
-            subprotocols=list(SUBPROTOCOLS),  # type: ignore[arg-type]
-            select_subprotocol=_client_preference,
-            process_request=self._check_handshake,
-            max_size=self.settings.max_frame_bytes,
-            ping_interval=self.settings.ping_interval,
-            ping_timeout=self.settings.ping_interval,
-            # A dead peer never answers the close handshake either; don't wait long for it.
-            close_timeout=min(5.0, self.settings.ping_interval),
-            ssl=tls,
-            server_header="csms",
-        )
+        await self._credentials.open()
+        try:
+            self._server = await serve(
+                self._handle,
+                self.settings.ocpp_host,
+                self.settings.ocpp_port,
+                subprotocols=list(SUBPROTOCOLS),  # type: ignore[arg-type]
+                select_subprotocol=_client_preference,
+                process_request=self._check_handshake,
+                max_size=self.settings.max_frame_bytes,
+                ping_interval=self.settings.ping_interval,
+                ping_timeout=self.settings.ping_interval,
+                # A dead peer never answers the close handshake either; don't wait long for it.
+                close_timeout=min(5.0, self.settings.ping_interval),
+                ssl=tls,
+                server_header="csms",
+            )
+        except BaseException:
+            await self._credentials.close()
+            raise
         log.info(
             "OCPP gateway listening on %s://%s:%d%s<stationId>",
             "wss" if tls else "ws",
@@ -132,48 +143,107 @@ class Gateway:
             PATH_PREFIX,
         )
 
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+    async def stop(self, close_budget_s: float = 2.0) -> None:
+        """Stop accepting, close every link with 1001 (going away), and wait for the
+        handlers; after `close_budget_s` links whose peer never answers the close are
+        dropped, so that a shutdown never waits out a close timeout per dead station."""
+        if self._server is None:
+            return
+        self._stopping = True
+        server, self._server = self._server, None
+        server.close()
+        try:
+            await asyncio.wait_for(server.wait_closed(), close_budget_s)
+        except TimeoutError:
+            for connection in server.all_connections:  # closing ones included
+                connection.transport.abort()
+            await server.wait_closed()
+        await self._credentials.close()
 
     async def _check_handshake(
         self, connection: ServerConnection, request: Request
     ) -> Response | None:
         station_id = request.path.removeprefix(PATH_PREFIX).split("?")[0]
         if not request.path.startswith(PATH_PREFIX) or not is_station_id(station_id):
-            return connection.respond(HTTPStatus.NOT_FOUND, "expected /ocpp/<stationId>\n")
+            return self._refuse(
+                connection, request.path, HTTPStatus.NOT_FOUND, "expected /ocpp/<stationId>"
+            )
         offered = _offered_subprotocols(request.headers)
         if not any(name in SUBPROTOCOLS for name in offered):
-            return connection.respond(
+            return self._refuse(
+                connection,
+                station_id,
                 HTTPStatus.BAD_REQUEST,
-                f"offer one of the subprotocols {', '.join(SUBPROTOCOLS)}\n",
+                f"offer one of the subprotocols {', '.join(SUBPROTOCOLS)}",
             )
-        if not await self._authenticate(station_id, request.headers):
-            response = connection.respond(HTTPStatus.UNAUTHORIZED, "invalid credentials\n")
+        if not self.handshakes.try_enter():
+            response = self._refuse(
+                connection,
+                station_id,
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                f"{self.handshakes.limit} handshakes in progress, retry later",
+            )
+            response.headers["Retry-After"] = str(RETRY_AFTER_S)
+            return response
+        try:
+            failure = await self._authenticate(station_id, request.headers)
+        finally:
+            self.handshakes.leave()
+        if failure is not None:
+            # The station learns only "invalid credentials"; the log says which.
+            response = self._refuse(
+                connection, station_id, HTTPStatus.UNAUTHORIZED, "invalid credentials", failure
+            )
             response.headers["WWW-Authenticate"] = 'Basic realm="csms", charset="UTF-8"'
             return response
         return None
 
-    async def _authenticate(self, station_id: str, headers: Headers) -> bool:
+    def _refuse(
+        self,
+        connection: ServerConnection,
+        station_id: str,
+        status: HTTPStatus,
+        reason: str,
+        detail: str | None = None,
+    ) -> Response:
+        """The HTTP answer, logged with who asked unless this address was logged often."""
+        address = connection.remote_address
+        host = str(address[0]) if address else "?"
+        held_back = self._refusal_log.admit(host, time.monotonic())
+        if held_back is not None:
+            log.warning(
+                "[%.48r] handshake refused from %s: %d %s%s",
+                station_id,
+                host,
+                status.value,
+                detail or reason,
+                f" ({held_back} more from this address not logged)" if held_back else "",
+            )
+        return connection.respond(status, f"{reason}\n")
+
+    async def _authenticate(self, station_id: str, headers: Headers) -> str | None:
+        """None when the credentials are right, else why not (for the log only)."""
         try:
             username, password = parse_authorization_basic(headers.get("Authorization", ""))
         except InvalidHeader:
-            return False
+            return "no or malformed HTTP Basic credentials"
         if username != station_id:
-            return False
-        station = await Station.filter(id=station_id).only("id", "password_hash").first()
+            return "basic-auth user differs from the station id"
+        station = await self._credentials.station(station_id)
         if station is None:
-            return False
-        fingerprint = hashlib.sha256(password.encode()).digest()
-        remembered = self._verified.get(station_id)
-        if remembered is not None and remembered[0] == station.password_hash:
-            return hmac.compare_digest(remembered[1], fingerprint)
-        if not await asyncio.to_thread(verify_password, password, station.password_hash):
-            return False
-        self._verified[station_id] = (station.password_hash, fingerprint)
-        return True
+            return "unknown station"
+        stored = station.password_hash
+        if is_slow_to_verify(stored):
+            verified = await asyncio.to_thread(verify_password, password, stored)
+        else:
+            verified = verify_password(password, stored)  # ~0.2 ms: cheaper than a thread hop
+        if verified and needs_rehash(stored):
+            # Compare-and-set: an operator's new password in the meantime wins.
+            await Station.filter(id=station_id, password_hash=stored).update(
+                password_hash=hash_password(password)
+            )
+            log.info("[%s] password hash upgraded to the current scheme", station_id)
+        return None if verified else "wrong password"
 
     async def _handle(self, websocket: ServerConnection) -> None:
         assert websocket.request is not None
@@ -196,14 +266,15 @@ class Gateway:
         try:
             # Registered before any await, so a command sent right after the handshake
             # finds the connection; frames are read only once the station state is known.
-            station = await Station.filter(id=station_id).only("id", "registration_status").first()
+            station = await self._credentials.station(station_id)
             connection.rejected = station is not None and station.registration_status == "Rejected"
             await self.on_connect(station_id, connection.subprotocol)
             await connection.serve()
         finally:
             if self.registry.remove(connection):
                 log.info("[%s] disconnected", station_id)
-                await self.on_disconnect(station_id)
+                if not self._stopping:
+                    await self.on_disconnect(station_id)
 
 
 def _client_preference(

@@ -240,9 +240,9 @@ class LivePlanner:
 
     async def run(self) -> None:
         """Replan until cancelled; a failed replan is logged and the loop goes on."""
-        from csms.grid.kernel import warm_up
+        from csms.grid.warm import kernel_ready
 
-        await asyncio.to_thread(warm_up)
+        await kernel_ready()
         try:
             while True:
                 reasons, self._reasons = self._reasons or ["interval"], []
@@ -303,6 +303,7 @@ class LivePlanner:
         events = await self.state.events(now)
         reserve = fallback_limits(topology) if self.reserve_fallback else None
         instance, placed = build_instance(topology, sessions, events, now, reserve)
+        log.info("solving %d sessions (%s)", len(placed), reason)
         schedule = await asyncio.to_thread(solve, instance)
         solved = time.perf_counter()
         plan = plan_document(topology, instance, schedule, placed, reason, now)
