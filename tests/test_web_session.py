@@ -65,3 +65,34 @@ async def test_without_a_token_the_console_is_open_on_loopback_only(csms: Csms) 
         assert page.status == 200 and 'data-page="overview"' in await page.text()
         foreign = await http.get("/", headers={"Host": "console.example.com"})
         assert foreign.status == 403
+
+
+async def test_with_a_token_the_console_works_under_any_host_name(db_url: str) -> None:
+    app = Csms(settings_for(db_url, api_token=TOKEN))
+    await app.start()
+    try:
+        base = f"http://127.0.0.1:{app.api_port}"
+        host = {"Host": "csms.example.com"}
+        async with aiohttp.ClientSession(base, cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            assert (await http.get("/login", headers=host)).status == 200
+            signed = await http.post("/session", json={"token": TOKEN}, headers=host)
+            assert signed.status == 200
+            overview = await http.get("/api/v1/overview", headers=host)
+            assert overview.status == 200
+        async with aiohttp.ClientSession(base) as stranger:
+            assert (await stranger.get("/api/v1/overview", headers=host)).status == 401
+    finally:
+        await app.stop()
+
+
+async def test_sign_in_sends_back_only_into_the_console(csms: Csms) -> None:
+    async with aiohttp.ClientSession(f"http://127.0.0.1:{csms.api_port}") as http:
+        for target, kept in (
+            ("/stations", True),
+            ("//evil.example", False),
+            ("/\\evil.example", False),
+            ("https://evil.example", False),
+            ("/a\tb", False),
+        ):
+            page = await (await http.get("/login", params={"next": target})).text()
+            assert f'data-next="{target if kept else "/"}"' in page, target

@@ -56,19 +56,20 @@ _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
 def _guard_middleware(token: str | None) -> Any:
-    """Bearer token when configured; without one (loopback only) refuse what a web page in
-    the operator's browser could send: a foreign Host (DNS rebinding) or a non-JSON body
+    """With a token, a request needs it as a bearer token (or a console session, which the
+    console's middleware checked before); without one (loopback only) refuse what a web page
+    in the operator's browser could send: a foreign Host (DNS rebinding) or a non-JSON body
     (a cross-site form post needs no preflight)."""
 
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if token is not None and not request.get(AUTHENTICATED):
+        if token is None:
+            if urlsplit(f"//{request.host}").hostname not in _LOOPBACK_HOSTS:
+                return error(403, f"host {request.host!r} refused: the API answers on loopback")
+        elif not request.get(AUTHENTICATED):
             given = request.headers.get("Authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
                 return error(401, "missing or wrong bearer token")
-        else:
-            if urlsplit(f"//{request.host}").hostname not in _LOOPBACK_HOSTS:
-                return error(403, f"host {request.host!r} refused: the API answers on loopback")
         sends_body = request.method in ("POST", "PATCH", "PUT") and request.can_read_body
         if sends_body and request.content_type != "application/json":
             return error(415, "send the body as Content-Type: application/json")

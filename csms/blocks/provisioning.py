@@ -58,10 +58,6 @@ class Provisioning:
     async def heartbeat(self, station_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         return {"currentTime": ocpp_time(self.context.clock())}
 
-    async def registration_status(self, station_id: str) -> str | None:
-        station = await Station.filter(id=station_id).only("registration_status").first()
-        return None if station is None else station.registration_status
-
     async def mark_connected(self, station_id: str, protocol: str) -> None:
         now = self.context.clock()
         self._gone = None  # a disconnect after this connect must be written after it

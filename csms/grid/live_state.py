@@ -116,17 +116,18 @@ async def live_sessions(now: datetime) -> list[LiveSession]:
             id_token__in=list({row[6] for row in active if row[6]}), priority__gt=0
         ).values_list("id_token", "type", "priority")
     }
-    soc: dict[str, float] = {}
-    for tx, value in (
+    # Keyed by station too: transaction ids are unique per station only ("1" is common).
+    soc: dict[tuple[str, str], float] = {}
+    for station_id, tx, value in (
         await MeterValue.filter(
-            transaction_id__in=[row[2] for row in active],
+            transaction_id__in=list({row[2] for row in active}),
             measurand="SoC",
             timestamp__gte=now - LIVE_WINDOW,
         )
         .order_by("timestamp")
-        .values_list("transaction_id", "value")
+        .values_list("station_id", "transaction_id", "value")
     ):
-        soc[tx] = value / 100
+        soc[(station_id, tx)] = value / 100
     needs: dict[tuple[str, int], tuple[datetime, dict[str, Any]]] = {}
     for station_id, evse_id, received_at, payload in await ChargingNeeds.filter(
         station_id__in=list({row[0] for row in active})
@@ -148,7 +149,7 @@ async def live_sessions(now: datetime) -> list[LiveSession]:
                 started_at,
                 energy_wh,
                 discharged_wh,
-                soc.get(tx),
+                soc.get((station_id, tx)),
                 needs_from_payload(announced[1]) if fresh and announced else None,
                 priorities.get((token, kind), 0),
             )

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from csms import strict_json
 from csms.api import console_routes
 from csms.api.server import csms_of
 from csms.blocks import stations
@@ -95,9 +95,13 @@ async def get_live(request: web.Request) -> web.StreamResponse:
     try:
         while not stopping.is_set():
             try:
-                text = json.dumps(await topic(csms, params), separators=(",", ":"))
+                data = await topic(csms, params)
             except ValueError:
-                text = json.dumps({"error": "bad parameters"})
+                data = {"error": "bad parameters"}
+            try:
+                text = strict_json.dumps(data, separators=(",", ":"))
+            except ValueError:  # a non-finite number: JSON.parse in the browser would fail
+                text = strict_json.dumps({"error": "this view holds a value JSON cannot carry"})
             if text != sent:
                 await reply.write(f"data: {text}\n\n".encode())
                 sent, quiet = text, 0.0

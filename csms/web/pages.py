@@ -94,8 +94,15 @@ async def swap(request: web.Request) -> web.Response:
 
 async def login(request: web.Request) -> web.Response:
     target = request.query.get("next", "/")
-    if not target.startswith("/") or target.startswith("//"):
-        target = "/"  # only back into this console, never to another site
+    # Only back into this console, never to another site: browsers read `/\host` as
+    # `//host`, and control characters can split a URL.
+    if (
+        not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target)
+    ):
+        target = "/"
     text = _template("login.html").substitute(next=html.escape(target))
     return web.Response(text=text, content_type="text/html", headers=_HEADERS)
 
