@@ -50,6 +50,23 @@ import numpy as np
 from numba import njit
 
 from csms.grid.instance import FloatArray, IntArray
+from csms.grid.kernel_layout import (
+    ARR,
+    CAP,
+    DCAP,
+    DCOUNT,
+    DEP,
+    EFF,
+    EXP,
+    FLOOR,
+    IMP,
+    INIT,
+    MAXC,
+    MAXD,
+    TARGET,
+    WORTH,
+    shift_power,
+)
 
 FLOW_EPS_W = 1e-3
 """Residual capacities below this (W) count as none."""
@@ -66,9 +83,6 @@ _NO_ARC = -2
 _SENT = -1
 _ROOT = -2
 _DEAD = -3
-# Columns of the session matrix and planes of the limit cube (as in kernel.py).
-_ARR, _DEP, _CAP, _INIT, _TARGET, _FLOOR, _MAXC, _MAXD, _EFF, _WORTH = range(10)
-_IMP, _EXP, _DCAP, _DCOUNT = 0, 1, 2, 3
 
 
 class FlowGraph(NamedTuple):
@@ -202,25 +216,25 @@ def _present_lists(
 @njit(cache=True, nogil=True, inline="always")
 def _room(n: int, t: int, st: FlowState, soft: bool) -> float:
     """Room below node n's import limit (or dispatch cap, when soft) in slot t."""
-    limit = st.limits[_IMP, n, t]
+    limit = st.limits[IMP, n, t]
     if soft:
-        limit = min(limit, st.limits[_DCAP, n, t])
+        limit = min(limit, st.limits[DCAP, n, t])
     return limit - st.loads[n, t]
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _down_room(n: int, t: int, st: FlowState, storage: bool) -> float:
     """Room to lower node n's load in slot t: to zero, or (storage) to its export limit."""
-    return st.loads[n, t] + (st.limits[_EXP, n, t] if storage else 0.0)
+    return st.loads[n, t] + (st.limits[EXP, n, t] if storage else 0.0)
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _raise_room(i: int, t: int, st: FlowState, fold: IntArray, soft: bool) -> float:
     """Room to raise session i's power in slot t without crossing zero."""
-    if not st.sess[i, _ARR] <= t < st.sess[i, _DEP]:
+    if not st.sess[i, ARR] <= t < st.sess[i, DEP]:
         return 0.0
     p = st.power[i, t]
-    room = -p if p < 0.0 else st.sess[i, _MAXC] - p
+    room = -p if p < 0.0 else st.sess[i, MAXC] - p
     for level in range(fold[i]):
         room = min(room, _room(st.paths[i, level], t, st, soft))
     return room
@@ -231,15 +245,15 @@ def _lower_room(i: int, t: int, st: FlowState, fold: IntArray, storage: bool) ->
     """Room to lower session i's power in slot t without crossing zero: what it charges,
     or (storage, a bidirectional car) more discharge."""
     sess = st.sess
-    if not sess[i, _ARR] <= t < sess[i, _DEP]:
+    if not sess[i, ARR] <= t < sess[i, DEP]:
         return 0.0
     p = st.power[i, t]
     if p > 0.0:
         return p
-    if not storage or sess[i, _MAXD] <= 0.0:
+    if not storage or sess[i, MAXD] <= 0.0:
         return 0.0
     # Its battery is checked where the path leaves it: between the two slots it moves.
-    room = sess[i, _MAXD] + p
+    room = sess[i, MAXD] + p
     for level in range(fold[i]):
         room = min(room, _down_room(st.paths[i, level], t, st, True))
     return room
@@ -251,7 +265,7 @@ def _stored_per_w(i: int, t: int, st: FlowState, rising: bool) -> float:
     1/eff; a change stays on its side of zero."""
     p = st.power[i, t]
     charging = p >= 0.0 if rising else p > 0.0
-    return st.sess[i, _EFF] if charging else 1.0 / st.sess[i, _EFF]
+    return st.sess[i, EFF] if charging else 1.0 / st.sess[i, EFF]
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -259,7 +273,7 @@ def _battery_room(i: int, lowered: int, raised: int, st: FlowState) -> float:
     """Stored Wh session i can take out of slot `lowered` (-1: nowhere, the departure
     energy grows) and put into slot `raised`, within its floor and capacity at every
     boundary in between; unbounded for a car that only charges (it never dips)."""
-    if st.sess[i, _MAXD] <= 0.0:
+    if st.sess[i, MAXD] <= 0.0:
         return np.inf
     return _bidirectional_battery_room(i, lowered, raised, st)
 
@@ -267,37 +281,31 @@ def _battery_room(i: int, lowered: int, raised: int, st: FlowState) -> float:
 @njit(cache=True, nogil=True)
 def _bidirectional_battery_room(i: int, lowered: int, raised: int, st: FlowState) -> float:
     sess = st.sess
-    eff = sess[i, _EFF]
-    stored = sess[i, _INIT]
+    eff = sess[i, EFF]
+    stored = sess[i, INIT]
     room = np.inf
-    for t in range(int(sess[i, _ARR]), int(sess[i, _DEP])):
+    for t in range(int(sess[i, ARR]), int(sess[i, DEP])):
         p = st.power[i, t]
         stored += (p * eff if p >= 0.0 else p / eff) * st.hours
         if lowered < 0 or raised < lowered:
             if t >= raised and (lowered < 0 or t < lowered):
-                room = min(room, sess[i, _CAP] - stored)
+                room = min(room, sess[i, CAP] - stored)
         elif lowered <= t < raised:
-            room = min(room, stored - sess[i, _FLOOR])
+            room = min(room, stored - sess[i, FLOOR])
     return max(room, 0.0)
 
 
 @njit(cache=True, nogil=True)
 def _change(i: int, t: int, delta: float, st: FlowState, fold: IntArray) -> None:
     """Change session i's power in slot t, and its folded nodes' loads with it."""
-    new = st.power[i, t] + delta
-    if abs(new) < 1e-9:
-        new = 0.0
-    delta = new - st.power[i, t]
-    st.power[i, t] = new
-    for level in range(fold[i]):
-        st.loads[st.paths[i, level], t] += delta
+    shift_power(i, t, delta, st.power, st.loads, st.paths, fold[i])
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _wants(i: int, remaining: FloatArray, st: FlowState) -> bool:
     """Whether session i still needs more than a path could carry at the least (a residue
     that no arc can carry would end every phase it takes part in)."""
-    eff = st.sess[i, _EFF]
+    eff = st.sess[i, EFF]
     return remaining[i] > max(MIN_WH, FLOW_EPS_W * st.hours * max(eff, 1.0 / eff))
 
 
@@ -358,7 +366,7 @@ def _levels(
             if sink_level >= 0 and d + 1 >= sink_level:
                 break
             c = g.attach[v]
-            for t in range(int(st.sess[v, _ARR]), int(st.sess[v, _DEP])):
+            for t in range(int(st.sess[v, ARR]), int(st.sess[v, DEP])):
                 if (
                     level_n[c, t] < 0
                     and _raise_room(v, t, st, g.fold, soft) > FLOW_EPS_W
@@ -677,7 +685,7 @@ def _direct_fill(
     for s in sources:
         if not _wants(s, remaining, st):
             continue
-        start, end = st.sess[s, _ARR], st.sess[s, _DEP]
+        start, end = st.sess[s, ARR], st.sess[s, DEP]
         for k in range(slots):
             t = g.slot_order[k]
             if not start <= t < end:
@@ -720,11 +728,11 @@ def flow_start(
     sess = st.sess
     remaining = work.remaining
     for i in group:
-        stored = sess[i, _INIT]
-        for t in range(int(sess[i, _ARR]), int(sess[i, _DEP])):
+        stored = sess[i, INIT]
+        for t in range(int(sess[i, ARR]), int(sess[i, DEP])):
             p = st.power[i, t]
-            stored += (p * sess[i, _EFF] if p >= 0.0 else p / sess[i, _EFF]) * st.hours
-        remaining[i] = max(min(sess[i, _TARGET], sess[i, _CAP]) - stored, 0.0)
+            stored += (p * sess[i, EFF] if p >= 0.0 else p / sess[i, EFF]) * st.hours
+        remaining[i] = max(min(sess[i, TARGET], sess[i, CAP]) - stored, 0.0)
     # The group's unfolded nodes: a contiguous run of compact ids from its root.
     root = g.uroot[g.attach[group[0]]]
     root_end = root + 1
@@ -736,10 +744,10 @@ def flow_start(
     first = 0
     while first < len(group):
         last = first + 1
-        while last < len(group) and sess[group[last], _WORTH] == sess[group[first], _WORTH]:
+        while last < len(group) and sess[group[last], WORTH] == sess[group[first], WORTH]:
             last += 1
         sources = group[first:last]
-        sources = sources[np.argsort(-sess[sources, _EFF], kind="mergesort")]
+        sources = sources[np.argsort(-sess[sources, EFF], kind="mergesort")]
         for stage in stages:
             if stage != STORAGE:
                 _direct_fill(sources, remaining, st, g, stage == SOFT)
@@ -774,9 +782,9 @@ def _relieve_dispatch(
     for c in units:
         n = g.unode[c]
         for t in range(slots):
-            if st.limits[_DCOUNT, n, t] <= 0.0:
+            if st.limits[DCOUNT, n, t] <= 0.0:
                 continue
-            budget[0] = st.loads[n, t] - st.limits[_DCAP, n, t]
+            budget[0] = st.loads[n, t] - st.limits[DCAP, n, t]
             if budget[0] > FLOW_EPS_W:
                 phases += _max_flow(
                     group,

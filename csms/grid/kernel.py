@@ -50,6 +50,25 @@ from csms.grid.instance import (
     session_paths,
     to_arrays,
 )
+from csms.grid.kernel_layout import (
+    ARR,
+    CAP,
+    DCAP,
+    DCOUNT,
+    DEP,
+    EFF,
+    EXP,
+    FLOOR,
+    IMP,
+    INIT,
+    LIMIT_PLANES,
+    MAXC,
+    MAXD,
+    SESSION_COLUMNS,
+    TARGET,
+    WORTH,
+    shift_power,
+)
 
 MAX_MOVE_PASSES = 3
 """Passes of single-session moves after the flow start (each until its moves stop paying)."""
@@ -80,12 +99,6 @@ FULL_W = 1.0
 """A node with less headroom than this (W) is full."""
 
 _INF = np.inf
-_SNAP_W = 1e-7
-
-# Columns of the session matrix.
-ARR, DEP, CAP, INIT, TARGET, FLOOR, MAXC, MAXD, EFF, WORTH = range(10)
-# Planes of the node-limit cube: import limit, export limit, dispatch cap, dispatch count.
-IMP, EXP, DCAP, DCOUNT = range(4)
 
 
 @njit(cache=True, nogil=True)
@@ -168,21 +181,12 @@ def _sell(
     return value / per_w, max(room, 0.0) * per_w, per_w
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _shift(
     i: int, t: int, delta: float, power: FloatArray, loads: FloatArray, paths: IntArray
 ) -> None:
     """Change session i's power in slot t by delta W, and every ancestor's load with it."""
-    new = power[i, t] + delta
-    if abs(new) < _SNAP_W:
-        new = 0.0
-    delta = new - power[i, t]
-    power[i, t] = new
-    for level in range(paths.shape[1]):
-        a = paths[i, level]
-        if a < 0:
-            break
-        loads[a, t] += delta
+    shift_power(i, t, delta, power, loads, paths, paths.shape[1])
 
 
 @njit(cache=True, nogil=True)
@@ -950,7 +954,7 @@ def _subtrees(arrays: InstanceArrays) -> tuple[IntArray, IntArray, IntArray]:
 def _limits(arrays: InstanceArrays) -> FloatArray:
     """Node limits and dispatch targets as one [4, node, slot] cube (see IMP..DCOUNT)."""
     n, slots = arrays.node_import.shape
-    limits = np.empty((4, n, slots))
+    limits = np.empty((LIMIT_PLANES, n, slots))
     limits[IMP] = arrays.node_import
     limits[EXP] = arrays.node_export
     limits[DCAP] = np.inf
@@ -978,7 +982,9 @@ def _sessions(arrays: InstanceArrays) -> FloatArray:
         arrays.sess_efficiency,
         arrays.shortfall_penalty * (1.0 + arrays.sess_priority) / 1000.0,
     ]
-    return np.column_stack([np.asarray(c, dtype=np.float64) for c in columns]).reshape(-1, 10)
+    return np.column_stack([np.asarray(c, dtype=np.float64) for c in columns]).reshape(
+        -1, SESSION_COLUMNS
+    )
 
 
 def solve_arrays(
