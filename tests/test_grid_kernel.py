@@ -498,3 +498,39 @@ def test_worker_threads_plan_concurrently_with_the_same_result() -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         threaded = list(pool.map(lambda instance: solve(instance).power_w, instances))
     assert threaded == serial
+
+
+def test_a_load_between_two_targets_pays_only_for_the_one_below_it() -> None:
+    # Two targets on the transformer in slot 1: 0 W and 11 kW. Charging 10 kW there
+    # exceeds only the first (10 per kWh), cheaper than slot 3 at 15 per kWh; counting
+    # both (as the tightest) made slot 3 look cheaper.
+    doc = instance_doc(
+        import_price=[20.0, 0.1, 20.0, 15.0],
+        sessions=[session(target_wh=20_000)],
+        dispatch=[
+            {"node": "tx", "from_slot": 1, "to_slot": 2, "max_net_w": 0},
+            {"node": "tx", "from_slot": 1, "to_slot": 2, "max_net_w": 11_000},
+        ],
+    )
+    instance = parse_instance(doc)
+    schedule = solve(instance)
+    kernel, lp = check_schedule(instance, schedule), check_schedule(instance, solve_lp(instance))
+    assert schedule.power_w["s-1"] == pytest.approx([0.0, 10_000.0, 0.0, 0.0])
+    assert kernel.objective == pytest.approx(lp.objective, rel=1e-6)
+
+
+def test_a_load_above_both_targets_is_relieved_for_both() -> None:
+    # A car with surplus sells in slot 2 to bring the transformer under both targets.
+    doc = instance_doc(
+        sessions=[session(max_discharge_w=11_000, initial_wh=40_000, target_wh=20_000)],
+        dispatch=[
+            {"node": "tx", "from_slot": 2, "to_slot": 3, "max_net_w": -4_000},
+            {"node": "tx", "from_slot": 2, "to_slot": 3, "max_net_w": -8_000},
+        ],
+    )
+    instance = parse_instance(doc)
+    kernel = check_schedule(instance, solve(instance))
+    lp = check_schedule(instance, solve_lp(instance))
+    assert kernel.dispatch_cost == pytest.approx(0.0, abs=1e-6)
+    assert kernel.objective == pytest.approx(lp.objective, rel=1e-6)
+

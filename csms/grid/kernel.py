@@ -54,14 +54,12 @@ from csms.grid.kernel_layout import (
     ARR,
     CAP,
     DCAP,
-    DCOUNT,
     DEP,
     EFF,
     EXP,
     FLOOR,
     IMP,
     INIT,
-    LIMIT_PLANES,
     MAXC,
     MAXD,
     SESSION_COLUMNS,
@@ -122,11 +120,13 @@ def _buy(
             break
         load = loads[a, t]
         room = min(room, limits[IMP, a, t] - load)
-        if limits[DCOUNT, a, t] > 0.0:
-            if load >= limits[DCAP, a, t]:
-                penalised += limits[DCOUNT, a, t]
-            else:
-                room = min(room, limits[DCAP, a, t] - load)
+        # Caps at or below the load each charge for more; the next one above bounds the room.
+        for plane in range(DCAP, limits.shape[0]):
+            cap = limits[plane, a, t]
+            if load < cap:
+                room = min(room, cap - load)
+                break
+            penalised += 1.0
     p = power[i, t]
     eff = sess[i, EFF]
     hours = scal[1]
@@ -163,9 +163,16 @@ def _sell(
             break
         load = loads[a, t]
         room = min(room, load + limits[EXP, a, t])
-        if limits[DCOUNT, a, t] > 0.0 and load > limits[DCAP, a, t]:
-            relieved += limits[DCOUNT, a, t]
-            room = min(room, load - limits[DCAP, a, t])
+        # Caps below the load are each relieved; the nearest of them bounds the room.
+        nearest = load
+        for plane in range(DCAP, limits.shape[0]):
+            cap = limits[plane, a, t]
+            if cap >= load:
+                break
+            relieved += 1.0
+            nearest = cap
+        if nearest < load:
+            room = min(room, load - nearest)
     p = power[i, t]
     eff = sess[i, EFF]
     hours = scal[1]
@@ -952,19 +959,20 @@ def _subtrees(arrays: InstanceArrays) -> tuple[IntArray, IntArray, IntArray]:
 
 
 def _limits(arrays: InstanceArrays) -> FloatArray:
-    """Node limits and dispatch targets as one [4, node, slot] cube (see IMP..DCOUNT)."""
+    """Node limits and dispatch caps as one [plane, node, slot] cube (see IMP, EXP, DCAP)."""
     n, slots = arrays.node_import.shape
-    limits = np.empty((LIMIT_PLANES, n, slots))
+    count = np.zeros((n, slots), dtype=np.int64)
+    for k in range(len(arrays.disp_node)):
+        count[arrays.disp_node[k], arrays.disp_from[k] : arrays.disp_to[k]] += 1
+    limits = np.full((DCAP + max(int(count.max(initial=0)), 1), n, slots), np.inf)
     limits[IMP] = arrays.node_import
     limits[EXP] = arrays.node_export
-    limits[DCAP] = np.inf
-    limits[DCOUNT] = 0.0
-    # Several targets on one node and slot are treated as the tightest, counted as many.
+    count[:] = 0
     for k in range(len(arrays.disp_node)):
-        window = slice(arrays.disp_from[k], arrays.disp_to[k])
-        node = arrays.disp_node[k]
-        limits[DCAP, node, window] = np.minimum(limits[DCAP, node, window], arrays.disp_max[k])
-        limits[DCOUNT, node, window] += 1.0
+        node, window = arrays.disp_node[k], np.arange(arrays.disp_from[k], arrays.disp_to[k])
+        limits[DCAP + count[node, window], node, window] = arrays.disp_max[k]
+        count[node, window] += 1
+    limits[DCAP:] = np.sort(limits[DCAP:], axis=0)
     return limits
 
 

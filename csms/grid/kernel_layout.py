@@ -11,10 +11,10 @@ from csms.grid.instance import FloatArray, IntArray
 # Columns of the session matrix [session, column].
 ARR, DEP, CAP, INIT, TARGET, FLOOR, MAXC, MAXD, EFF, WORTH = range(10)
 SESSION_COLUMNS = 10
-# Planes of the node-limit cube [plane, node, slot]: import limit, export limit, dispatch
-# cap, dispatch count.
-IMP, EXP, DCAP, DCOUNT = range(4)
-LIMIT_PLANES = 4
+# Planes of the node-limit cube [plane, node, slot]: import limit, export limit, then the
+# node-slot's dispatch caps ascending, +inf padded (DCAP, the first, is the tightest; each
+# target is penalised on its own, so a load between two caps pays for those below it only).
+IMP, EXP, DCAP = range(3)
 
 SNAP_W = 1e-7
 """A power closer to zero than this (W) after a change becomes exactly zero. Its sign
