@@ -534,3 +534,34 @@ def test_a_load_above_both_targets_is_relieved_for_both() -> None:
     assert kernel.dispatch_cost == pytest.approx(0.0, abs=1e-6)
     assert kernel.objective == pytest.approx(lp.objective, rel=1e-6)
 
+
+def test_a_car_above_its_target_gives_energy_to_one_behind_a_closed_transformer() -> None:
+    # The transformer can neither import nor export in the only slot both cars are there:
+    # s-2 is charged only by s-1 discharging its surplus in that same slot.
+    doc = instance_doc(
+        nodes=[
+            {"id": "feeder", "parent": None, "import_limit_w": 50_000, "export_limit_w": 0},
+            {"id": "tx", "parent": "feeder", "import_limit_w": 0, "export_limit_w": 0},
+            {"id": "evse-1", "parent": "tx", "import_limit_w": 11_000, "export_limit_w": 11_000},
+            {"id": "evse-2", "parent": "tx", "import_limit_w": 11_000, "export_limit_w": 11_000},
+        ],
+        sessions=[
+            session(
+                arrival_slot=1,
+                departure_slot=2,
+                initial_wh=40_000,
+                target_wh=30_000,
+                max_discharge_w=7_000,
+            ),
+            session("s-2", "evse-2", arrival_slot=1, departure_slot=2, target_wh=30_000),
+        ],
+    )
+    instance = parse_instance(doc)
+    schedule = solve(instance)
+    kernel = check_schedule(instance, schedule)
+    assert kernel.ok
+    assert schedule.power_w["s-1"][1] == pytest.approx(-7_000)
+    assert schedule.power_w["s-2"][1] == pytest.approx(7_000)
+    assert kernel.objective == pytest.approx(
+        check_schedule(instance, solve_lp(instance)).objective, rel=1e-6
+    )
