@@ -257,7 +257,9 @@ def _improve_session(
             cap_suffix[k] = min(cap_suffix[k + 1], cap - energy[k + 1])
             floor_suffix[k] = min(floor_suffix[k + 1], energy[k + 1] - low)
         final = energy[length]
-        if final < target:
+        # A deficit too small to move counts as none: otherwise, once a move filled it
+        # (up to rounding), it capped buying beyond the target where imports are paid.
+        if final < target - MIN_MOVE_WH:
             end_buy_value, end_buy_wh = worth, target - final
         else:
             end_buy_value, end_buy_wh = 0.0, _INF
