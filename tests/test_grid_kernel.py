@@ -565,3 +565,38 @@ def test_a_car_above_its_target_gives_energy_to_one_behind_a_closed_transformer(
     assert kernel.objective == pytest.approx(
         check_schedule(instance, solve_lp(instance)).objective, rel=1e-6
     )
+
+
+def test_a_car_sells_into_the_peak_through_another_car_behind_an_export_limit() -> None:
+    # The transformer exports nothing: s-1 can sell at 0.50 only if s-2, which needs
+    # 10 kWh, charges then instead of at 0.30; s-1 buys it back at 0.05. A pair move.
+    doc = instance_doc(
+        slots=3,
+        import_price=[0.30, 0.50, 0.05],
+        nodes=[
+            {"id": "feeder", "parent": None, "import_limit_w": 50_000, "export_limit_w": 0},
+            {"id": "tx", "parent": "feeder", "import_limit_w": 11_000, "export_limit_w": 0},
+            {"id": "evse-1", "parent": "tx", "import_limit_w": 11_000, "export_limit_w": 11_000},
+            {"id": "evse-2", "parent": "tx", "import_limit_w": 11_000, "export_limit_w": 11_000},
+        ],
+        sessions=[
+            session(
+                arrival_slot=1,
+                departure_slot=3,
+                initial_wh=20_000,
+                target_wh=20_000,
+                max_discharge_w=11_000,
+            ),
+            session("s-2", "evse-2", arrival_slot=0, departure_slot=2, target_wh=20_000),
+        ],
+    )
+    instance = parse_instance(doc)
+    lp = check_schedule(instance, solve_lp(instance))
+    single = check_schedule(instance, solve(instance, polish_rounds=0))
+    paired = solve(instance, polish_rounds=1)
+    result = check_schedule(instance, paired)
+    assert result.ok
+    assert single.objective == pytest.approx(3.0)
+    assert result.objective == pytest.approx(lp.objective, abs=1e-6)
+    assert paired.power_w["s-1"] == pytest.approx([0.0, -10_000.0, 10_000.0])
+    assert paired.power_w["s-2"] == pytest.approx([0.0, 10_000.0, 0.0])
