@@ -302,6 +302,10 @@ def _surplus_room(i: int, entry: int, st: FlowState) -> float:
     """Stored Wh session i can give up from what it departs with above its target, by
     lowering its power in slot `entry`, within its floor at every later boundary."""
     sess = st.sess
+    # Paths keep what a session stores and sources get no more than their target, so
+    # only a session that arrived above its target departs above it during the flow.
+    if sess[i, INIT] <= sess[i, TARGET]:
+        return 0.0
     eff = sess[i, EFF]
     stored = sess[i, INIT]
     room = np.inf
