@@ -498,3 +498,105 @@ def test_worker_threads_plan_concurrently_with_the_same_result() -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         threaded = list(pool.map(lambda instance: solve(instance).power_w, instances))
     assert threaded == serial
+
+
+def test_a_load_between_two_targets_pays_only_for_the_one_below_it() -> None:
+    # Two targets on the transformer in slot 1: 0 W and 11 kW. Charging 10 kW there
+    # exceeds only the first (10 per kWh), cheaper than slot 3 at 15 per kWh; counting
+    # both (as the tightest) made slot 3 look cheaper.
+    doc = instance_doc(
+        import_price=[20.0, 0.1, 20.0, 15.0],
+        sessions=[session(target_wh=20_000)],
+        dispatch=[
+            {"node": "tx", "from_slot": 1, "to_slot": 2, "max_net_w": 0},
+            {"node": "tx", "from_slot": 1, "to_slot": 2, "max_net_w": 11_000},
+        ],
+    )
+    instance = parse_instance(doc)
+    schedule = solve(instance)
+    kernel, lp = check_schedule(instance, schedule), check_schedule(instance, solve_lp(instance))
+    assert schedule.power_w["s-1"] == pytest.approx([0.0, 10_000.0, 0.0, 0.0])
+    assert kernel.objective == pytest.approx(lp.objective, rel=1e-6)
+
+
+def test_a_load_above_both_targets_is_relieved_for_both() -> None:
+    # A car with surplus sells in slot 2 to bring the transformer under both targets.
+    doc = instance_doc(
+        sessions=[session(max_discharge_w=11_000, initial_wh=40_000, target_wh=20_000)],
+        dispatch=[
+            {"node": "tx", "from_slot": 2, "to_slot": 3, "max_net_w": -4_000},
+            {"node": "tx", "from_slot": 2, "to_slot": 3, "max_net_w": -8_000},
+        ],
+    )
+    instance = parse_instance(doc)
+    kernel = check_schedule(instance, solve(instance))
+    lp = check_schedule(instance, solve_lp(instance))
+    assert kernel.dispatch_cost == pytest.approx(0.0, abs=1e-6)
+    assert kernel.objective == pytest.approx(lp.objective, rel=1e-6)
+
+
+def test_a_car_above_its_target_gives_energy_to_one_behind_a_closed_transformer() -> None:
+    # The transformer can neither import nor export in the only slot both cars are there:
+    # s-2 is charged only by s-1 discharging its surplus in that same slot.
+    doc = instance_doc(
+        nodes=[
+            {"id": "feeder", "parent": None, "import_limit_w": 50_000, "export_limit_w": 0},
+            {"id": "tx", "parent": "feeder", "import_limit_w": 0, "export_limit_w": 0},
+            {"id": "evse-1", "parent": "tx", "import_limit_w": 11_000, "export_limit_w": 11_000},
+            {"id": "evse-2", "parent": "tx", "import_limit_w": 11_000, "export_limit_w": 11_000},
+        ],
+        sessions=[
+            session(
+                arrival_slot=1,
+                departure_slot=2,
+                initial_wh=40_000,
+                target_wh=30_000,
+                max_discharge_w=7_000,
+            ),
+            session("s-2", "evse-2", arrival_slot=1, departure_slot=2, target_wh=30_000),
+        ],
+    )
+    instance = parse_instance(doc)
+    schedule = solve(instance)
+    kernel = check_schedule(instance, schedule)
+    assert kernel.ok
+    assert schedule.power_w["s-1"][1] == pytest.approx(-7_000)
+    assert schedule.power_w["s-2"][1] == pytest.approx(7_000)
+    assert kernel.objective == pytest.approx(
+        check_schedule(instance, solve_lp(instance)).objective, rel=1e-6
+    )
+
+
+def test_a_car_sells_into_the_peak_through_another_car_behind_an_export_limit() -> None:
+    # The transformer exports nothing: s-1 can sell at 0.50 only if s-2, which needs
+    # 10 kWh, charges then instead of at 0.30; s-1 buys it back at 0.05. A pair move.
+    doc = instance_doc(
+        slots=3,
+        import_price=[0.30, 0.50, 0.05],
+        nodes=[
+            {"id": "feeder", "parent": None, "import_limit_w": 50_000, "export_limit_w": 0},
+            {"id": "tx", "parent": "feeder", "import_limit_w": 11_000, "export_limit_w": 0},
+            {"id": "evse-1", "parent": "tx", "import_limit_w": 11_000, "export_limit_w": 11_000},
+            {"id": "evse-2", "parent": "tx", "import_limit_w": 11_000, "export_limit_w": 11_000},
+        ],
+        sessions=[
+            session(
+                arrival_slot=1,
+                departure_slot=3,
+                initial_wh=20_000,
+                target_wh=20_000,
+                max_discharge_w=11_000,
+            ),
+            session("s-2", "evse-2", arrival_slot=0, departure_slot=2, target_wh=20_000),
+        ],
+    )
+    instance = parse_instance(doc)
+    lp = check_schedule(instance, solve_lp(instance))
+    single = check_schedule(instance, solve(instance, polish_rounds=0))
+    paired = solve(instance, polish_rounds=1)
+    result = check_schedule(instance, paired)
+    assert result.ok
+    assert single.objective == pytest.approx(3.0)
+    assert result.objective == pytest.approx(lp.objective, abs=1e-6)
+    assert paired.power_w["s-1"] == pytest.approx([0.0, -10_000.0, 10_000.0])
+    assert paired.power_w["s-2"] == pytest.approx([0.0, 10_000.0, 0.0])

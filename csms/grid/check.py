@@ -31,6 +31,9 @@ class CheckResult:
     unmet_wh: float
     imported_kwh: float
     exported_kwh: float
+    traded_value: float
+    """What the energy bought and sold is worth, all terms counted positive: the scale of
+    a gap where the objective nets to about zero (arbitrage, negative prices)."""
     final_wh: dict[str, float]
     shortfall_wh: dict[str, float]
     peak_w: dict[str, tuple[float, float]]  # top-level node -> (peak import, import limit)
@@ -40,6 +43,17 @@ class CheckResult:
     @property
     def ok(self) -> bool:
         return self.violation_count == 0
+
+
+def objective_gap(candidate: CheckResult, reference: CheckResult) -> float:
+    """How much worse the candidate is than the reference, as a fraction of the reference's
+    objective, or of the value it trades when that is larger (an objective near zero
+    would make any difference look huge)."""
+    difference = candidate.objective - reference.objective
+    scale = max(abs(reference.objective), reference.traded_value)
+    if scale > 0.0:
+        return difference / scale
+    return 0.0 if difference <= 0.0 else float("inf")
 
 
 def power_matrix(
@@ -105,6 +119,17 @@ def _objective_parts(
         excess = np.maximum(window - arrays.disp_max[d], 0.0).sum()
         dispatch_cost += float(arrays.dispatch_penalty * excess * kwh)
     return energy_cost, degradation, shortfall_cost, dispatch_cost, shortfall
+
+
+def _traded_value(arrays: InstanceArrays, power: FloatArray) -> float:
+    kwh = arrays.slot_hours / 1000.0
+    charged = np.maximum(power, 0.0).sum(axis=0) * kwh
+    discharged = np.maximum(-power, 0.0).sum(axis=0) * kwh
+    return float(
+        charged @ np.abs(arrays.import_price)
+        + discharged @ np.abs(arrays.export_price)
+        + arrays.degradation_cost * discharged.sum()
+    )
 
 
 def check_schedule(instance: Instance, schedule: Schedule) -> CheckResult:
@@ -187,6 +212,7 @@ def check_schedule(instance: Instance, schedule: Schedule) -> CheckResult:
         unmet_wh=float(shortfall.sum()),
         imported_kwh=float(np.maximum(power, 0.0).sum() * kwh),
         exported_kwh=float(np.maximum(-power, 0.0).sum() * kwh),
+        traded_value=_traded_value(arrays, power),
         final_wh={ids[i]: float(energy[i, -1]) for i in range(len(ids))},
         shortfall_wh={ids[i]: float(shortfall[i]) for i in range(len(ids))},
         peak_w={

@@ -32,10 +32,13 @@ the sink is -1. Nodes whose subtree holds a single session (an EVSE) are folded 
 session's arcs, unless they carry a dispatch target. A node-slot's arcs, in order: up
 (to its parent, or the sink from a top-level node), down to each unfolded child (lowering
 that child's load), then to each session attached to the node and present in the slot
-(lowering its power). A session's
-arcs are its present slots, earliest first: the moves afterwards shift energy to cheaper
-slots, and a car that charged early can still discharge for a dispatch target later
-(cheapest-first left bidirectional cars empty at the evening peak: up to 3% worse).
+(lowering its power). A session's arcs are its present slots, earliest first: the moves
+afterwards shift energy to cheaper slots, and a car that charged early can still
+discharge for a dispatch target later (cheapest-first left bidirectional cars empty at
+the evening peak: up to 3% worse). A session that a path entered by lowering its power
+has one more arc, to the sink: it gives up energy it would depart with above its target
+(a car with surplus discharges where a closed node lets another car charge only from it;
+without it, 20% gaps on random trees with per-slot limits at zero).
 
 numba caches each module's functions on their own file: after editing this module, clear
 the cache (`__pycache__/*.nbi`, `*.nbc`) so kernel.py's compiled callers pick it up
@@ -50,6 +53,22 @@ import numpy as np
 from numba import njit
 
 from csms.grid.instance import FloatArray, IntArray
+from csms.grid.kernel_layout import (
+    ARR,
+    CAP,
+    DCAP,
+    DEP,
+    EFF,
+    EXP,
+    FLOOR,
+    IMP,
+    INIT,
+    MAXC,
+    MAXD,
+    TARGET,
+    WORTH,
+    shift_power,
+)
 
 FLOW_EPS_W = 1e-3
 """Residual capacities below this (W) count as none."""
@@ -66,9 +85,6 @@ _NO_ARC = -2
 _SENT = -1
 _ROOT = -2
 _DEAD = -3
-# Columns of the session matrix and planes of the limit cube (as in kernel.py).
-_ARR, _DEP, _CAP, _INIT, _TARGET, _FLOOR, _MAXC, _MAXD, _EFF, _WORTH = range(10)
-_IMP, _EXP, _DCAP, _DCOUNT = 0, 1, 2, 3
 
 
 class FlowGraph(NamedTuple):
@@ -202,25 +218,25 @@ def _present_lists(
 @njit(cache=True, nogil=True, inline="always")
 def _room(n: int, t: int, st: FlowState, soft: bool) -> float:
     """Room below node n's import limit (or dispatch cap, when soft) in slot t."""
-    limit = st.limits[_IMP, n, t]
+    limit = st.limits[IMP, n, t]
     if soft:
-        limit = min(limit, st.limits[_DCAP, n, t])
+        limit = min(limit, st.limits[DCAP, n, t])
     return limit - st.loads[n, t]
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _down_room(n: int, t: int, st: FlowState, storage: bool) -> float:
     """Room to lower node n's load in slot t: to zero, or (storage) to its export limit."""
-    return st.loads[n, t] + (st.limits[_EXP, n, t] if storage else 0.0)
+    return st.loads[n, t] + (st.limits[EXP, n, t] if storage else 0.0)
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _raise_room(i: int, t: int, st: FlowState, fold: IntArray, soft: bool) -> float:
     """Room to raise session i's power in slot t without crossing zero."""
-    if not st.sess[i, _ARR] <= t < st.sess[i, _DEP]:
+    if not st.sess[i, ARR] <= t < st.sess[i, DEP]:
         return 0.0
     p = st.power[i, t]
-    room = -p if p < 0.0 else st.sess[i, _MAXC] - p
+    room = -p if p < 0.0 else st.sess[i, MAXC] - p
     for level in range(fold[i]):
         room = min(room, _room(st.paths[i, level], t, st, soft))
     return room
@@ -231,15 +247,15 @@ def _lower_room(i: int, t: int, st: FlowState, fold: IntArray, storage: bool) ->
     """Room to lower session i's power in slot t without crossing zero: what it charges,
     or (storage, a bidirectional car) more discharge."""
     sess = st.sess
-    if not sess[i, _ARR] <= t < sess[i, _DEP]:
+    if not sess[i, ARR] <= t < sess[i, DEP]:
         return 0.0
     p = st.power[i, t]
     if p > 0.0:
         return p
-    if not storage or sess[i, _MAXD] <= 0.0:
+    if not storage or sess[i, MAXD] <= 0.0:
         return 0.0
     # Its battery is checked where the path leaves it: between the two slots it moves.
-    room = sess[i, _MAXD] + p
+    room = sess[i, MAXD] + p
     for level in range(fold[i]):
         room = min(room, _down_room(st.paths[i, level], t, st, True))
     return room
@@ -251,7 +267,7 @@ def _stored_per_w(i: int, t: int, st: FlowState, rising: bool) -> float:
     1/eff; a change stays on its side of zero."""
     p = st.power[i, t]
     charging = p >= 0.0 if rising else p > 0.0
-    return st.sess[i, _EFF] if charging else 1.0 / st.sess[i, _EFF]
+    return st.sess[i, EFF] if charging else 1.0 / st.sess[i, EFF]
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -259,7 +275,7 @@ def _battery_room(i: int, lowered: int, raised: int, st: FlowState) -> float:
     """Stored Wh session i can take out of slot `lowered` (-1: nowhere, the departure
     energy grows) and put into slot `raised`, within its floor and capacity at every
     boundary in between; unbounded for a car that only charges (it never dips)."""
-    if st.sess[i, _MAXD] <= 0.0:
+    if st.sess[i, MAXD] <= 0.0:
         return np.inf
     return _bidirectional_battery_room(i, lowered, raised, st)
 
@@ -267,37 +283,51 @@ def _battery_room(i: int, lowered: int, raised: int, st: FlowState) -> float:
 @njit(cache=True, nogil=True)
 def _bidirectional_battery_room(i: int, lowered: int, raised: int, st: FlowState) -> float:
     sess = st.sess
-    eff = sess[i, _EFF]
-    stored = sess[i, _INIT]
+    eff = sess[i, EFF]
+    stored = sess[i, INIT]
     room = np.inf
-    for t in range(int(sess[i, _ARR]), int(sess[i, _DEP])):
+    for t in range(int(sess[i, ARR]), int(sess[i, DEP])):
         p = st.power[i, t]
         stored += (p * eff if p >= 0.0 else p / eff) * st.hours
         if lowered < 0 or raised < lowered:
             if t >= raised and (lowered < 0 or t < lowered):
-                room = min(room, sess[i, _CAP] - stored)
+                room = min(room, sess[i, CAP] - stored)
         elif lowered <= t < raised:
-            room = min(room, stored - sess[i, _FLOOR])
+            room = min(room, stored - sess[i, FLOOR])
     return max(room, 0.0)
+
+
+@njit(cache=True, nogil=True)
+def _surplus_room(i: int, entry: int, st: FlowState) -> float:
+    """Stored Wh session i can give up from what it departs with above its target, by
+    lowering its power in slot `entry`, within its floor at every later boundary."""
+    sess = st.sess
+    # Paths keep what a session stores and sources get no more than their target, so
+    # only a session that arrived above its target departs above it during the flow.
+    if sess[i, INIT] <= sess[i, TARGET]:
+        return 0.0
+    eff = sess[i, EFF]
+    stored = sess[i, INIT]
+    room = np.inf
+    for t in range(int(sess[i, ARR]), int(sess[i, DEP])):
+        p = st.power[i, t]
+        stored += (p * eff if p >= 0.0 else p / eff) * st.hours
+        if t >= entry:
+            room = min(room, stored - sess[i, FLOOR])
+    return max(min(room, stored - sess[i, TARGET]), 0.0)
 
 
 @njit(cache=True, nogil=True)
 def _change(i: int, t: int, delta: float, st: FlowState, fold: IntArray) -> None:
     """Change session i's power in slot t, and its folded nodes' loads with it."""
-    new = st.power[i, t] + delta
-    if abs(new) < 1e-9:
-        new = 0.0
-    delta = new - st.power[i, t]
-    st.power[i, t] = new
-    for level in range(fold[i]):
-        st.loads[st.paths[i, level], t] += delta
+    shift_power(i, t, delta, st.power, st.loads, st.paths, fold[i])
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _wants(i: int, remaining: FloatArray, st: FlowState) -> bool:
     """Whether session i still needs more than a path could carry at the least (a residue
     that no arc can carry would end every phase it takes part in)."""
-    eff = st.sess[i, _EFF]
+    eff = st.sess[i, EFF]
     return remaining[i] > max(MIN_WH, FLOW_EPS_W * st.hours * max(eff, 1.0 / eff))
 
 
@@ -358,7 +388,7 @@ def _levels(
             if sink_level >= 0 and d + 1 >= sink_level:
                 break
             c = g.attach[v]
-            for t in range(int(st.sess[v, _ARR]), int(st.sess[v, _DEP])):
+            for t in range(int(st.sess[v, ARR]), int(st.sess[v, DEP])):
                 if (
                     level_n[c, t] < 0
                     and _raise_room(v, t, st, g.fold, soft) > FLOW_EPS_W
@@ -367,6 +397,12 @@ def _levels(
                     level_n[c, t] = d + 1
                     queue[tail] = m + c * slots + t
                     tail += 1
+            if (
+                entry >= 0
+                and sink_level < 0
+                and _surplus_room(v, entry, st) > FLOW_EPS_W * st.hours
+            ):
+                sink_level = d + 1
             continue
         c, t = (v - m) // slots, (v - m) % slots
         d = level_n[c, t]
@@ -430,6 +466,15 @@ def _next_arc(
                 and _battery_room(v, entry, t, st) > FLOW_EPS_W * st.hours
             ):
                 return m + c * slots + t
+            arc_s[v] += 1
+        if arc_s[v] == slots:
+            # Past its slots: a session entered by lowering gives up surplus energy.
+            if (
+                entry >= 0
+                and want == sink_level
+                and _surplus_room(v, entry, st) > FLOW_EPS_W * st.hours
+            ):
+                return _SINK
             arc_s[v] += 1
         return _NO_ARC
     c, t = (v - m) // slots, (v - m) % slots
@@ -509,13 +554,16 @@ def _augment_path(
         v = stack[k]
         w = stack[k + 1] if k < top else _SINK
         if v < m:
-            t = (w - m) % slots
             entry = (stack[k - 1] - m) % slots
-            factor = taken / _stored_per_w(v, t, st, True)
-            bound = min(
-                _raise_room(v, t, st, g.fold, soft) / factor,
-                _battery_room(v, entry, t, st) / (taken * hours),
-            )
+            if w == _SINK:
+                bound = _surplus_room(v, entry, st) / (taken * hours)
+            else:
+                t = (w - m) % slots
+                factor = taken / _stored_per_w(v, t, st, True)
+                bound = min(
+                    _raise_room(v, t, st, g.fold, soft) / factor,
+                    _battery_room(v, entry, t, st) / (taken * hours),
+                )
         else:
             c, t = (v - m) // slots, (v - m) % slots
             if w == _SINK and _closes(c, t, s, m, slots, g):
@@ -547,7 +595,8 @@ def _augment_path(
         w = stack[k + 1] if k < top else _SINK
         step = amount * scale[k]
         if v < m:
-            _change(v, (w - m) % slots, step, st, g.fold)
+            if w != _SINK:
+                _change(v, (w - m) % slots, step, st, g.fold)
             continue
         c, t = (v - m) // slots, (v - m) % slots
         if w == _SINK and _closes(c, t, s, m, slots, g):
@@ -677,7 +726,7 @@ def _direct_fill(
     for s in sources:
         if not _wants(s, remaining, st):
             continue
-        start, end = st.sess[s, _ARR], st.sess[s, _DEP]
+        start, end = st.sess[s, ARR], st.sess[s, DEP]
         for k in range(slots):
             t = g.slot_order[k]
             if not start <= t < end:
@@ -720,11 +769,11 @@ def flow_start(
     sess = st.sess
     remaining = work.remaining
     for i in group:
-        stored = sess[i, _INIT]
-        for t in range(int(sess[i, _ARR]), int(sess[i, _DEP])):
+        stored = sess[i, INIT]
+        for t in range(int(sess[i, ARR]), int(sess[i, DEP])):
             p = st.power[i, t]
-            stored += (p * sess[i, _EFF] if p >= 0.0 else p / sess[i, _EFF]) * st.hours
-        remaining[i] = max(min(sess[i, _TARGET], sess[i, _CAP]) - stored, 0.0)
+            stored += (p * sess[i, EFF] if p >= 0.0 else p / sess[i, EFF]) * st.hours
+        remaining[i] = max(min(sess[i, TARGET], sess[i, CAP]) - stored, 0.0)
     # The group's unfolded nodes: a contiguous run of compact ids from its root.
     root = g.uroot[g.attach[group[0]]]
     root_end = root + 1
@@ -736,10 +785,10 @@ def flow_start(
     first = 0
     while first < len(group):
         last = first + 1
-        while last < len(group) and sess[group[last], _WORTH] == sess[group[first], _WORTH]:
+        while last < len(group) and sess[group[last], WORTH] == sess[group[first], WORTH]:
             last += 1
         sources = group[first:last]
-        sources = sources[np.argsort(-sess[sources, _EFF], kind="mergesort")]
+        sources = sources[np.argsort(-sess[sources, EFF], kind="mergesort")]
         for stage in stages:
             if stage != STORAGE:
                 _direct_fill(sources, remaining, st, g, stage == SOFT)
@@ -774,9 +823,9 @@ def _relieve_dispatch(
     for c in units:
         n = g.unode[c]
         for t in range(slots):
-            if st.limits[_DCOUNT, n, t] <= 0.0:
+            if st.limits[DCAP, n, t] == np.inf:
                 continue
-            budget[0] = st.loads[n, t] - st.limits[_DCAP, n, t]
+            budget[0] = st.loads[n, t] - st.limits[DCAP, n, t]
             if budget[0] > FLOW_EPS_W:
                 phases += _max_flow(
                     group,

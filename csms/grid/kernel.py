@@ -9,13 +9,17 @@
    until none pays: cheapest slots, discharge into the dearest slots when the spread beats
    losses and degradation, dispatch relief, surplus sold; passes repeat while they gain.
 3. Polish (polish_rounds; by default only in groups of up to AUTO_POLISH_MAX_SESSIONS
-   sessions): for sessions still short of target, augmenting paths (a chain of other
+   sessions): first pair moves, where a full node stops a session's best sale or purchase
+   in a slot, another session below it does the opposite there and each balances its
+   stored energy elsewhere (V2G arbitrage under export limits); then, for sessions still
+   short of target, augmenting paths (a chain of other
    sessions each shifting power to another slot until one reaches a slot with room) and
    exchanges (another session frees capacity by buying its energy in
    another slot, or gives it up when its shortfall is worth less), done when they cost
    less than the shortfall saved; rounds repeat while they gain.
 
-Every change in steps 2 and 3 is a *move* of stored energy: a session buys energy in one
+Every change in steps 2 and 3 is a *move* of stored energy (a pair move is two, whose
+changes in the shared slot cancel at the full node and above): a session buys energy in one
 slot (charges more or discharges less) and sells it in another (charges less or
 discharges more), or buys it into / sells it out of its departure energy. A move's amount
 is clipped to the session's power bounds, the headroom of every ancestor node in the
@@ -50,6 +54,23 @@ from csms.grid.instance import (
     session_paths,
     to_arrays,
 )
+from csms.grid.kernel_layout import (
+    ARR,
+    CAP,
+    DCAP,
+    DEP,
+    EFF,
+    EXP,
+    FLOOR,
+    IMP,
+    INIT,
+    MAXC,
+    MAXD,
+    SESSION_COLUMNS,
+    TARGET,
+    WORTH,
+    shift_power,
+)
 
 MAX_MOVE_PASSES = 3
 """Passes of single-session moves after the flow start (each until its moves stop paying)."""
@@ -65,6 +86,11 @@ MOVES_PER_SLOT = 3
 """A session makes at most this many moves per present slot in one pass (bounds a pass)."""
 MAX_EXCHANGE_CANDIDATES = 48
 """Sessions an exchange examines per congested slot (bounds an exchange's cost)."""
+MAX_PAIR_PASSES = 2
+"""Passes of pair moves (two sessions opposite in a slot where a full node stops one)."""
+MAX_PAIR_CANDIDATES = 16
+"""Partners a pair move examines below the full node (bounds a pass to ~16 x slots x depth
+per session)."""
 MIN_MOVE_WH = 1e-3
 """Moves of less stored energy are not worth their time."""
 MIN_GAIN_PER_WH = 1e-9
@@ -80,15 +106,9 @@ FULL_W = 1.0
 """A node with less headroom than this (W) is full."""
 
 _INF = np.inf
-_SNAP_W = 1e-7
-
-# Columns of the session matrix.
-ARR, DEP, CAP, INIT, TARGET, FLOOR, MAXC, MAXD, EFF, WORTH = range(10)
-# Planes of the node-limit cube: import limit, export limit, dispatch cap, dispatch count.
-IMP, EXP, DCAP, DCOUNT = range(4)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _buy(
     i: int,
     t: int,
@@ -101,19 +121,39 @@ def _buy(
     sess: FloatArray,
 ) -> tuple[float, float, float]:
     """Raise session i's power in slot t: (cost per stored Wh, stored Wh available, Wh per W)."""
+    return _buy_below(i, t, paths.shape[1], power, loads, paths, limits, prices, scal, sess)
+
+
+@njit(cache=True, nogil=True)
+def _buy_below(
+    i: int,
+    t: int,
+    levels: int,
+    power: FloatArray,
+    loads: FloatArray,
+    paths: IntArray,
+    limits: FloatArray,
+    prices: FloatArray,
+    scal: FloatArray,
+    sess: FloatArray,
+) -> tuple[float, float, float]:
+    """As _buy, with only the first `levels` nodes of its path (those above are unchanged
+    when another session below them lowers its power as much)."""
     room = _INF
     penalised = 0.0
-    for level in range(paths.shape[1]):
+    for level in range(levels):
         a = paths[i, level]
         if a < 0:
             break
         load = loads[a, t]
         room = min(room, limits[IMP, a, t] - load)
-        if limits[DCOUNT, a, t] > 0.0:
-            if load >= limits[DCAP, a, t]:
-                penalised += limits[DCOUNT, a, t]
-            else:
-                room = min(room, limits[DCAP, a, t] - load)
+        # Caps at or below the load each charge for more; the next one above bounds the room.
+        for plane in range(DCAP, limits.shape[0]):
+            cap = limits[plane, a, t]
+            if load < cap:
+                room = min(room, cap - load)
+                break
+            penalised += 1.0
     p = power[i, t]
     eff = sess[i, EFF]
     hours = scal[1]
@@ -129,7 +169,7 @@ def _buy(
     return cost / per_w, max(room, 0.0) * per_w, per_w
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _sell(
     i: int,
     t: int,
@@ -142,17 +182,41 @@ def _sell(
     sess: FloatArray,
 ) -> tuple[float, float, float]:
     """Lower session i's power in slot t: (value per stored Wh, stored Wh available, Wh per W)."""
+    return _sell_below(i, t, paths.shape[1], power, loads, paths, limits, prices, scal, sess)
+
+
+@njit(cache=True, nogil=True)
+def _sell_below(
+    i: int,
+    t: int,
+    levels: int,
+    power: FloatArray,
+    loads: FloatArray,
+    paths: IntArray,
+    limits: FloatArray,
+    prices: FloatArray,
+    scal: FloatArray,
+    sess: FloatArray,
+) -> tuple[float, float, float]:
+    """As _sell, with only the first `levels` nodes of its path."""
     room = _INF
     relieved = 0.0
-    for level in range(paths.shape[1]):
+    for level in range(levels):
         a = paths[i, level]
         if a < 0:
             break
         load = loads[a, t]
         room = min(room, load + limits[EXP, a, t])
-        if limits[DCOUNT, a, t] > 0.0 and load > limits[DCAP, a, t]:
-            relieved += limits[DCOUNT, a, t]
-            room = min(room, load - limits[DCAP, a, t])
+        # Caps below the load are each relieved; the nearest of them bounds the room.
+        nearest = load
+        for plane in range(DCAP, limits.shape[0]):
+            cap = limits[plane, a, t]
+            if cap >= load:
+                break
+            relieved += 1.0
+            nearest = cap
+        if nearest < load:
+            room = min(room, load - nearest)
     p = power[i, t]
     eff = sess[i, EFF]
     hours = scal[1]
@@ -168,21 +232,12 @@ def _sell(
     return value / per_w, max(room, 0.0) * per_w, per_w
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _shift(
     i: int, t: int, delta: float, power: FloatArray, loads: FloatArray, paths: IntArray
 ) -> None:
     """Change session i's power in slot t by delta W, and every ancestor's load with it."""
-    new = power[i, t] + delta
-    if abs(new) < _SNAP_W:
-        new = 0.0
-    delta = new - power[i, t]
-    power[i, t] = new
-    for level in range(paths.shape[1]):
-        a = paths[i, level]
-        if a < 0:
-            break
-        loads[a, t] += delta
+    shift_power(i, t, delta, power, loads, paths, paths.shape[1])
 
 
 @njit(cache=True, nogil=True)
@@ -246,7 +301,9 @@ def _improve_session(
             cap_suffix[k] = min(cap_suffix[k + 1], cap - energy[k + 1])
             floor_suffix[k] = min(floor_suffix[k + 1], energy[k + 1] - low)
         final = energy[length]
-        if final < target:
+        # A deficit too small to move counts as none: otherwise, once a move filled it
+        # (up to rounding), it capped buying beyond the target where imports are paid.
+        if final < target - MIN_MOVE_WH:
             end_buy_value, end_buy_wh = worth, target - final
         else:
             end_buy_value, end_buy_wh = 0.0, _INF
@@ -323,6 +380,257 @@ def _improve_session(
                 )
                 sell_value[k], sell_wh[k], sell_per_w[k] = _sell(
                     i, t, power, loads, paths, limits, prices, scal, sess
+                )
+    return gained
+
+
+@njit(cache=True, nogil=True)
+def _counter(
+    i: int,
+    t: int,
+    buying: bool,
+    energy: FloatArray,
+    power: FloatArray,
+    loads: FloatArray,
+    paths: IntArray,
+    limits: FloatArray,
+    prices: FloatArray,
+    scal: FloatArray,
+    sess: FloatArray,
+) -> tuple[float, int, float, float]:
+    """Session i's best balance for a change in slot t that stores more (buying) or less:
+    where it sells (or buys back) that stored energy, in another slot or its departure
+    energy. Returns (value per stored Wh: sale value, or minus the buy-back cost; the slot,
+    -1 for departure; stored Wh room; Wh per W there). `energy` holds its boundaries."""
+    start = int(sess[i, ARR])
+    length = int(sess[i, DEP]) - start
+    k0 = t - start
+    final = energy[length]
+    target = sess[i, TARGET]
+    worth = sess[i, WORTH]
+    best_value, best_slot, best_wh, best_per_w = -_INF, -2, 0.0, 1.0
+    # Departure: stored energy kept (buying) or given up (selling) at every boundary after t.
+    battery = _INF
+    for k in range(k0 + 1, length + 1):
+        battery = min(battery, sess[i, CAP] - energy[k] if buying else energy[k] - sess[i, FLOOR])
+    if buying:
+        short = final < target - MIN_MOVE_WH
+        value, wh = (worth, target - final) if short else (0.0, _INF)
+    else:
+        spare = final > target + MIN_MOVE_WH
+        value, wh = (0.0, final - target) if spare else (-worth, _INF)
+    if min(wh, battery) >= MIN_MOVE_WH:
+        best_value, best_slot, best_wh = value, -1, min(wh, battery)
+    # Other slots, outwards from t: the boundaries in between rise (buy first) or fall.
+    for direction in (1, -1):
+        battery = _INF
+        k = k0 + direction
+        while 0 <= k < length:
+            b = k if direction > 0 else k + 1
+            rise = (direction > 0) == buying
+            battery = min(battery, sess[i, CAP] - energy[b] if rise else energy[b] - sess[i, FLOOR])
+            if battery < MIN_MOVE_WH:
+                break
+            u = start + k
+            if buying:
+                value, wh, per_w = _sell(i, u, power, loads, paths, limits, prices, scal, sess)
+            else:
+                cost, wh, per_w = _buy(i, u, power, loads, paths, limits, prices, scal, sess)
+                value = -cost
+            if value > best_value and min(wh, battery) >= MIN_MOVE_WH:
+                best_value, best_slot, best_wh, best_per_w = value, u, min(wh, battery), per_w
+            k += direction
+    return best_value, best_slot, best_wh, best_per_w
+
+
+@njit(cache=True, nogil=True)
+def _pair(
+    i: int,
+    t: int,
+    raising: bool,
+    power: FloatArray,
+    loads: FloatArray,
+    paths: IntArray,
+    limits: FloatArray,
+    prices: FloatArray,
+    scal: FloatArray,
+    sess: FloatArray,
+    subtree_end: IntArray,
+    by_node: IntArray,
+    node_first: IntArray,
+    energy_i: FloatArray,
+    energy_j: FloatArray,
+    touched: IntArray,
+) -> float:
+    """Session i raises (or lowers) its power in slot t where a full ancestor stops it:
+    another session j below that ancestor does the opposite in t, so the ancestor's load
+    and all above it stay put, and each balances its stored energy in its best other slot
+    (or departure energy). Done when the four changes together gain; returns the gain.
+
+    This is what single-session moves cannot see: a car sells into the evening peak where
+    the transformer's export limit is reached only if another car there charges then."""
+    hours = scal[1]
+    # The first full ancestor on i's path in the direction of the change.
+    level = -1
+    for lv in range(paths.shape[1]):
+        a = paths[i, lv]
+        if a < 0:
+            break
+        room = limits[IMP, a, t] - loads[a, t] if raising else loads[a, t] + limits[EXP, a, t]
+        if room < FULL_W:
+            level = lv
+            break
+    if level < 0:
+        return 0.0
+    node = paths[i, level]
+    if raising:
+        cost, wh_i, per_w_i = _buy_below(
+            i, t, level, power, loads, paths, limits, prices, scal, sess
+        )
+        gain_i = -cost
+    else:
+        gain_i, wh_i, per_w_i = _sell_below(
+            i, t, level, power, loads, paths, limits, prices, scal, sess
+        )
+    if wh_i < MIN_MOVE_WH:
+        return 0.0
+    _energy(i, power, sess, hours, energy_i)
+    value_i, slot_i, room_i, per_w_bi = _counter(
+        i, t, raising, energy_i, power, loads, paths, limits, prices, scal, sess
+    )
+    if slot_i == -2:
+        return 0.0
+    # Per W of i's change in slot t.
+    rate_i = per_w_i * (gain_i + value_i)
+    w_i = min(wh_i, room_i) / per_w_i
+    best_rate, best_j, best_w = MIN_GAIN_PER_WH, -1, 0.0
+    best_slot_j, best_per_w_j, best_per_w_bj = -2, 1.0, 1.0
+    first, last = node_first[node], node_first[subtree_end[node]]
+    examined = 0
+    for k in range(first, last):
+        j = by_node[k]
+        if j == i or not sess[j, ARR] <= t < sess[j, DEP]:
+            continue
+        p = power[j, t]
+        own = (
+            (p if p > 0.0 else sess[j, MAXD] + p)
+            if raising
+            else (sess[j, MAXC] - p if p >= 0.0 else -p)
+        )
+        if own < FULL_W:
+            continue
+        examined += 1
+        if examined > MAX_PAIR_CANDIDATES:
+            break
+        depth = 0
+        while paths[j, depth] != node:
+            depth += 1
+        if raising:
+            gain_j, wh_j, per_w_j = _sell_below(
+                j, t, depth, power, loads, paths, limits, prices, scal, sess
+            )
+        else:
+            cost_j, wh_j, per_w_j = _buy_below(
+                j, t, depth, power, loads, paths, limits, prices, scal, sess
+            )
+            gain_j = -cost_j
+        if wh_j < MIN_MOVE_WH:
+            continue
+        _energy(j, power, sess, hours, energy_j)
+        value_j, slot_j, room_j, per_w_bj = _counter(
+            j, t, not raising, energy_j, power, loads, paths, limits, prices, scal, sess
+        )
+        if slot_j == -2:
+            continue
+        rate = rate_i + per_w_j * (gain_j + value_j)
+        w = min(w_i, min(wh_j, room_j) / per_w_j)
+        if rate > best_rate and w >= FULL_W:
+            best_rate, best_j, best_w = rate, j, w
+            best_slot_j, best_per_w_j, best_per_w_bj = slot_j, per_w_j, per_w_bj
+    if best_j < 0:
+        return 0.0
+    touched[i] = touched[best_j] = 1
+    sign = 1.0 if raising else -1.0
+    _shift(i, t, sign * best_w, power, loads, paths)
+    _shift(best_j, t, -sign * best_w, power, loads, paths)
+    # Each balances the stored energy it changed in t in its own other slot.
+    if slot_i >= 0:
+        _shift(i, slot_i, -sign * best_w * per_w_i / per_w_bi, power, loads, paths)
+    if best_slot_j >= 0:
+        _shift(
+            best_j, best_slot_j, sign * best_w * best_per_w_j / best_per_w_bj, power, loads, paths
+        )
+    return best_rate * best_w
+
+
+@njit(cache=True, nogil=True)
+def _pair_pass(
+    order: IntArray,
+    power: FloatArray,
+    loads: FloatArray,
+    paths: IntArray,
+    limits: FloatArray,
+    prices: FloatArray,
+    scal: FloatArray,
+    sess: FloatArray,
+    subtree_end: IntArray,
+    by_node: IntArray,
+    node_first: IntArray,
+    touched: IntArray,
+) -> float:
+    """For every session, pair moves in the slot it would most like to sell in and the one
+    it would most like to buy in, where a full ancestor stops it; returns the gain and
+    marks the sessions that moved in `touched`."""
+    slots = power.shape[1]
+    energy_i = np.empty(slots + 1)
+    energy_j = np.empty(slots + 1)
+    gained = 0.0
+    for i in order:
+        for raising in (False, True):
+            best_t, best_price = -1, 0.0
+            for t in range(int(sess[i, ARR]), int(sess[i, DEP])):
+                p = power[i, t]
+                if raising:
+                    own = sess[i, MAXC] - p if p >= 0.0 else -p
+                    price = -(prices[0, t] if p >= 0.0 else prices[1, t])
+                else:
+                    own = p if p > 0.0 else sess[i, MAXD] + p
+                    price = prices[0, t] if p > 0.0 else prices[1, t]
+                if own < FULL_W:
+                    continue
+                blocked = False
+                for lv in range(paths.shape[1]):
+                    a = paths[i, lv]
+                    if a < 0:
+                        break
+                    room = (
+                        limits[IMP, a, t] - loads[a, t]
+                        if raising
+                        else loads[a, t] + limits[EXP, a, t]
+                    )
+                    if room < FULL_W:
+                        blocked = True
+                        break
+                if blocked and (best_t < 0 or price > best_price):
+                    best_t, best_price = t, price
+            if best_t >= 0:
+                gained += _pair(
+                    i,
+                    best_t,
+                    raising,
+                    power,
+                    loads,
+                    paths,
+                    limits,
+                    prices,
+                    scal,
+                    sess,
+                    subtree_end,
+                    by_node,
+                    node_first,
+                    energy_i,
+                    energy_j,
+                    touched,
                 )
     return gained
 
@@ -767,6 +1075,7 @@ def _plan_group(
     state: FlowState,
     graph: FlowGraph,
     work: FlowWork,
+    touched: IntArray,
 ) -> int:
     """Plan one independent group of sessions (in service order); return the polish
     rounds run."""
@@ -776,6 +1085,29 @@ def _plan_group(
         gain = 0.0
         for i in order:
             gain += _improve_session(i, power, loads, paths, limits, prices, scal, sess)
+        if gain <= tolerance + MIN_GAIN_PER_WH:
+            break
+    # Pair moves cost about as much as the moves again: part of the polish (small groups).
+    for _ in range(MAX_PAIR_PASSES if polish_rounds > 0 else 0):
+        gain = _pair_pass(
+            order,
+            power,
+            loads,
+            paths,
+            limits,
+            prices,
+            scal,
+            sess,
+            subtree_end,
+            by_node,
+            node_first,
+            touched,
+        )
+        # The sessions that moved are where new single-session moves are likely.
+        for i in order:
+            if touched[i]:
+                touched[i] = 0
+                gain += _improve_session(i, power, loads, paths, limits, prices, scal, sess)
         if gain <= tolerance + MIN_GAIN_PER_WH:
             break
     # Polish: augmenting paths and exchanges, then a pass of moves, per round.
@@ -850,6 +1182,7 @@ def _plan_serial(
     state: FlowState,
     graph: FlowGraph,
     work: FlowWork,
+    touched: IntArray,
 ) -> None:
     for g in range(len(group_start) - 1):
         _plan_group(
@@ -870,6 +1203,7 @@ def _plan_serial(
             state,
             graph,
             work,
+            touched,
         )
 
 
@@ -893,6 +1227,7 @@ def _plan_parallel(
     state: FlowState,
     graph: FlowGraph,
     work: FlowWork,
+    touched: IntArray,
 ) -> None:
     # Groups are disjoint top-level subtrees: each writes only its own sessions and nodes.
     for g in prange(len(group_start) - 1):
@@ -914,6 +1249,7 @@ def _plan_parallel(
             state,
             graph,
             work,
+            touched,
         )
 
 
@@ -948,19 +1284,20 @@ def _subtrees(arrays: InstanceArrays) -> tuple[IntArray, IntArray, IntArray]:
 
 
 def _limits(arrays: InstanceArrays) -> FloatArray:
-    """Node limits and dispatch targets as one [4, node, slot] cube (see IMP..DCOUNT)."""
+    """Node limits and dispatch caps as one [plane, node, slot] cube (see IMP, EXP, DCAP)."""
     n, slots = arrays.node_import.shape
-    limits = np.empty((4, n, slots))
+    count = np.zeros((n, slots), dtype=np.int64)
+    for k in range(len(arrays.disp_node)):
+        count[arrays.disp_node[k], arrays.disp_from[k] : arrays.disp_to[k]] += 1
+    limits = np.full((DCAP + max(int(count.max(initial=0)), 1), n, slots), np.inf)
     limits[IMP] = arrays.node_import
     limits[EXP] = arrays.node_export
-    limits[DCAP] = np.inf
-    limits[DCOUNT] = 0.0
-    # Several targets on one node and slot are treated as the tightest, counted as many.
+    count[:] = 0
     for k in range(len(arrays.disp_node)):
-        window = slice(arrays.disp_from[k], arrays.disp_to[k])
-        node = arrays.disp_node[k]
-        limits[DCAP, node, window] = np.minimum(limits[DCAP, node, window], arrays.disp_max[k])
-        limits[DCOUNT, node, window] += 1.0
+        node, window = arrays.disp_node[k], np.arange(arrays.disp_from[k], arrays.disp_to[k])
+        limits[DCAP + count[node, window], node, window] = arrays.disp_max[k]
+        count[node, window] += 1
+    limits[DCAP:] = np.sort(limits[DCAP:], axis=0)
     return limits
 
 
@@ -978,7 +1315,9 @@ def _sessions(arrays: InstanceArrays) -> FloatArray:
         arrays.sess_efficiency,
         arrays.shortfall_penalty * (1.0 + arrays.sess_priority) / 1000.0,
     ]
-    return np.column_stack([np.asarray(c, dtype=np.float64) for c in columns]).reshape(-1, 10)
+    return np.column_stack([np.asarray(c, dtype=np.float64) for c in columns]).reshape(
+        -1, SESSION_COLUMNS
+    )
 
 
 def solve_arrays(
@@ -1036,6 +1375,8 @@ def solve_arrays(
         state,
         graph,
         flow_work(m, graph, slots),
+        # Sessions a pair move changed (groups own their sessions).
+        np.zeros(m, dtype=np.int64),
     )
     return power
 
