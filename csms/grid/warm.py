@@ -103,7 +103,7 @@ async def _stop(child: asyncio.subprocess.Process) -> None:
 def main() -> int:
     from csms.grid.kernel import warm_up
 
-    print(f"kernel ready in {warm_up():.1f} s (numba cache warm)")
+    print(f"kernel ready in {warm_up():.1f} s; numba's cache now holds it")
     return 0
 
 
