@@ -96,6 +96,7 @@ class Csms:
         router.add("BatterySwap", self.swap.on_battery_swap, versions=("v21",))
         for action, hook in self.planner.observers().items():
             router.after(action, hook)
+        router.after("NotifyEvent", self.swap.on_notify_event)
         return router
 
     async def _on_connect(self, station_id: str, subprotocol: str) -> None:

@@ -24,6 +24,7 @@ from csms.db.models import SwapEvent
 from csms.db.writer import Batch
 from csms.grid.kernel import warm_up
 from csms.ocpp_errors import ErrorCode, OcppError
+from csms.strict_json import loads as strict_loads
 from swap_orchestrator.gates import PerceptionReport, Stage
 from swap_orchestrator.kernel_planner import kernel_planner
 from swap_orchestrator.rack import GridRequest, RackPlanner, RackPlanParams, build_instance
@@ -57,6 +58,18 @@ MAX_LOG_IN_MEMORY = 100_000
 SWAP_RETRY_S = 10.0
 #: Finished vehicles whose last instruction stays readable (~150 bytes each).
 MAX_FINISHED = 10_000
+#: NotifyEvent component and variable that carry a station's own perception report.
+PERCEPTION_COMPONENT = "SwapPerception"
+PERCEPTION_VARIABLE = "Report"
+
+
+def _flag(doc: dict[str, Any], key: str, default: bool) -> bool:
+    """A report's true/false field; anything else (a string "false" is truthy) is refused,
+    since a gate must never read a path as clear by accident."""
+    value = doc.get(key, default)
+    if not isinstance(value, bool):
+        raise ValueError(f"{key} must be true or false")
+    return value
 
 
 class SwapError(Exception):
@@ -270,6 +283,9 @@ class SwapService:
 
     async def perceive(self, station_id: str, reports: Any) -> int:
         """Take perception reports (REST or DataTransfer), JSON as in the README."""
+        return self._take_reports(station_id, reports)
+
+    def _take_reports(self, station_id: str, reports: Any) -> int:
         station = self.station(station_id)
         if not isinstance(reports, list) or len(reports) > MAX_REPORTS:
             raise SwapError(422, f"reports must be a list of at most {MAX_REPORTS}")
@@ -279,6 +295,34 @@ class SwapService:
         for report in taken:
             station.orch.perceive(report)
         return len(taken)
+
+    def on_notify_event(self, station_id: str, payload: dict[str, Any], _: dict[str, Any]) -> None:
+        """Router after-hook of NotifyEvent: the station's own perception, one report per
+        `eventData` entry of component `PERCEPTION_COMPONENT`, variable
+        `PERCEPTION_VARIABLE`, `actualValue` = the report's JSON (README); a report without
+        `observed_at` was observed at the entry's `timestamp`. The message is already
+        stored and answered, so a bad report is logged and dropped, never refused."""
+        if station_id not in self.stations:
+            return
+        for entry in payload.get("eventData", ()):
+            if (
+                entry["component"]["name"] != PERCEPTION_COMPONENT
+                or entry["variable"]["name"] != PERCEPTION_VARIABLE
+            ):
+                continue
+            try:
+                report = strict_loads(entry["actualValue"])
+                if not isinstance(report, dict):
+                    raise SwapError(422, "perception report: actualValue must be a JSON object")
+                report.setdefault("observed_at", entry["timestamp"])
+                self._take_reports(station_id, [report])
+            except (ValueError, SwapError) as error:  # JsonRejected is a ValueError
+                log.warning(
+                    "%s: NotifyEvent %s perception dropped: %s",
+                    station_id,
+                    entry.get("eventId"),
+                    error,
+                )
 
     def _report(self, doc: Any) -> PerceptionReport:
         try:
@@ -290,11 +334,11 @@ class SwapService:
                 vehicle=str(doc["vehicle"]),
                 stage=Stage(doc["stage"]),
                 observed_at=self.seconds(observed),
-                path_clear=bool(doc.get("path_clear", True)),
+                path_clear=_flag(doc, "path_clear", True),
                 lateral_offset_mm=float(doc.get("lateral_offset_mm", 0.0)),
                 yaw_deg=float(doc.get("yaw_deg", 0.0)),
                 casing_damage=float(doc.get("casing_damage", 0.0)),
-                thermal_anomaly=bool(doc.get("thermal_anomaly", False)),
+                thermal_anomaly=_flag(doc, "thermal_anomaly", False),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise SwapError(422, f"perception report: {error!r}") from None

@@ -4,6 +4,7 @@ RequestBatterySwap) or 2.0.1 (DataTransfer), vehicles and a roadside unit on the
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -18,7 +19,7 @@ import pytest
 from csms.app import Csms
 from csms.blocks.stations import add_station
 from csms.db.models import SwapEvent
-from swap_orchestrator.live import VENDOR_ID
+from swap_orchestrator.live import PERCEPTION_COMPONENT, PERCEPTION_VARIABLE, VENDOR_ID
 from tests.ocpp_wire import WirePeer, open_peer
 from tests.stations import boot
 
@@ -427,3 +428,85 @@ async def test_waiting_vehicle_is_called_once_the_station_reports_a_charged_batt
         assert {b["serial"]: b["reserved_for"] for b in view["rack"]} == {"R1": None, "R2": "car-8"}
     finally:
         await station.close()
+
+
+def perception_event(event_id: int, report: dict[str, Any] | str) -> dict[str, Any]:
+    """One NotifyEvent `eventData` entry carrying a perception report (README)."""
+    return {
+        "eventId": event_id,
+        "timestamp": datetime.now(UTC).isoformat(),
+        "trigger": "Delta",
+        "actualValue": report if isinstance(report, str) else json.dumps(report),
+        "eventNotificationType": "CustomMonitor",
+        "component": {"name": PERCEPTION_COMPONENT},
+        "variable": {"name": PERCEPTION_VARIABLE},
+    }
+
+
+async def notify_event(peer: WirePeer, *entries: dict[str, Any]) -> None:
+    answer = await peer.call(
+        "NotifyEvent",
+        {"generatedAt": datetime.now(UTC).isoformat(), "seqNo": 0, "eventData": list(entries)},
+    )
+    assert answer[0] == 3, answer
+
+
+@pytest.mark.parametrize("subprotocol", ["ocpp2.1", "ocpp2.0.1"])
+async def test_station_perception_by_notify_event_drives_the_gates(
+    csms: Csms, http: aiohttp.ClientSession, subprotocol: str
+) -> None:
+    assert (await http.post("/api/v1/swap/stations", json=station_doc())).status == 201
+    station = await connect_station(csms, subprotocol)
+    try:
+        created = await http.post(
+            f"/api/v1/swap/stations/{STATION}/vehicles", json=vehicle_doc("car-6", "V-B6")
+        )
+        first = await created.json()
+        assert first["action"] == "prepare"
+        blocked = report("car-6", "approach", 1, path_clear=False)
+        other = dict(perception_event(2, "Available"), component={"name": "EVSE"})
+        await notify_event(station.peer, perception_event(1, blocked), other)
+        held = await position(http, "car-6", "ready")
+        assert held["action"] == "prepare"  # a person on the path: not told to drive
+        gate = [e for e in await event_log(http) if e["kind"] == "gate"][-1]
+        assert (gate["passed"], gate["reason"], gate["report_id"]) == (
+            False,
+            "path_not_clear",
+            "rsu-1",
+        )
+        # Broken reports are dropped (the message is still stored and answered); a report
+        # without observed_at was observed at the entry's timestamp.
+        broken = report("car-6", "approach", 2, path_clear="false")
+
+        async def station_camera() -> None:  # a station reports several times a second
+            for n in range(3, 100):
+                clear = report("car-6", "approach", n, path_clear=True)
+                del clear["observed_at"]
+                entries = [perception_event(n, "not json"), perception_event(n, broken)]
+                await notify_event(station.peer, *entries, perception_event(n, clear))
+                await asyncio.sleep(0.2)
+
+        reporting = asyncio.create_task(station_camera())
+        try:
+            moved = await instruction(http, "car-6", after=held["seq"])
+        finally:
+            reporting.cancel()
+        assert (moved["action"], moved["bay"]) == ("drive_to_bay", 1)
+        passed = [e for e in await event_log(http) if e["kind"] == "gate" and e["passed"]]
+        assert passed[0]["report_id"].startswith("rsu-")
+        assert passed[0]["report_id"] != "rsu-2"  # the broken report never counted
+    finally:
+        await station.close()
+
+
+async def test_perception_flag_that_is_not_a_boolean_is_refused(
+    csms: Csms, http: aiohttp.ClientSession
+) -> None:
+    await http.post("/api/v1/swap/stations", json=station_doc())
+    await http.post(f"/api/v1/swap/stations/{STATION}/vehicles", json=vehicle_doc("car-7", "V7"))
+    reply = await http.post(
+        "/api/v1/swap/perception",
+        json={"station": STATION, "reports": [report("car-7", "approach", 1, path_clear="no")]},
+    )
+    assert reply.status == 422
+    assert "path_clear" in (await reply.json())["error"]
