@@ -27,7 +27,7 @@ from csms.ocpp_errors import ErrorCode, OcppError
 from csms.strict_json import loads as strict_loads
 from swap_orchestrator.gates import PerceptionReport, Stage
 from swap_orchestrator.kernel_planner import kernel_planner
-from swap_orchestrator.rack import GridRequest, RackPlanner, RackPlanParams, build_instance
+from swap_orchestrator.rack import GridRequest, RackPlanner, RackPlanParams, plan_rack
 from swap_orchestrator.scenario import (
     Priority,
     ScenarioError,
@@ -641,20 +641,22 @@ class SwapService:
         edges = [t for r in station.grid_requests for t in (r.from_s, r.to_s) if t > now]
         station.next_plan = min([now + params.slot_s, *edges])
         batteries = list(station.rack.batteries.values())
-        instance = build_instance(
+        plan = await asyncio.to_thread(
+            plan_rack,
+            self.planner,
             now,
             self.epoch,
             batteries,
             station.orch.forecast(now, station.cycle_s, limit=len(batteries) + spec.bays),
+            station.orch.short_types(),
             handout_soc=spec.min_handout_soc,
             charge_w=spec.rack_charge_w,
             limit_w=lambda t: spec.grid_limit_w - spec.aux_w,
             prices=spec.import_price,
-            grid_requests=station.grid_requests,
+            grid_requests=list(station.grid_requests),
             params=params,
         )
-        plan = await asyncio.to_thread(self.planner, instance) if batteries else {}
-        first = {serial: series[0] for serial, series in plan.items() if series}
+        first = {serial: series[0] for serial, series in plan.power_w.items() if series}
         station.rack.set_power(first, spec.grid_limit_w - spec.aux_w, params.slot_s)
         station.record_power(self.now())
         if self.links.is_connected(spec.id):

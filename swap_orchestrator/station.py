@@ -7,6 +7,7 @@ A simulator and a live adapter drive it the same way.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -156,11 +157,16 @@ class StationOrchestrator:
             return self._refuse_at_gate(now, vid, "battery_flagged_for_service")
         if len(self.queue) >= self.config.max_queue:
             return self._refuse_at_gate(now, vid, "queue_full")
+        was_short = request.battery.type in self.short_types()
         visit = _Visit(request, queued_at=now)
         self.visits[vid] = visit
         self.queue.add(QueueEntry(vid, request.priority, request.battery.type, now))
         self._emit(now, vid, "queued")
-        return self._call_free_bays(now)
+        commands = self._call_free_bays(now)
+        if not was_short and request.battery.type in self.short_types():
+            # Vehicles now wait for this type: its batteries charge flat out from now on.
+            commands.append(Command(CommandKind.PLAN_RACK))
+        return commands
 
     def cancel(self, now: float, vehicle: str) -> list[Command]:
         """The vehicle no longer wants a swap; only before it moves (queued or called)."""
@@ -351,6 +357,12 @@ class StationOrchestrator:
                 for b in sorted(self.rack.batteries.values(), key=lambda b: b.serial)
             ],
         }
+
+    def short_types(self) -> set[str]:
+        """Battery types vehicles wait for: more of them queued than free batteries of the
+        type ready to hand out."""
+        ready = Counter(b.type for b in self._free_rack() if b.soc >= self.min_handout_soc)
+        return {t for t, n in self.queue.count_by_type().items() if n > ready[t]}
 
     def forecast(self, now: float, cycle_s: float, limit: int) -> list[Demand]:
         """Batteries the next `limit` swaps will need: called vehicles now, then queued ones
