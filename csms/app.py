@@ -116,6 +116,7 @@ class Csms:
         await open_database(self.settings.db_url)
         await self.provisioning.disconnect_all()
         self.writer.start()
+        await self.swap.restore()
         await self.gateway.start()
         if api:
             self._api_runner = await start_api(self)

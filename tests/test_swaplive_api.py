@@ -20,6 +20,7 @@ from csms.app import Csms
 from csms.blocks.stations import add_station
 from csms.db.models import SwapEvent
 from swap_orchestrator.live import PERCEPTION_COMPONENT, PERCEPTION_VARIABLE, VENDOR_ID
+from tests.conftest import settings_for
 from tests.ocpp_wire import WirePeer, open_peer
 from tests.stations import boot
 
@@ -510,3 +511,105 @@ async def test_perception_flag_that_is_not_a_boolean_is_refused(
     )
     assert reply.status == 422
     assert "path_clear" in (await reply.json())["error"]
+
+
+async def swap_car_1(station: StationPeer, http: aiohttp.ClientSession) -> None:
+    """car-1's whole visit over OCPP 2.0.1: it leaves with R1, its V-B1 (14%) stays."""
+    await drive_into_bay(http, "car-1")
+    scan = await station.expect("DataTransfer", "Scan")
+    await station.peer.answer(scan[1], {"status": "Accepted"})
+    await perceive(http, report("car-1", "bay", 3))
+    await station_data_transfer(
+        station.peer,
+        "ScanDone",
+        {"vehicle": "car-1", "bay": 1, "report": report("car-1", "underbody", 4)},
+    )
+    request = await station.expect("DataTransfer", "RequestBatterySwap")
+    await station.peer.answer(request[1], {"status": "Accepted"})
+    for swap in battery_swap_events(request[3]["data"]):
+        await station_data_transfer(station.peer, "BatterySwap", swap)
+        await perceive(http, report("car-1", "bay", 5))
+    assert (await instruction(http, "car-1", after=-1))["action"] == "leave"
+    assert (await position(http, "car-1", "left"))["action"] == "done"
+
+
+async def test_registration_and_rack_survive_a_restart_mid_day_and_put_updates_it(
+    db_url: str,
+) -> None:
+    doc = station_doc()
+    doc["batteries"].append(
+        {"serial": "R3", "type": "75kWh", "capacity_wh": 75000, "soc": 0.93, "soh": 0.95}
+    )
+    first = Csms(settings_for(db_url))
+    await first.start()
+    try:
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{first.api_port}") as http:
+            assert (await http.post("/api/v1/swap/stations", json=doc)).status == 201
+            station = await connect_station(first, "ocpp2.0.1")
+            try:
+                await swap_car_1(station, http)
+            finally:
+                await station.close()
+            called = await http.post(
+                f"/api/v1/swap/stations/{STATION}/vehicles", json=vehicle_doc("car-2", "V-B2")
+            )
+            assert (await called.json())["action"] == "prepare"  # called to bay 1
+            changed = dict(doc, import_price=[0.2] * 24)
+            busy = await http.put(f"/api/v1/swap/stations/{STATION}", json=changed)
+            assert busy.status == 409  # not under a vehicle in service
+            before = await event_log(http)
+    finally:
+        await first.stop()
+
+    second = Csms(settings_for(db_url))
+    await second.start()
+    try:
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{second.api_port}") as http:
+            view = await (await http.get(f"/api/v1/swap/stations/{STATION}")).json()
+            rack = {b["serial"]: b for b in view["rack"]}
+            # The rack as of the last swap: R1 left with car-1, its V-B1 stayed as measured.
+            assert set(rack) == {"R2", "R3", "V-B1"} and rack["V-B1"]["soc"] == pytest.approx(0.14)
+            # Nobody knows whether car-2 is in bay 1: out of service until the station says.
+            assert view["bays"] == [{"number": 1, "state": "fault", "vehicle": None}]
+            assert (await http.get("/api/v1/swap/vehicles/car-2")).status == 404
+            after = await event_log(http)
+            assert after[: len(before)] == before  # the log runs on, in time too
+            fault = after[len(before)]
+            assert fault["kind"] == "bay_fault" and fault["bay"] == 1
+            assert fault["t"] >= before[-1]["t"]
+            stored = await SwapEvent.filter(station_id=STATION).order_by("id")
+            assert [row.record for row in stored] == after
+            # The station is provisioned already: it reconnects.
+            station = StationPeer(await open_peer(second, STATION, PASSWORD, "ocpp2.0.1"))
+            try:
+                await station_data_transfer(
+                    station.peer, "BayStatus", {"bay": 1, "status": "Operative"}
+                )
+            finally:
+                await station.close()
+            again = await http.post(
+                f"/api/v1/swap/stations/{STATION}/vehicles", json=vehicle_doc("car-2", "V-B2")
+            )
+            assert (await again.json())["action"] == "prepare"
+            assert (await http.delete("/api/v1/swap/vehicles/car-2")).status == 200
+            changed = dict(doc, import_price=[0.2] * 24, bays=2)
+            updated = await http.put(f"/api/v1/swap/stations/{STATION}", json=changed)
+            assert updated.status == 200, await updated.text()
+            assert len((await updated.json())["bays"]) == 2
+            created = await http.put("/api/v1/swap/stations/PSS-2", json=dict(doc, id="PSS-2"))
+            assert created.status == 201
+            wrong = await http.put("/api/v1/swap/stations/PSS-3", json=dict(doc, id="PSS-2"))
+            assert wrong.status == 422
+    finally:
+        await second.stop()
+
+    third = Csms(settings_for(db_url))
+    await third.start()
+    try:
+        assert set(third.swap.stations) == {STATION, "PSS-2"}
+        restored = third.swap.station(STATION)
+        # The update is what was stored; it declared the rack anew.
+        assert restored.spec.bays == 2 and restored.spec.import_price == (0.2,) * 24
+        assert {b.serial for b in restored.rack.batteries.values()} == {"R1", "R2", "R3"}
+    finally:
+        await third.stop()
