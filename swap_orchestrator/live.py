@@ -75,7 +75,8 @@ def _flag(doc: dict[str, Any], key: str, default: bool) -> bool:
 
 def bays_in_use(events: list[Event]) -> list[int]:
     """Bays a vehicle was called to and had not been released from (nor given up) by the
-    end of an event log."""
+    end of an event log, and those an earlier restart took out of service and the station
+    has not reported recovered since."""
     occupant: dict[int, str] = {}
     for event in events:
         kind, vehicle = event["kind"], event.get("vehicle")
@@ -83,6 +84,10 @@ def bays_in_use(events: list[Event]) -> list[int]:
             occupant[int(event["bay"])] = str(vehicle)
         elif kind in ("released", "no_show", "cancelled") or event.get("requeued"):
             occupant = {bay: v for bay, v in occupant.items() if v != vehicle}
+        elif kind == "restarted":  # out of service since the restart before this one
+            occupant = {bay: "" for bay in event["bays"]}
+        elif kind == "bay_recovered" and occupant.get(int(event["bay"])) == "":
+            del occupant[int(event["bay"])]  # a fault's recovery leaves a held vehicle there
     return sorted(occupant)
 
 
@@ -319,8 +324,7 @@ class SwapService:
             occupied = bays_in_use(station.log)
             if occupied:
                 log.warning("%s: bays %s had vehicles at the restart", row.id, occupied)
-            for bay in occupied:
-                await self._apply(station, partial(station.orch.bay_fault, bay_number=bay))
+            await self._apply(station, partial(station.orch.restarted, bays_in_use=occupied))
         self._wake.set()
         return len(rows)
 

@@ -285,6 +285,7 @@ class StationOrchestrator:
         bay = self._bay(bay_number)
         if bay.state is not BayState.FAULT:
             return []
+        self._emit(now, None, "bay_recovered", bay=bay_number)
         bay = bay.recover(now)
         self._set_bay(bay, now)
         if bay.vehicle is not None:
@@ -292,6 +293,16 @@ class StationOrchestrator:
             visit.phase = Phase.WAIT_BAY
             return self._check(now, visit)
         return self._call_free_bays(now)
+
+    def restarted(self, now: float, bays_in_use: list[int]) -> list[Command]:
+        """A fresh orchestrator taking over after a restart: it knows none of the vehicles
+        the old one served, so the bays that had one stay out of service (a fault) until
+        the station reports them recovered."""
+        self._emit(now, None, "restarted", bays=bays_in_use)
+        commands: list[Command] = []
+        for bay in bays_in_use:
+            commands += self.bay_fault(now, bay)
+        return commands
 
     def tick(self, now: float) -> list[Command]:
         """Timers: no-show timeouts and re-checks of held vehicles; then fill free bays."""

@@ -19,6 +19,7 @@ import pytest
 from csms.app import Csms
 from csms.blocks.stations import add_station
 from csms.db.models import SwapEvent
+from swap_orchestrator.audit import audit
 from swap_orchestrator.live import PERCEPTION_COMPONENT, PERCEPTION_VARIABLE, VENDOR_ID
 from tests.conftest import settings_for
 from tests.ocpp_wire import WirePeer, open_peer
@@ -574,9 +575,10 @@ async def test_registration_and_rack_survive_a_restart_mid_day_and_put_updates_i
             assert (await http.get("/api/v1/swap/vehicles/car-2")).status == 404
             after = await event_log(http)
             assert after[: len(before)] == before  # the log runs on, in time too
-            fault = after[len(before)]
+            restart, fault = after[len(before) : len(before) + 2]
+            assert (restart["kind"], restart["bays"]) == ("restarted", [1])
             assert fault["kind"] == "bay_fault" and fault["bay"] == 1
-            assert fault["t"] >= before[-1]["t"]
+            assert restart["t"] >= before[-1]["t"]
             stored = await SwapEvent.filter(station_id=STATION).order_by("id")
             assert [row.record for row in stored] == after
             # The station is provisioned already: it reconnects.
@@ -592,6 +594,11 @@ async def test_registration_and_rack_survive_a_restart_mid_day_and_put_updates_i
             )
             assert (await again.json())["action"] == "prepare"
             assert (await http.delete("/api/v1/swap/vehicles/car-2")).status == 200
+            # The independent audit reads the whole day, across the restart: car-2 is called
+            # to bay 1 again only after the station reported it recovered.
+            kinds = [e["kind"] for e in await event_log(http)]
+            assert kinds.index("restarted") < kinds.index("bay_recovered")
+            assert await audit_of_day(http, doc, second) == []
             changed = dict(doc, import_price=[0.2] * 24, bays=2)
             updated = await http.put(f"/api/v1/swap/stations/{STATION}", json=changed)
             assert updated.status == 200, await updated.text()
@@ -613,3 +620,31 @@ async def test_registration_and_rack_survive_a_restart_mid_day_and_put_updates_i
         assert {b.serial for b in restored.rack.batteries.values()} == {"R1", "R2", "R3"}
     finally:
         await third.stop()
+
+
+async def audit_of_day(http: aiohttp.ClientSession, doc: dict[str, Any], csms: Csms) -> list[str]:
+    """The audit of the station's stored log, with a scenario of what really came: the
+    vehicles of this file (paths clear, aligned, undamaged) when they first queued."""
+    log = await (await http.get(f"/api/v1/swap/stations/{STATION}/events")).json()
+    arrived: dict[str, float] = {}
+    for event in log["events"]:
+        if event["kind"] == "queued":
+            arrived.setdefault(event["vehicle"], event["t"])
+    scenario = {
+        "version": 1,
+        "start": csms.swap.epoch.isoformat(),
+        "duration_s": csms.swap.now(),
+        "stations": [doc],
+        "vehicles": [
+            {
+                "id": vehicle,
+                "arrive_s": t,
+                "station": STATION,
+                "battery": vehicle_doc(vehicle, f"V-B{vehicle[-1]}")["battery"],
+            }
+            for vehicle, t in arrived.items()
+        ],
+        "perception": [],
+        "faults": [],
+    }
+    return audit(scenario, json.loads(json.dumps({"version": 1, **log})))
