@@ -96,6 +96,7 @@ class Csms:
         router.add("BatterySwap", self.swap.on_battery_swap, versions=("v21",))
         for action, hook in self.planner.observers().items():
             router.after(action, hook)
+        router.after("NotifyEvent", self.swap.on_notify_event)
         return router
 
     async def _on_connect(self, station_id: str, subprotocol: str) -> None:
@@ -115,6 +116,7 @@ class Csms:
         await open_database(self.settings.db_url)
         await self.provisioning.disconnect_all()
         self.writer.start()
+        await self.swap.restore()
         await self.gateway.start()
         if api:
             self._api_runner = await start_api(self)

@@ -14,6 +14,7 @@ from typing import Any
 RANKS = {"normal": 0, "fleet": 1, "emergency": 2}
 BATTERY_WAIT_REASONS = {"no_battery", "battery_reserved"}
 LEAVES_QUEUE = {"called", "refused", "no_show", "cancelled"}
+RESTART = "(forgotten at a restart)"  # the occupant of a bay a restart took out of service
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,9 @@ class _Auditor:
             if fault["kind"] == "bay_fault":
                 self.bay_faults.setdefault((fault["station"], fault["bay"]), []).append(fault)
         self.problems: list[str] = []
+        # Batteries handed out: their rack entry and SoC then (a restart puts them back).
+        self.taken: dict[str, tuple[str, float, float, float]] = {}
+        self.handed_soc: dict[str, float] = {}
 
     def fail(self, event: dict[str, Any] | None, text: str) -> None:
         where = f"t={event['t']:.3f} {event.get('vehicle')}: " if event else ""
@@ -89,6 +93,13 @@ class _Auditor:
             last_t = e["t"]
             vid = e.get("vehicle")
             if vid is None:
+                if e["kind"] == "restarted":
+                    forget = (waiting, first_queued, bay_of, in_swap)
+                    self.restarted(e, rack[e["station"]], occupant, forget)
+                elif e["kind"] == "bay_recovered":
+                    recovered = (str(e["station"]), int(e["bay"]))
+                    if occupant.get(recovered) == RESTART:
+                        del occupant[recovered]
                 continue
             vehicle = self.vehicles.get(vid)
             if vehicle is None:
@@ -151,6 +162,36 @@ class _Auditor:
                 )
         self.check_grid()
         return self.problems
+
+    def restarted(
+        self,
+        e: dict[str, Any],
+        rack: dict[str, tuple[str, float, float, float]],
+        occupant: dict[tuple[str, int], str],
+        forget: tuple[dict[str, Any], ...],
+    ) -> None:
+        """The orchestrator restarted and forgot its station's vehicles: queued ones queue
+        afresh, a battery being handed out is back in the rack (as it was handed out), and
+        every bay a vehicle had stays blocked until the station reports it recovered,
+        whatever the restarted orchestrator thinks."""
+        station = e["station"]
+        waiting, first_queued, bay_of, in_swap = forget
+        mine = [v for v, spec in self.vehicles.items() if spec["station"] == station]
+        for vid in mine:
+            waiting.pop(vid, None)
+            first_queued.pop(vid, None)
+            place = bay_of.pop(vid, None)
+            if place is not None and occupant.get(place) == vid:
+                occupant[place] = RESTART
+            serial = in_swap.pop(vid, None)
+            if serial is not None:
+                btype, capacity, _, _ = self.taken[serial]
+                rack[serial] = (btype, capacity, self.handed_soc[serial], e["t"])
+        blocked = {place[1] for place, v in occupant.items() if place[0] == station and v}
+        if not blocked <= set(e.get("bays", ())):
+            self.fail(
+                e, f"restart left bays {sorted(blocked)} in use but took out only {e.get('bays')}"
+            )
 
     def check_order(
         self,
@@ -267,6 +308,7 @@ class _Auditor:
             self.fail(e, f"battery {serial} handed out but not in the rack")
             return
         in_swap[vid] = str(serial)
+        self.taken[str(serial)], self.handed_soc[str(serial)] = entry, soc
         btype, capacity, soc0, since = entry
         if btype != vehicle["battery"]["type"]:
             self.fail(e, f"battery {serial} of type {btype} does not fit the vehicle")

@@ -16,17 +16,19 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from csms.blocks.base import Clock
 from csms.blocks.ports import CommandSender, StationLinks, Writer
-from csms.db.models import SwapEvent
+from csms.db.models import SwapEvent, SwapStationRecord
 from csms.db.writer import Batch
 from csms.grid.warm import kernel_ready
 from csms.ocpp_errors import ErrorCode, OcppError
+from csms.strict_json import loads as strict_loads
 from swap_orchestrator.gates import PerceptionReport, Stage
 from swap_orchestrator.kernel_planner import kernel_planner
-from swap_orchestrator.rack import GridRequest, RackPlanner, RackPlanParams, build_instance
+from swap_orchestrator.rack import GridRequest, RackPlanner, RackPlanParams, plan_rack
 from swap_orchestrator.scenario import (
     Priority,
     ScenarioError,
@@ -57,6 +59,51 @@ MAX_LOG_IN_MEMORY = 100_000
 SWAP_RETRY_S = 10.0
 #: Finished vehicles whose last instruction stays readable (~150 bytes each).
 MAX_FINISHED = 10_000
+#: NotifyEvent component and variable that carry a station's own perception report.
+PERCEPTION_COMPONENT = "SwapPerception"
+PERCEPTION_VARIABLE = "Report"
+
+
+def _flag(doc: dict[str, Any], key: str, default: bool) -> bool:
+    """A report's true/false field; anything else (a string "false" is truthy) is refused,
+    since a gate must never read a path as clear by accident."""
+    value = doc.get(key, default)
+    if not isinstance(value, bool):
+        raise ValueError(f"{key} must be true or false")
+    return value
+
+
+def bays_in_use(events: list[Event]) -> list[int]:
+    """Bays a vehicle was called to and had not been released from (nor given up) by the
+    end of an event log, and those an earlier restart took out of service and the station
+    has not reported recovered since."""
+    occupant: dict[int, str] = {}
+    for event in events:
+        kind, vehicle = event["kind"], event.get("vehicle")
+        if kind == "called":
+            occupant[int(event["bay"])] = str(vehicle)
+        elif kind in ("released", "no_show", "cancelled") or event.get("requeued"):
+            occupant = {bay: v for bay, v in occupant.items() if v != vehicle}
+        elif kind == "restarted":  # out of service since the restart before this one
+            occupant = {bay: "" for bay in event["bays"]}
+        elif kind == "bay_recovered" and occupant.get(int(event["bay"])) == "":
+            del occupant[int(event["bay"])]  # a fault's recovery leaves a held vehicle there
+    return sorted(occupant)
+
+
+def rack_doc(station: LiveStation) -> list[dict[str, Any]]:
+    """The rack as a `batteries` list, with those out for a swap still in progress."""
+    batteries = [*station.rack.batteries.values(), *station.orch.in_swap.values()]
+    return [
+        {
+            "serial": b.serial,
+            "type": b.type,
+            "capacity_wh": b.capacity_wh,
+            "soc": round(min(1.0, max(0.0, b.soc)), 6),
+            "soh": b.soh,
+        }
+        for b in sorted(batteries, key=lambda b: b.serial)
+    ]
 
 
 class SwapError(Exception):
@@ -170,7 +217,17 @@ class SwapService:
     # ---- stations ------------------------------------------------------------------------
 
     def add_station(self, doc: dict[str, Any]) -> LiveStation:
-        """Register a swap station from its swap-scenario `stations[]` entry."""
+        """Register a swap station from its swap-scenario `stations[]` entry (in memory;
+        `register` also stores it)."""
+        station = self._build(doc)
+        if station.spec.id in self.stations:
+            raise SwapError(409, f"swap station {station.spec.id} exists")
+        self.stations[station.spec.id] = station
+        self._wake.set()
+        return station
+
+    def _build(self, doc: Any) -> LiveStation:
+        """A station from its `stations[]` entry, validated (SwapError 422 says why)."""
         try:
             spec = parse_scenario(
                 {
@@ -181,21 +238,95 @@ class SwapService:
                     "vehicles": [],
                 }
             ).stations[0]
+            discharge_w = doc.get("rack_discharge_w", 0.0)
         except (ScenarioError, TypeError, AttributeError) as error:
             raise SwapError(422, f"station: {error}") from None
-        if spec.id in self.stations:
-            raise SwapError(409, f"swap station {spec.id} exists")
-        try:
-            discharge_w = float(doc.get("rack_discharge_w", 0.0))
-        except (TypeError, ValueError):
-            raise SwapError(422, "station: rack_discharge_w must be a number") from None
+        if isinstance(discharge_w, bool) or not isinstance(discharge_w, int | float):
+            raise SwapError(422, "station: rack_discharge_w must be a number")
         if discharge_w < 0:
             raise SwapError(422, "station: rack_discharge_w must be >= 0")
-        params = replace(self.plan_params, discharge_w=discharge_w)
-        station = LiveStation(spec, self.config, params)
-        self.stations[spec.id] = station
-        self._wake.set()
+        params = replace(self.plan_params, discharge_w=float(discharge_w))
+        return LiveStation(spec, self.config, params)
+
+    async def register(self, doc: dict[str, Any]) -> LiveStation:
+        """`add_station`, answered once the registration is stored (restored at start)."""
+        station = self.add_station(doc)
+        try:
+            await self._store(station.spec.id, doc, created=True)
+        except BaseException:
+            if self.stations.get(station.spec.id) is station:
+                del self.stations[station.spec.id]
+            raise
         return station
+
+    async def put_station(self, station_id: str, doc: Any) -> tuple[LiveStation, bool]:
+        """Create or replace the registration of `station_id` (True: created). A station
+        with vehicles in service is not changed under them (409): bays, battery types and
+        the rack it declares would no longer match what the vehicles were told."""
+        if not isinstance(doc, dict) or doc.get("id", station_id) != station_id:
+            raise SwapError(422, f"station: id must be {station_id} (the path's)")
+        doc = {**doc, "id": station_id}
+        new = self._build(doc)
+        old = self.stations.get(station_id)
+        if old is not None and old.vehicles:
+            raise SwapError(409, f"swap station {station_id} has vehicles in service")
+        if old is not None:  # the history stays the station's
+            new.log, new.persisted, new.power_w = old.log, old.persisted, old.power_w
+            new.orch.log = new.log
+            new.grid_requests = old.grid_requests
+        self.stations[station_id] = new
+        self._wake.set()
+        try:
+            await self._store(station_id, doc, created=old is None)
+        except BaseException:
+            if self.stations.get(station_id) is new:
+                if old is None:
+                    del self.stations[station_id]
+                else:
+                    self.stations[station_id] = old
+            raise
+        return new, old is None
+
+    async def _store(self, station_id: str, doc: dict[str, Any], *, created: bool) -> None:
+        row = SwapStationRecord(
+            id=station_id, spec=doc, rack=None, epoch=self.epoch, updated_at=self.clock()
+        )
+
+        async def write(batch: Batch) -> None:
+            if created:
+                batch.insert(row)
+            else:  # the declared rack replaces the one stored at the last swap
+                batch.update(row, ("spec", "rack", "updated_at"))
+
+        await self.writer.submit(write)
+
+    async def restore(self) -> int:
+        """Stations registered before a restart, with the rack as of their last swap, the
+        latest events and the service's time origin, so event times run on. Bays that had
+        a vehicle at the restart are taken out of service (a `bay_fault`) until the
+        station reports them operative: nobody knows whether the vehicle is still there.
+        Returns how many stations were restored."""
+        rows = await SwapStationRecord.all().order_by("id")
+        if not rows:
+            return 0
+        self.epoch = min(row.epoch for row in rows)
+        for row in rows:
+            doc = dict(row.spec)
+            if row.rack is not None:
+                doc["batteries"] = row.rack
+            station = self._build(doc)
+            self.stations[row.id] = station
+            stored = (
+                await SwapEvent.filter(station_id=row.id).order_by("-id").limit(MAX_LOG_IN_MEMORY)
+            )
+            station.log.extend(event.record for event in reversed(stored))
+            station.persisted = len(station.log)
+            occupied = bays_in_use(station.log)
+            if occupied:
+                log.warning("%s: bays %s had vehicles at the restart", row.id, occupied)
+            await self._apply(station, partial(station.orch.restarted, bays_in_use=occupied))
+        self._wake.set()
+        return len(rows)
 
     def station(self, station_id: str) -> LiveStation:
         station = self.stations.get(station_id)
@@ -270,6 +401,9 @@ class SwapService:
 
     async def perceive(self, station_id: str, reports: Any) -> int:
         """Take perception reports (REST or DataTransfer), JSON as in the README."""
+        return self._take_reports(station_id, reports)
+
+    def _take_reports(self, station_id: str, reports: Any) -> int:
         station = self.station(station_id)
         if not isinstance(reports, list) or len(reports) > MAX_REPORTS:
             raise SwapError(422, f"reports must be a list of at most {MAX_REPORTS}")
@@ -279,6 +413,34 @@ class SwapService:
         for report in taken:
             station.orch.perceive(report)
         return len(taken)
+
+    def on_notify_event(self, station_id: str, payload: dict[str, Any], _: dict[str, Any]) -> None:
+        """Router after-hook of NotifyEvent: the station's own perception, one report per
+        `eventData` entry of component `PERCEPTION_COMPONENT`, variable
+        `PERCEPTION_VARIABLE`, `actualValue` = the report's JSON (README); a report without
+        `observed_at` was observed at the entry's `timestamp`. The message is already
+        stored and answered, so a bad report is logged and dropped, never refused."""
+        if station_id not in self.stations:
+            return
+        for entry in payload.get("eventData", ()):
+            if (
+                entry["component"]["name"] != PERCEPTION_COMPONENT
+                or entry["variable"]["name"] != PERCEPTION_VARIABLE
+            ):
+                continue
+            try:
+                report = strict_loads(entry["actualValue"])
+                if not isinstance(report, dict):
+                    raise SwapError(422, "perception report: actualValue must be a JSON object")
+                report.setdefault("observed_at", entry["timestamp"])
+                self._take_reports(station_id, [report])
+            except (ValueError, SwapError) as error:  # JsonRejected is a ValueError
+                log.warning(
+                    "%s: NotifyEvent %s perception dropped: %s",
+                    station_id,
+                    entry.get("eventId"),
+                    error,
+                )
 
     def _report(self, doc: Any) -> PerceptionReport:
         try:
@@ -290,11 +452,11 @@ class SwapService:
                 vehicle=str(doc["vehicle"]),
                 stage=Stage(doc["stage"]),
                 observed_at=self.seconds(observed),
-                path_clear=bool(doc.get("path_clear", True)),
+                path_clear=_flag(doc, "path_clear", True),
                 lateral_offset_mm=float(doc.get("lateral_offset_mm", 0.0)),
                 yaw_deg=float(doc.get("yaw_deg", 0.0)),
                 casing_damage=float(doc.get("casing_damage", 0.0)),
-                thermal_anomaly=bool(doc.get("thermal_anomaly", False)),
+                thermal_anomaly=_flag(doc, "thermal_anomaly", False),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise SwapError(422, f"perception report: {error!r}") from None
@@ -527,6 +689,10 @@ class SwapService:
                     )
                 )
 
+            if any(record["kind"] == "swap_completed" for record in fresh):
+                # The rack's members changed: a restart must find the batteries really there.
+                batch.update(SwapStationRecord(id=station_id, rack=rack_doc(station)), ("rack",))
+
         await self.writer.submit(write)
         excess = len(station.log) - MAX_LOG_IN_MEMORY
         if excess > 0 and station.persisted >= excess:
@@ -597,20 +763,22 @@ class SwapService:
         edges = [t for r in station.grid_requests for t in (r.from_s, r.to_s) if t > now]
         station.next_plan = min([now + params.slot_s, *edges])
         batteries = list(station.rack.batteries.values())
-        instance = build_instance(
+        plan = await asyncio.to_thread(
+            plan_rack,
+            self.planner,
             now,
             self.epoch,
             batteries,
             station.orch.forecast(now, station.cycle_s, limit=len(batteries) + spec.bays),
+            station.orch.short_types(),
             handout_soc=spec.min_handout_soc,
             charge_w=spec.rack_charge_w,
             limit_w=lambda t: spec.grid_limit_w - spec.aux_w,
             prices=spec.import_price,
-            grid_requests=station.grid_requests,
+            grid_requests=list(station.grid_requests),
             params=params,
         )
-        plan = await asyncio.to_thread(self.planner, instance) if batteries else {}
-        first = {serial: series[0] for serial, series in plan.items() if series}
+        first = {serial: series[0] for serial, series in plan.power_w.items() if series}
         station.rack.set_power(first, spec.grid_limit_w - spec.aux_w, params.slot_s)
         station.record_power(self.now())
         if self.links.is_connected(spec.id):

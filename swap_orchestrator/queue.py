@@ -118,6 +118,13 @@ class SwapQueue:
         for n, entry in enumerate(bucket.values()):
             yield _descending(order_key(entry, now, self.ageing_s)), index, n, entry
 
+    def count_by_type(self) -> dict[str, int]:
+        """Waiting vehicles per battery type."""
+        counts: dict[str, int] = {}
+        for (_, battery_type), bucket in self._buckets.items():
+            counts[battery_type] = counts.get(battery_type, 0) + len(bucket)
+        return counts
+
     def count_above(self, priority: Priority, battery_type: str) -> int:
         """Waiting vehicles of a higher class than `priority` needing `battery_type`."""
         return sum(

@@ -8,7 +8,8 @@ less auxiliaries. Any `RackPlanner` solves it; `edf_planner` is a small stand-in
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+import math
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -93,12 +94,15 @@ def build_instance(
     prices: Sequence[float],
     grid_requests: Iterable[GridRequest] = (),
     params: RackPlanParams = RackPlanParams(),
+    reserved_w: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """The rack's planning problem from `now` on; `limit_w(t)` is the rack's share of the
-    connection at time t (grid limit less auxiliaries)."""
+    connection at time t (grid limit less auxiliaries), of which `reserved_w` (per slot)
+    is already taken by batteries planned outside the instance."""
     slots = params.horizon_slots
     slot_starts = [now + k * params.slot_s for k in range(slots)]
-    limits = [max(0.0, limit_w(t)) for t in slot_starts]
+    reserved = list(reserved_w) if reserved_w is not None else [0.0] * slots
+    limits = [max(0.0, limit_w(t) - r) for t, r in zip(slot_starts, reserved, strict=True)]
     deadlines = match_deadlines(batteries, demands)
     nodes: list[dict[str, Any]] = [
         {
@@ -147,15 +151,26 @@ def build_instance(
         )
     dispatch = []
     for request in grid_requests:
-        first = max(0, int((request.from_s - now) // params.slot_s))
-        last = min(slots, int(-(-(request.to_s - now) // params.slot_s)))
-        if first < last:
+        first, last = request_slots(request, now, params)
+        if first >= last:
+            continue
+        if not any(reserved[first:last]):
             dispatch.append(
                 {
                     "node": STATION_NODE,
                     "from_slot": first,
                     "to_slot": last,
                     "max_net_w": request.max_net_w,
+                }
+            )
+            continue
+        for k in range(first, last):  # what is reserved counts against the request
+            dispatch.append(
+                {
+                    "node": STATION_NODE,
+                    "from_slot": k,
+                    "to_slot": k + 1,
+                    "max_net_w": request.max_net_w - reserved[k],
                 }
             )
     return {
@@ -168,6 +183,122 @@ def build_instance(
         "sessions": sessions,
         "dispatch": dispatch,
     }
+
+
+def request_slots(request: GridRequest, now: float, params: RackPlanParams) -> tuple[int, int]:
+    """The plan slots [first, last) a grid request touches."""
+    first = max(0, int((request.from_s - now) // params.slot_s))
+    last = min(params.horizon_slots, int(-(-(request.to_s - now) // params.slot_s)))
+    return first, last
+
+
+def urgent_schedule(
+    batteries: Sequence[RackBattery],
+    demands: Iterable[Demand],
+    short_types: Collection[str],
+    *,
+    handout_soc: float,
+    charge_w: float,
+    limits_w: Sequence[float],
+    params: RackPlanParams = RackPlanParams(),
+) -> dict[str, list[float]]:
+    """Flat-out charging of every battery below the hand-out SoC of a type vehicles wait
+    for (`short_types`): each slot's rack limit goes to them at full power, price-blind,
+    since every minute a battery is late is a bay standing idle.
+
+    Order under a binding connection: first the batteries matched (`match_deadlines`) to
+    the earliest forecast swaps, so the types share the power in the order their demand
+    comes; then the rest, fullest first (the one closest to ready). A battery stops at
+    the hand-out target; what is left of a slot's limit stays for the price-aware plan.
+    """
+    slot_h = params.slot_s / 3600.0
+    target_soc = min(1.0, handout_soc + params.target_margin_soc)
+    waiting = [b for b in batteries if b.type in short_types and b.soc < handout_soc]
+    if not waiting:
+        return {}
+    deadlines = match_deadlines(waiting, demands)
+    waiting.sort(key=lambda b: (deadlines.get(b.serial, math.inf), -b.soc, b.serial))
+    headroom = list(limits_w)
+    plan: dict[str, list[float]] = {}
+    for battery in waiting:
+        need_wh = target_soc * battery.capacity_wh - battery.energy_wh
+        power = [0.0] * len(headroom)
+        for k, free_w in enumerate(headroom):
+            if need_wh <= 0:
+                break
+            p = max(0.0, min(charge_w, free_w, need_wh / params.efficiency / slot_h))
+            power[k] = p
+            headroom[k] -= p
+            need_wh -= p * params.efficiency * slot_h
+        plan[battery.serial] = power
+    return plan
+
+
+@dataclass(frozen=True, slots=True)
+class RackPlan:
+    """Power per rack battery and slot (W), and the slot from which it must be made again
+    (a forecast swap falls due, or a battery charged flat out reaches its target)."""
+
+    power_w: dict[str, list[float]]
+    replan_slot: int
+
+
+def plan_rack(
+    planner: RackPlanner,
+    now: float,
+    start: datetime,
+    batteries: Sequence[RackBattery],
+    demands: Sequence[Demand],
+    short_types: Collection[str],
+    *,
+    handout_soc: float,
+    charge_w: float,
+    limit_w: Callable[[float], float],
+    prices: Sequence[float],
+    grid_requests: Sequence[GridRequest] = (),
+    params: RackPlanParams = RackPlanParams(),
+) -> RackPlan:
+    """The rack's plan: batteries of types vehicles wait for charge flat out
+    (`urgent_schedule`); the others share what is left of the connection through
+    `planner`, which weighs price against the forecast swaps' deadlines."""
+    slots = params.horizon_slots
+    limits = [max(0.0, limit_w(now + k * params.slot_s)) for k in range(slots)]
+    for request in grid_requests:  # the grid's request caps flat-out charging too
+        first, last = request_slots(request, now, params)
+        for k in range(first, last):
+            limits[k] = min(limits[k], max(0.0, request.max_net_w))
+    urgent = urgent_schedule(
+        batteries,
+        demands,
+        short_types,
+        handout_soc=handout_soc,
+        charge_w=charge_w,
+        limits_w=limits,
+        params=params,
+    )
+    reserved = [sum(series[k] for series in urgent.values()) for k in range(slots)]
+    rest = [b for b in batteries if b.serial not in urgent]
+    instance = build_instance(
+        now,
+        start,
+        rest,
+        demands,
+        handout_soc=handout_soc,
+        charge_w=charge_w,
+        limit_w=limit_w,
+        prices=prices,
+        grid_requests=grid_requests,
+        params=params,
+        reserved_w=reserved,
+    )
+    power = dict(planner(instance)) if rest else {}
+    replan = min((s["departure_slot"] for s in instance["sessions"]), default=slots)
+    for series in urgent.values():
+        # The slot after its last charging slot: the battery is ready, its power is free.
+        charging = [k for k, p in enumerate(series) if p > 0]
+        replan = min(replan, charging[-1] + 1 if charging else 1)
+    power.update(urgent)
+    return RackPlan(power, max(1, replan))
 
 
 def edf_planner(instance: dict[str, Any]) -> dict[str, list[float]]:

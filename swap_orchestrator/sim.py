@@ -17,7 +17,7 @@ from swap_orchestrator.rack import (
     GridRequest,
     RackPlanner,
     RackPlanParams,
-    build_instance,
+    plan_rack,
     price_at,
 )
 from swap_orchestrator.roadside import SimulatedRoadsideUnit
@@ -100,11 +100,13 @@ class _StationRun:
         params = self.sim.plan_params
         batteries = list(self.rack.batteries.values())
         demands = self.orch.forecast(t, self.cycle_s, limit=len(batteries) + self.spec.bays)
-        instance = build_instance(
+        plan = plan_rack(
+            self.sim.planner,
             t,
             self.sim.scenario.start,
             batteries,
             demands,
+            self.orch.short_types(),
             handout_soc=self.spec.min_handout_soc,
             charge_w=self.spec.rack_charge_w,
             limit_w=lambda x: self.connection_w(x) - self.spec.aux_w,
@@ -115,13 +117,11 @@ class _StationRun:
             ],
             params=params,
         )
-        self.plan = self.sim.planner(instance) if batteries else {}
+        self.plan = plan.power_w
         self.plan_slot = 0
-        # The plan ends for a battery at its forecast swap; if the car is late the battery
-        # is still here and needs a new plan.
-        self.plan_until = min(
-            (s["departure_slot"] for s in instance["sessions"]), default=params.horizon_slots
-        )
+        # The plan ends for a battery at its forecast swap (if the car is late the battery
+        # is still here and needs a new plan) or when one charged flat out is ready.
+        self.plan_until = plan.replan_slot
         self.apply_plan(t)
 
     def apply_plan(self, t: float) -> None:

@@ -7,6 +7,7 @@ A simulator and a live adapter drive it the same way.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -156,11 +157,16 @@ class StationOrchestrator:
             return self._refuse_at_gate(now, vid, "battery_flagged_for_service")
         if len(self.queue) >= self.config.max_queue:
             return self._refuse_at_gate(now, vid, "queue_full")
+        was_short = request.battery.type in self.short_types()
         visit = _Visit(request, queued_at=now)
         self.visits[vid] = visit
         self.queue.add(QueueEntry(vid, request.priority, request.battery.type, now))
         self._emit(now, vid, "queued")
-        return self._call_free_bays(now)
+        commands = self._call_free_bays(now)
+        if not was_short and request.battery.type in self.short_types():
+            # Vehicles now wait for this type: its batteries charge flat out from now on.
+            commands.append(Command(CommandKind.PLAN_RACK))
+        return commands
 
     def cancel(self, now: float, vehicle: str) -> list[Command]:
         """The vehicle no longer wants a swap; only before it moves (queued or called)."""
@@ -279,6 +285,7 @@ class StationOrchestrator:
         bay = self._bay(bay_number)
         if bay.state is not BayState.FAULT:
             return []
+        self._emit(now, None, "bay_recovered", bay=bay_number)
         bay = bay.recover(now)
         self._set_bay(bay, now)
         if bay.vehicle is not None:
@@ -286,6 +293,16 @@ class StationOrchestrator:
             visit.phase = Phase.WAIT_BAY
             return self._check(now, visit)
         return self._call_free_bays(now)
+
+    def restarted(self, now: float, bays_in_use: list[int]) -> list[Command]:
+        """A fresh orchestrator taking over after a restart: it knows none of the vehicles
+        the old one served, so the bays that had one stay out of service (a fault) until
+        the station reports them recovered."""
+        self._emit(now, None, "restarted", bays=bays_in_use)
+        commands: list[Command] = []
+        for bay in bays_in_use:
+            commands += self.bay_fault(now, bay)
+        return commands
 
     def tick(self, now: float) -> list[Command]:
         """Timers: no-show timeouts and re-checks of held vehicles; then fill free bays."""
@@ -351,6 +368,12 @@ class StationOrchestrator:
                 for b in sorted(self.rack.batteries.values(), key=lambda b: b.serial)
             ],
         }
+
+    def short_types(self) -> set[str]:
+        """Battery types vehicles wait for: more of them queued than free batteries of the
+        type ready to hand out."""
+        ready = Counter(b.type for b in self._free_rack() if b.soc >= self.min_handout_soc)
+        return {t for t, n in self.queue.count_by_type().items() if n > ready[t]}
 
     def forecast(self, now: float, cycle_s: float, limit: int) -> list[Demand]:
         """Batteries the next `limit` swaps will need: called vehicles now, then queued ones

@@ -10,10 +10,13 @@ from swap_orchestrator.rack import (
     Demand,
     GridRequest,
     Rack,
+    RackPlan,
     RackPlanParams,
     build_instance,
     edf_planner,
     match_deadlines,
+    plan_rack,
+    urgent_schedule,
 )
 
 START = datetime(2026, 11, 24, tzinfo=UTC)
@@ -218,3 +221,80 @@ def test_a_forecast_swap_s_battery_is_planned_ready_a_margin_ahead() -> None:
     assert due_slot(0.0) == 50
     assert due_slot(900.0) == 35
     assert due_slot(5000.0) == 1  # never before the next slot
+
+
+def test_batteries_of_a_type_vehicles_wait_for_charge_flat_out_fullest_first() -> None:
+    params = RackPlanParams(slot_s=600, horizon_slots=12)
+    batteries = [
+        rack_battery("low", 0.3),
+        rack_battery("high", 0.7),
+        rack_battery("ready", 0.95),
+        rack_battery("other", 0.2, "100kWh"),
+    ]
+    plan = urgent_schedule(
+        batteries,
+        [],
+        {"75kWh"},
+        handout_soc=0.9,
+        charge_w=60000.0,
+        limits_w=[100000.0] * 12,
+        params=params,
+    )
+    # Only the waiting type's batteries below hand-out; the limit binds: the fullest gets
+    # its charger's full power, the other what is left, price-blind.
+    assert set(plan) == {"low", "high"}
+    assert plan["high"][0] == 60000.0 and plan["low"][0] == pytest.approx(40000.0)
+    assert all(sum(series[k] for series in plan.values()) <= 100000.0 + 1e-6 for k in range(12))
+    for serial, series in plan.items():
+        stored = sum(series) * 0.95 * params.slot_s / 3600
+        start = next(b for b in batteries if b.serial == serial).energy_wh
+        assert start + stored == pytest.approx(0.902 * 75000)  # stops at the target
+
+
+def test_forecast_swaps_order_flat_out_charging_across_types() -> None:
+    params = RackPlanParams(slot_s=600, horizon_slots=6)
+    batteries = [rack_battery("a", 0.6), rack_battery("b", 0.5, "100kWh")]
+    plan = urgent_schedule(
+        batteries,
+        [Demand("100kWh", 100.0), Demand("75kWh", 400.0)],
+        {"75kWh", "100kWh"},
+        handout_soc=0.9,
+        charge_w=60000.0,
+        limits_w=[60000.0] * 6,
+        params=params,
+    )
+    # The 100kWh swap is due first: its battery gets the power although it is emptier.
+    assert plan["b"][0] == 60000.0 and plan["a"][0] == 0.0
+
+
+def test_rack_plan_leaves_the_rest_of_the_connection_to_the_price_aware_planner() -> None:
+    params = RackPlanParams(slot_s=600, horizon_slots=6)
+    seen: list[dict[str, object]] = []
+
+    def planner(instance: dict[str, object]) -> dict[str, list[float]]:
+        seen.append(instance)
+        return edf_planner(instance)
+
+    plan = plan_rack(
+        planner,
+        0.0,
+        START,
+        [rack_battery("w", 0.5), rack_battery("x", 0.5, "100kWh")],
+        [],
+        {"75kWh"},
+        handout_soc=0.9,
+        charge_w=60000.0,
+        limit_w=lambda t: 100000.0,
+        prices=PRICES,
+        grid_requests=[GridRequest(1200.0, 2400.0, 30000.0)],
+        params=params,
+    )
+    assert isinstance(plan, RackPlan) and set(plan.power_w) == {"w", "x"}
+    (instance,) = seen
+    assert [s["id"] for s in instance["sessions"]] == ["x"]  # type: ignore[index]
+    limits = instance["nodes"][0]["import_limit_w_by_slot"]  # type: ignore[index]
+    w = plan.power_w["w"]
+    assert w[0] == 60000.0 and limits[0] == pytest.approx(40000.0)
+    assert w[2] == 30000.0  # the grid's request caps flat-out charging too
+    # Re-planned once the battery charged flat out is ready.
+    assert plan.replan_slot == max(k for k, p in enumerate(w) if p > 0) + 1

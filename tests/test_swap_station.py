@@ -293,3 +293,15 @@ def test_snapshot_shows_bays_queue_in_service_order_and_rack() -> None:
         ("R0", None),
         ("R1", "car-1"),
     ]
+
+
+def test_a_type_is_short_when_more_vehicles_wait_than_batteries_are_ready() -> None:
+    orch, _ = make(bays=1, socs=(0.95, 0.5))
+    assert kinds(orch.arrive(0.0, request("a"))) == [CommandKind.CALL]  # takes the ready R0
+    assert orch.short_types() == set()
+    # The next 75kWh vehicle finds no ready battery: the rack is re-planned at once.
+    assert CommandKind.PLAN_RACK in kinds(orch.arrive(1.0, request("b")))
+    assert orch.short_types() == {"75kWh"}
+    assert CommandKind.PLAN_RACK not in kinds(orch.arrive(2.0, request("c")))  # still short
+    assert CommandKind.PLAN_RACK in kinds(orch.arrive(3.0, request("d", btype="100kWh")))
+    assert orch.short_types() == {"75kWh", "100kWh"}

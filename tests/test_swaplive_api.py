@@ -4,6 +4,7 @@ RequestBatterySwap) or 2.0.1 (DataTransfer), vehicles and a roadside unit on the
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -18,7 +19,9 @@ import pytest
 from csms.app import Csms
 from csms.blocks.stations import add_station
 from csms.db.models import SwapEvent
-from swap_orchestrator.live import VENDOR_ID
+from swap_orchestrator.audit import audit
+from swap_orchestrator.live import PERCEPTION_COMPONENT, PERCEPTION_VARIABLE, VENDOR_ID
+from tests.conftest import settings_for
 from tests.ocpp_wire import WirePeer, open_peer
 from tests.stations import boot
 
@@ -427,3 +430,221 @@ async def test_waiting_vehicle_is_called_once_the_station_reports_a_charged_batt
         assert {b["serial"]: b["reserved_for"] for b in view["rack"]} == {"R1": None, "R2": "car-8"}
     finally:
         await station.close()
+
+
+def perception_event(event_id: int, report: dict[str, Any] | str) -> dict[str, Any]:
+    """One NotifyEvent `eventData` entry carrying a perception report (README)."""
+    return {
+        "eventId": event_id,
+        "timestamp": datetime.now(UTC).isoformat(),
+        "trigger": "Delta",
+        "actualValue": report if isinstance(report, str) else json.dumps(report),
+        "eventNotificationType": "CustomMonitor",
+        "component": {"name": PERCEPTION_COMPONENT},
+        "variable": {"name": PERCEPTION_VARIABLE},
+    }
+
+
+async def notify_event(peer: WirePeer, *entries: dict[str, Any]) -> None:
+    answer = await peer.call(
+        "NotifyEvent",
+        {"generatedAt": datetime.now(UTC).isoformat(), "seqNo": 0, "eventData": list(entries)},
+    )
+    assert answer[0] == 3, answer
+
+
+@pytest.mark.parametrize("subprotocol", ["ocpp2.1", "ocpp2.0.1"])
+async def test_station_perception_by_notify_event_drives_the_gates(
+    csms: Csms, http: aiohttp.ClientSession, subprotocol: str
+) -> None:
+    assert (await http.post("/api/v1/swap/stations", json=station_doc())).status == 201
+    station = await connect_station(csms, subprotocol)
+    try:
+        created = await http.post(
+            f"/api/v1/swap/stations/{STATION}/vehicles", json=vehicle_doc("car-6", "V-B6")
+        )
+        first = await created.json()
+        assert first["action"] == "prepare"
+        blocked = report("car-6", "approach", 1, path_clear=False)
+        other = dict(perception_event(2, "Available"), component={"name": "EVSE"})
+        await notify_event(station.peer, perception_event(1, blocked), other)
+        held = await position(http, "car-6", "ready")
+        assert held["action"] == "prepare"  # a person on the path: not told to drive
+        gate = [e for e in await event_log(http) if e["kind"] == "gate"][-1]
+        assert (gate["passed"], gate["reason"], gate["report_id"]) == (
+            False,
+            "path_not_clear",
+            "rsu-1",
+        )
+        # Broken reports are dropped (the message is still stored and answered); a report
+        # without observed_at was observed at the entry's timestamp.
+        broken = report("car-6", "approach", 2, path_clear="false")
+
+        async def station_camera() -> None:  # a station reports several times a second
+            for n in range(3, 100):
+                clear = report("car-6", "approach", n, path_clear=True)
+                del clear["observed_at"]
+                entries = [perception_event(n, "not json"), perception_event(n, broken)]
+                await notify_event(station.peer, *entries, perception_event(n, clear))
+                await asyncio.sleep(0.2)
+
+        reporting = asyncio.create_task(station_camera())
+        try:
+            moved = await instruction(http, "car-6", after=held["seq"])
+        finally:
+            reporting.cancel()
+        assert (moved["action"], moved["bay"]) == ("drive_to_bay", 1)
+        passed = [e for e in await event_log(http) if e["kind"] == "gate" and e["passed"]]
+        assert passed[0]["report_id"].startswith("rsu-")
+        assert passed[0]["report_id"] != "rsu-2"  # the broken report never counted
+    finally:
+        await station.close()
+
+
+async def test_perception_flag_that_is_not_a_boolean_is_refused(
+    csms: Csms, http: aiohttp.ClientSession
+) -> None:
+    await http.post("/api/v1/swap/stations", json=station_doc())
+    await http.post(f"/api/v1/swap/stations/{STATION}/vehicles", json=vehicle_doc("car-7", "V7"))
+    reply = await http.post(
+        "/api/v1/swap/perception",
+        json={"station": STATION, "reports": [report("car-7", "approach", 1, path_clear="no")]},
+    )
+    assert reply.status == 422
+    assert "path_clear" in (await reply.json())["error"]
+
+
+async def swap_car_1(station: StationPeer, http: aiohttp.ClientSession) -> None:
+    """car-1's whole visit over OCPP 2.0.1: it leaves with R1, its V-B1 (14%) stays."""
+    await drive_into_bay(http, "car-1")
+    scan = await station.expect("DataTransfer", "Scan")
+    await station.peer.answer(scan[1], {"status": "Accepted"})
+    await perceive(http, report("car-1", "bay", 3))
+    await station_data_transfer(
+        station.peer,
+        "ScanDone",
+        {"vehicle": "car-1", "bay": 1, "report": report("car-1", "underbody", 4)},
+    )
+    request = await station.expect("DataTransfer", "RequestBatterySwap")
+    await station.peer.answer(request[1], {"status": "Accepted"})
+    for swap in battery_swap_events(request[3]["data"]):
+        await station_data_transfer(station.peer, "BatterySwap", swap)
+        await perceive(http, report("car-1", "bay", 5))
+    assert (await instruction(http, "car-1", after=-1))["action"] == "leave"
+    assert (await position(http, "car-1", "left"))["action"] == "done"
+
+
+async def test_registration_and_rack_survive_a_restart_mid_day_and_put_updates_it(
+    db_url: str,
+) -> None:
+    doc = station_doc()
+    doc["batteries"].append(
+        {"serial": "R3", "type": "75kWh", "capacity_wh": 75000, "soc": 0.93, "soh": 0.95}
+    )
+    first = Csms(settings_for(db_url))
+    await first.start()
+    try:
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{first.api_port}") as http:
+            assert (await http.post("/api/v1/swap/stations", json=doc)).status == 201
+            station = await connect_station(first, "ocpp2.0.1")
+            try:
+                await swap_car_1(station, http)
+            finally:
+                await station.close()
+            called = await http.post(
+                f"/api/v1/swap/stations/{STATION}/vehicles", json=vehicle_doc("car-2", "V-B2")
+            )
+            assert (await called.json())["action"] == "prepare"  # called to bay 1
+            changed = dict(doc, import_price=[0.2] * 24)
+            busy = await http.put(f"/api/v1/swap/stations/{STATION}", json=changed)
+            assert busy.status == 409  # not under a vehicle in service
+            before = await event_log(http)
+    finally:
+        await first.stop()
+
+    second = Csms(settings_for(db_url))
+    await second.start()
+    try:
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{second.api_port}") as http:
+            view = await (await http.get(f"/api/v1/swap/stations/{STATION}")).json()
+            rack = {b["serial"]: b for b in view["rack"]}
+            # The rack as of the last swap: R1 left with car-1, its V-B1 stayed as measured.
+            assert set(rack) == {"R2", "R3", "V-B1"} and rack["V-B1"]["soc"] == pytest.approx(0.14)
+            # Nobody knows whether car-2 is in bay 1: out of service until the station says.
+            assert view["bays"] == [{"number": 1, "state": "fault", "vehicle": None}]
+            assert (await http.get("/api/v1/swap/vehicles/car-2")).status == 404
+            after = await event_log(http)
+            assert after[: len(before)] == before  # the log runs on, in time too
+            restart, fault = after[len(before) : len(before) + 2]
+            assert (restart["kind"], restart["bays"]) == ("restarted", [1])
+            assert fault["kind"] == "bay_fault" and fault["bay"] == 1
+            assert restart["t"] >= before[-1]["t"]
+            stored = await SwapEvent.filter(station_id=STATION).order_by("id")
+            assert [row.record for row in stored] == after
+            # The station is provisioned already: it reconnects.
+            station = StationPeer(await open_peer(second, STATION, PASSWORD, "ocpp2.0.1"))
+            try:
+                await station_data_transfer(
+                    station.peer, "BayStatus", {"bay": 1, "status": "Operative"}
+                )
+            finally:
+                await station.close()
+            again = await http.post(
+                f"/api/v1/swap/stations/{STATION}/vehicles", json=vehicle_doc("car-2", "V-B2")
+            )
+            assert (await again.json())["action"] == "prepare"
+            assert (await http.delete("/api/v1/swap/vehicles/car-2")).status == 200
+            # The independent audit reads the whole day, across the restart: car-2 is called
+            # to bay 1 again only after the station reported it recovered.
+            kinds = [e["kind"] for e in await event_log(http)]
+            assert kinds.index("restarted") < kinds.index("bay_recovered")
+            assert await audit_of_day(http, doc, second) == []
+            changed = dict(doc, import_price=[0.2] * 24, bays=2)
+            updated = await http.put(f"/api/v1/swap/stations/{STATION}", json=changed)
+            assert updated.status == 200, await updated.text()
+            assert len((await updated.json())["bays"]) == 2
+            created = await http.put("/api/v1/swap/stations/PSS-2", json=dict(doc, id="PSS-2"))
+            assert created.status == 201
+            wrong = await http.put("/api/v1/swap/stations/PSS-3", json=dict(doc, id="PSS-2"))
+            assert wrong.status == 422
+    finally:
+        await second.stop()
+
+    third = Csms(settings_for(db_url))
+    await third.start()
+    try:
+        assert set(third.swap.stations) == {STATION, "PSS-2"}
+        restored = third.swap.station(STATION)
+        # The update is what was stored; it declared the rack anew.
+        assert restored.spec.bays == 2 and restored.spec.import_price == (0.2,) * 24
+        assert {b.serial for b in restored.rack.batteries.values()} == {"R1", "R2", "R3"}
+    finally:
+        await third.stop()
+
+
+async def audit_of_day(http: aiohttp.ClientSession, doc: dict[str, Any], csms: Csms) -> list[str]:
+    """The audit of the station's stored log, with a scenario of what really came: the
+    vehicles of this file (paths clear, aligned, undamaged) when they first queued."""
+    log = await (await http.get(f"/api/v1/swap/stations/{STATION}/events")).json()
+    arrived: dict[str, float] = {}
+    for event in log["events"]:
+        if event["kind"] == "queued":
+            arrived.setdefault(event["vehicle"], event["t"])
+    scenario = {
+        "version": 1,
+        "start": csms.swap.epoch.isoformat(),
+        "duration_s": csms.swap.now(),
+        "stations": [doc],
+        "vehicles": [
+            {
+                "id": vehicle,
+                "arrive_s": t,
+                "station": STATION,
+                "battery": vehicle_doc(vehicle, f"V-B{vehicle[-1]}")["battery"],
+            }
+            for vehicle, t in arrived.items()
+        ],
+        "perception": [],
+        "faults": [],
+    }
+    return audit(scenario, json.loads(json.dumps({"version": 1, **log})))

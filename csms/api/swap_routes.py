@@ -28,8 +28,14 @@ def _mapped(handler: Handler) -> Handler:
 
 
 async def post_station(request: web.Request) -> web.Response:
-    station = csms_of(request).swap.add_station(await body(request))
+    station = await csms_of(request).swap.register(await body(request))
     return json_response(csms_of(request).swap.view(station.spec.id), status=201)
+
+
+async def put_station(request: web.Request) -> web.Response:
+    swap = csms_of(request).swap
+    station, created = await swap.put_station(request.match_info["id"], await body(request))
+    return json_response(swap.view(station.spec.id), status=201 if created else 200)
 
 
 async def get_station(request: web.Request) -> web.Response:
@@ -93,6 +99,7 @@ def add_routes(app: web.Application) -> None:
     add = app.router
     add.add_post("/api/v1/swap/stations", _mapped(post_station))
     add.add_get("/api/v1/swap/stations/{id}", _mapped(get_station))
+    add.add_put("/api/v1/swap/stations/{id}", _mapped(put_station))
     add.add_get("/api/v1/swap/stations/{id}/events", _mapped(get_events))
     add.add_post("/api/v1/swap/stations/{id}/vehicles", _mapped(post_vehicle))
     add.add_get("/api/v1/swap/vehicles/{vehicle}", _mapped(get_instruction))
@@ -178,7 +185,18 @@ def openapi_paths() -> dict[str, Any]:
                 "summary": "Bays, queue and rack of a swap station, now",
                 "parameters": [_STATION],
                 "responses": {"200": json_content(_VIEW, "the station's view"), **_ERRORS},
-            }
+            },
+            "put": {
+                "summary": "Create or replace a swap station's registration (stored, restored "
+                "at start); 409 while vehicles are in service there",
+                "parameters": [_STATION],
+                "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
+                "responses": {
+                    "200": json_content(_VIEW, "updated: the station's view"),
+                    "201": json_content(_VIEW, "created: the station's view"),
+                    **_ERRORS,
+                },
+            },
         },
         "/api/v1/swap/stations/{id}/events": {
             "get": {

@@ -257,3 +257,20 @@ class SwapEvent(Model):
 
     class Meta:
         table = "swap_event"
+
+
+class SwapStationRecord(Model):
+    """A swap station's registration (a swap-scenario `stations[]` entry), restored at start.
+
+    `rack` is the rack as of its last swap (the entry's `batteries` list then), `epoch` the
+    swap service's time origin when it was registered, so event times run on after a restart.
+    """
+
+    id = fields.CharField(max_length=48, primary_key=True)
+    spec: Any = fields.JSONField()
+    rack: Any = fields.JSONField(null=True)
+    epoch = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "swap_station"
