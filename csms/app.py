@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from csms.analytics.service import SafetyAnalytics
 from csms.api.server import bound_port, start_api, stop_api
 from csms.blocks.authorization import Authorization
 from csms.blocks.availability import Availability
@@ -54,6 +55,14 @@ class Csms:
         self.router = self._routes()
         self.planner = LivePlanner(self)
         self.planner.observe(self.router)
+        self.safety = SafetyAnalytics(
+            self.writer,
+            clock,
+            self.remote_control.send,
+            self.planner.installed_limit_w,
+            self.planner.trigger,
+        )
+        self.safety.observe(self.router)
         self.router.add("BatterySwap", self.swap.on_battery_swap, versions=("v21",))
         self.gateway = Gateway(
             settings,
@@ -107,6 +116,7 @@ class Csms:
             self._api_runner = await start_api(self)
         self._tasks.append(asyncio.create_task(self._liveness(), name="liveness"))
         self._tasks.append(asyncio.create_task(self.planner.run(), name="planner"))
+        self._tasks.append(asyncio.create_task(self.safety.run(), name="safety analytics"))
         self._tasks.append(await self.swap.start())
 
     async def stop(self) -> None:

@@ -243,6 +243,9 @@ def build_app(csms: Csms) -> web.Application:
     from csms.api import swap_routes  # imports this module's helpers
 
     swap_routes.add_routes(app)
+    from csms.api import alert_routes
+
+    alert_routes.add_routes(app)
     from csms.api import console_routes
     from csms.web import console
 

@@ -26,6 +26,13 @@ class Router:
         for version in versions:
             self._routes[version][action] = handler
 
+    def wrap(self, action: str, wrapper: Callable[[str, Handler], Handler]) -> None:
+        """Put `wrapper(action, handler)` in place of `action`'s handler in every version
+        that routes it, so an observer sees each handled message and its outcome."""
+        for routes in self._routes.values():
+            if action in routes:
+                routes[action] = wrapper(action, routes[action])
+
     def handler_for(
         self, version: Version
     ) -> Callable[[str, str, dict[str, Any]], Awaitable[dict[str, Any]]]:

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from csms.analytics.alerts import derate_limits
+from csms.analytics.derate import derated
 from csms.config import Settings
 from csms.db.models import (
     ChargingNeeds,
@@ -235,6 +237,13 @@ class LivePlanner:
     def _needs(self, station_id: str, _: dict[str, Any], __: dict[str, Any]) -> None:
         self.trigger("charging needs")
 
+    def installed_limit_w(
+        self, station_id: str, evse_id: int, transaction_id: str | None, at: datetime
+    ) -> float | None:
+        """The limit of the profile this planner last sent the session, at `at` (W)."""
+        sent = self._sent.get((station_id, evse_id, transaction_id or ""))
+        return None if sent is None else sent.at(at)
+
     def trigger(self, reason: str) -> None:
         """Ask for a replan as soon as the current one (if any) is done."""
         if reason not in self._reasons:
@@ -308,7 +317,7 @@ class LivePlanner:
             return None
         began = time.perf_counter()
         now = self.csms.transactions.context.clock()
-        sessions = await live_sessions(now)
+        sessions = derated(await live_sessions(now), await derate_limits())
         events = await list_events(active_at=now)
         reserve = fallback_limits(topology) if self.reserve_fallback else None
         instance, placed = build_instance(topology, sessions, events, now, reserve)
