@@ -97,7 +97,9 @@ class Sensors:
         if holds(FaultKind.REGISTER_RESET) and not self.reset_done:
             self.reset_done = True
             self.register_offset_wh = import_wh + self.drift_wh
-        if soc is not None and self.last_soc is not None and holds(FaultKind.SOC_ANOMALY):
+        if soc is None:
+            self.soc_extra = 0.0  # the next car has a BMS of its own
+        elif self.last_soc is not None and holds(FaultKind.SOC_ANOMALY):
             self.soc_extra += (SOC_RUNAWAY - 1.0) * max(0.0, soc - self.last_soc)
         self.last_soc = soc
 

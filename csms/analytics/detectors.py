@@ -36,6 +36,7 @@ class Thresholds:
     jump_factor: float = 1.5  # register grew this many times what the power explains
     soc_slack: float = 0.25  # percentage points of SoC rounding per interval
     min_capacity_wh: float = 20_000.0  # smallest battery before the fleet has taught one
+    full_power_w: float = 1_000.0  # more than this into a battery reported full is wrong
 
 
 def observe(
@@ -278,7 +279,8 @@ def _metering(
 def _battery(
     s: Sample, track: EvseTrack, fleet: FleetBaselines, t: Thresholds
 ) -> Iterator[Finding]:
-    """SoC rising faster than the energy delivered could move even the smallest battery."""
+    """SoC rising faster than the energy delivered could move even the smallest battery of
+    the model's fleet, or a battery reported full that still takes power."""
     before, p0, soc0 = track.last_at, track.last_power_w, track.last_soc
     if s.soc is None or s.power_w is None or before is None or p0 is None or soc0 is None:
         return
@@ -293,7 +295,23 @@ def _battery(
     most = 100.0 * energy / smallest + t.soc_slack
     if rise > 1.0 and rise <= most:
         baseline.add(100.0 * energy / rise)
-    if track.streak(AlertKind.SOC_ANOMALY, rise > most) >= t.confirm:
+    # A full battery takes no energy: a BMS that says "full" while it does is wrong.
+    full = s.soc >= 100.0 and s.power_w > t.full_power_w
+    if track.streak(AlertKind.SOC_ANOMALY, rise > most or full) < t.confirm:
+        return
+    if full:
+        yield _finding(
+            s,
+            AlertKind.SOC_ANOMALY,
+            Severity.WARNING,
+            f"SoC reported 100 % while the EV takes {s.power_w:.0f} W "
+            f"(a full battery takes none; bound {t.full_power_w:.0f} W)",
+            t.full_power_w,
+            s.power_w,
+            soc=s.soc,
+            power_w=s.power_w,
+        )
+    else:
         yield _finding(
             s,
             AlertKind.SOC_ANOMALY,
