@@ -436,8 +436,9 @@ class EmulatedStation:
                     if attempt < max_attempts:
                         await self.clock.sleep(int(self.device_model.value(interval_key)) * attempt)
                     continue
-                self._acknowledged(head.payload)
-                self._handle_tx_response(head.payload, response)
+                if isinstance(head.payload, call.TransactionEvent):
+                    self._acknowledged(head.payload)
+                    self._handle_tx_response(head.payload, response)
                 break
             else:
                 logger.warning(
