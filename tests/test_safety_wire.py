@@ -109,6 +109,9 @@ async def test_a_hot_connector_is_alerted_with_its_reason_and_its_session_stoppe
     assert await Alert.filter(station_id__startswith="OK-").count() == 0
     assert all(s.evses[1].tx is not None for s in healthy)
 
+    overview = await (await http.get("/api/v1/overview")).json()
+    assert [a["id"] for a in overview["safety_alerts"]] == [alert["id"]]  # the console shows it
+
     reply = await http.post(f"/api/v1/alerts/{alert['id']}/acknowledge")
     assert reply.status == 200 and (await reply.json())["status"] == "acknowledged"
     assert [a["id"] for a in await _alerts(http, open="true", kind="hot_connector")] == [

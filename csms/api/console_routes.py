@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from csms.analytics.alerts import AlertFilter, alert_json, list_alerts
 from csms.api.server import csms_of, error
 from csms.blocks import stations
 from csms.blocks.transactions import transaction_json
@@ -67,6 +68,9 @@ async def overview(csms: Csms) -> dict[str, Any]:
         "energy_today_wh": round(sum(e for e, _ in today), 1),
         "discharged_today_wh": round(sum(d for _, d in today), 1),
         "grid_events": in_force,
+        "safety_alerts": [
+            alert_json(row) for row in await list_alerts(AlertFilter(open=True), limit=MAX_HISTORY)
+        ],
         "swap": [
             {
                 "id": view["id"],
