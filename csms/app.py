@@ -69,7 +69,7 @@ class Csms:
             self.router,
             self.registry,
             self._on_connect,
-            self.provisioning.mark_disconnected,
+            self._on_disconnect,
         )
         self._api_runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -97,6 +97,10 @@ class Csms:
     async def _on_connect(self, station_id: str, subprotocol: str) -> None:
         self.transactions.forget_station(station_id)
         await self.provisioning.mark_connected(station_id, subprotocol)
+
+    async def _on_disconnect(self, station_id: str) -> None:
+        await self.provisioning.mark_disconnected(station_id)
+        self.safety.disconnected(station_id)
 
     @property
     def ocpp_port(self) -> int:

@@ -155,3 +155,20 @@ async def test_a_reset_energy_register_is_alerted(
     await eventually(alerted)
     [alert] = await _alerts(http, station="RESET-1")
     assert alert["readings"]["register_wh"] < alert["readings"]["previous_wh"]
+
+
+async def test_a_flapping_link_is_alerted(
+    csms: Csms, make_station: Callable[..., Awaitable[EmulatedStation]], http: aiohttp.ClientSession
+) -> None:
+    drops = [
+        Fault(FaultKind.DROP_CONNECTION, at_s=180.0 * n, duration_s=30.0) for n in range(1, 13)
+    ]
+    await make_station("FLAP-1", *drops)
+
+    async def alerted() -> bool:
+        return await Alert.filter(station_id="FLAP-1", kind="link_flapping").exists()
+
+    await eventually(alerted)
+    [alert] = await _alerts(http, station="FLAP-1")
+    assert alert["readings"]["events"] == alert["threshold"] == 6.0
+    assert alert["readings"]["span_s"] <= 1800.0

@@ -110,6 +110,10 @@ class SafetyAnalytics:
 
         return handle
 
+    def disconnected(self, station_id: str) -> None:
+        """A station's link closed (for the link-flapping detector)."""
+        self._push(_Message(station_id, "disconnected", {}, self.clock()))
+
     def _push(self, message: _Message) -> None:
         if self._queue.qsize() >= self._max_queue:
             self._queue.get_nowait()
@@ -154,6 +158,9 @@ class SafetyAnalytics:
                 self._remember(self._models, message.station_id, _model(message.payload))
                 boot = self.engine.booted(message.station_id, message.at)
                 out += [(boot, None)] if boot else []
+            elif message.action == "disconnected":
+                drop = self.engine.disconnected(message.station_id, message.at)
+                out += [(drop, None)] if drop else []
             elif message.action == "NotifyEvent":
                 self._temperature(message)
             elif message.action == "closed":
