@@ -1,7 +1,8 @@
 """Station-level detectors, pure: reboot loops, link flapping and bursts of CALLERRORs.
 
 Each keeps the times of its last `limit` events per station (bounded) and fires when
-`limit` of them fall within `window_s`; it then stays quiet until the window has passed.
+`limit` of them fall within `window_s`; while the burst goes on it fires again at most
+once per window.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class BurstDetector:
             return None
         if self.quiet_until is not None and at < self.quiet_until:
             return None
-        self.quiet_until = self.times[0] + timedelta(seconds=self.window_s)
+        self.quiet_until = at + timedelta(seconds=self.window_s)
         return Finding(
             station_id,
             0,

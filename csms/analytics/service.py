@@ -24,7 +24,7 @@ from csms.analytics.metrics import ALERTS
 from csms.analytics.policy import Action, Policy
 from csms.analytics.sample import Sample, samples_from_readings
 from csms.blocks.base import Clock
-from csms.blocks.meter import MeterValueError, parse_timestamp, readings
+from csms.blocks.meter import parse_timestamp, readings
 from csms.db.models import Alert
 from csms.db.writer import Batch, DurableWriter
 from csms.gateway.ocppj import OcppError
@@ -182,7 +182,7 @@ class SafetyAnalytics:
             return []
         try:
             parsed = readings(payload.get("meterValue", ()))
-        except (MeterValueError, ValueError, KeyError):
+        except (ValueError, KeyError):  # not a reading the handler could have stored
             return []
         model = self._models.get(message.station_id, "")
         out = []
