@@ -214,6 +214,14 @@ def main() -> int:
             "stations through the CSMS is too slow for this machine); the over-the-wire path "
             "is shown in tests/test_safety_wire.py.",
             "",
+            "Faults as the emulator injects them: a contact heating 8x, a register counting 15 %"
+            " too much or restarting from 0, a station drawing what the car wants over its "
+            "limit, a BMS reporting SoC 5x too fast, a phase carrying 30 %, a reboot every "
+            "interval. Delay counts the meter values from the first one that could show the "
+            "fault (a hot contact needs 6 A, an ignored limit a car wanting more, drift and SoC "
+            "a charging interval) to the alerting one, inclusive; for a reboot loop, intervals "
+            "from the onset. Observable: stations where that happened before the week ended.",
+            "",
             "| fault | stations | observable | detected | recall | median delay (meter values) |",
             "|---|---|---|---|---|---|",
             *rows,
