@@ -211,8 +211,13 @@ def standard_model(
     evses: Iterable[EvseHardware],
     heartbeat_interval_s: int,
     sample_interval_s: int,
+    safety_telemetry: bool = False,
 ) -> DeviceModel:
-    """The standard components of Part 2 with the values an emulated station has."""
+    """The standard components of Part 2 with the values an emulated station has.
+
+    With `safety_telemetry` the periodic samples also carry per-phase Voltage and
+    Current.Import (the CSMS may change the list through SetVariables either way).
+    """
     dm = DeviceModel()
     # ReadWrite only where the emulator acts on a change; setting anything else is Rejected.
     rw = Mutability.READ_WRITE
@@ -284,10 +289,14 @@ def standard_model(
     sd = "SampledDataCtrlr"
     dm.define(VariableKey(sd, "Enabled"), True, DataType.BOOLEAN)
     dm.define(VariableKey(sd, "TxUpdatedInterval"), sample_interval_s, DataType.INTEGER, rw)
+    measurands = (
+        "Energy.Active.Import.Register,Energy.Active.Export.Register,Power.Active.Import,SoC"
+    )
     dm.define(
         VariableKey(sd, "TxUpdatedMeasurands"),
-        "Energy.Active.Import.Register,Energy.Active.Export.Register,Power.Active.Import,SoC",
+        measurands + (",Voltage,Current.Import" if safety_telemetry else ""),
         DataType.MEMBER_LIST,
+        rw,
     )
     dm.define(
         VariableKey(sd, "TxEndedMeasurands"),

@@ -13,6 +13,29 @@ class FaultKind(StrEnum):
     NO_ANSWER = "no_answer"  # never answer a CALL
     MALFORMED_FRAME = "malformed_frame"  # send a frame that is not OCPP-J
     LOSE_RESPONSE = "lose_response"  # ignore the CSMS's answer to our next CALL
+    # Safety faults (issue 19): from `at_s` on (for `duration_s`, 0 = for good) the station's
+    # hardware misbehaves; `at_s` is the ground truth of when the fault began.
+    HOT_CONNECTOR = "hot_connector"  # contact resistance up: the connector heats 8x
+    METER_DRIFT = "meter_drift"  # the energy register counts 15 % too much
+    REGISTER_RESET = "register_reset"  # the energy register restarts from zero
+    IGNORES_PROFILE = "ignores_profile"  # the station draws what the EV wants, limit or not
+    SOC_ANOMALY = "soc_anomaly"  # the BMS reports SoC rising 5x faster than the energy
+    PHASE_IMBALANCE = "phase_imbalance"  # a failing contactor: one phase carries 30 %
+    REBOOT_LOOP = "reboot_loop"  # the station reboots every `delay_s` (60 s by default)
+
+
+#: Faults that hold over a period rather than firing once.
+SAFETY_FAULTS = frozenset(
+    {
+        FaultKind.HOT_CONNECTOR,
+        FaultKind.METER_DRIFT,
+        FaultKind.REGISTER_RESET,
+        FaultKind.IGNORES_PROFILE,
+        FaultKind.SOC_ANOMALY,
+        FaultKind.PHASE_IMBALANCE,
+        FaultKind.REBOOT_LOOP,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +48,14 @@ class Fault:
     delay_s: float = 0.0
     action: str | None = None  # the CALL it applies to; None: any
     count: int = 1
+    evse: int | None = None  # the EVSE a safety fault affects; None: every EVSE
+
+    def holds(self, elapsed_s: float, evse: int | None = None) -> bool:
+        """Whether this (safety) fault is in force at `elapsed_s` on `evse`."""
+        ended = self.duration_s > 0 and elapsed_s >= self.at_s + self.duration_s
+        if elapsed_s < self.at_s or ended:
+            return False
+        return self.evse is None or evse is None or self.evse == evse
 
 
 @dataclass(slots=True)
@@ -55,6 +86,14 @@ class FaultPlan:
             self.fired.append(fault)
             return fault
         return None
+
+    def holds(self, kind: FaultKind, elapsed_s: float, evse: int | None = None) -> bool:
+        """Whether a safety fault of `kind` is in force (these are never consumed)."""
+        return any(f.kind is kind and f.holds(elapsed_s, evse) for f in self.pending)
+
+    def ground_truth(self) -> list[tuple[FaultKind, float, int | None]]:
+        """(kind, began at elapsed seconds, EVSE) of every safety fault planned."""
+        return [(f.kind, f.at_s, f.evse) for f in self.pending if f.kind in SAFETY_FAULTS]
 
     def next_scheduled(self) -> Fault | None:
         """The earliest fault that fires on its own (drop or malformed frame)."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from charge_point_emulator.clock import SimClock
+from charge_point_emulator.faults import SAFETY_FAULTS
 from charge_point_emulator.passwords import PasswordBook
 from charge_point_emulator.scenario import Arrival, Scenario
 from charge_point_emulator.station import ConnectionState, EmulatedStation
@@ -100,6 +101,8 @@ class Fleet:
                 tick_real_s=config.tick_real_s,
                 response_timeout_s=config.response_timeout_s,
                 validate_schemas=config.validate_schemas,
+                safety_telemetry=scenario.safety_telemetry
+                or any(f.kind in SAFETY_FAULTS for f in spec.faults),
             )
             for spec in scenario.stations
         }

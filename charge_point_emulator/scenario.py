@@ -68,6 +68,9 @@ class Scenario:
     sample_interval_s: int = 60
     vendor: str = "Emulator"
     model: str = "EMU-2.0.1"
+    #: Stations send what the safety analytics need: phase voltages and currents in their
+    #: meter values, connector temperature as NotifyEvent (always on with a safety fault).
+    safety_telemetry: bool = False
 
 
 def _evse(raw: dict[str, Any], where: str) -> EvseSpec:
@@ -113,6 +116,7 @@ def _fault(raw: dict[str, Any], where: str) -> Fault:
         delay_s=float(raw.get("delay_s", 0)),
         action=raw.get("action"),
         count=int(raw.get("count", 1)),
+        evse=None if raw.get("evse") is None else int(raw["evse"]),
     )
 
 
@@ -180,6 +184,7 @@ def parse_scenario(data: dict[str, Any]) -> Scenario:
         sample_interval_s=int(defaults.get("sample_interval_s", 60)),
         vendor=str(defaults.get("vendor", "Emulator")),
         model=str(defaults.get("model", "EMU-2.0.1")),
+        safety_telemetry=bool(defaults.get("safety_telemetry", False)),
     )
 
 

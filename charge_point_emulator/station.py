@@ -56,9 +56,12 @@ from charge_point_emulator.profiles import (
     share_station_max,
 )
 from charge_point_emulator.scenario import EvseSpec
+from charge_point_emulator.telemetry import Sensors, temperature_event
 from charge_point_emulator.truth import StationTruth
 
 logger = logging.getLogger(__name__)
+
+TX_MEASURANDS = VariableKey("SampledDataCtrlr", "TxUpdatedMeasurands")
 
 SUBPROTOCOL = Subprotocol("ocpp2.0.1")
 REPORT_PART_SIZE = 20  # report entries per NotifyReport message
@@ -112,6 +115,7 @@ class EmulatedStation:
         response_timeout_s: float | None = None,
         max_queue: int = 10_000,
         validate_schemas: bool = True,
+        safety_telemetry: bool = False,
     ) -> None:
         self.station_id = station_id
         self.password = password
@@ -125,6 +129,7 @@ class EmulatedStation:
         self.response_timeout_s = response_timeout_s or max(5.0, self.clock.real_seconds(30))
         self.validate_schemas = validate_schemas
         self.evses = {n: EvseState(n, spec) for n, spec in enumerate(evses, start=1)}
+        self.sensors = {n: Sensors(ambient_c=self.rng.uniform(15.0, 30.0)) for n in self.evses}
         self.device_model: DeviceModel = standard_model(
             vendor,
             model,
@@ -134,7 +139,10 @@ class EmulatedStation:
             ],
             heartbeat_interval_s,
             sample_interval_s,
+            safety_telemetry,
         )
+        #: Report the connector temperature (a preconfigured monitor's NotifyEvent).
+        self.safety_telemetry = safety_telemetry
         self.profiles = ProfileStore()
         self.local_list = LocalList()
         self.queue = OfflineQueue(max_queue)
@@ -160,6 +168,7 @@ class EmulatedStation:
         self._last_tick = self.clock.now()
         self._last_status: dict[int, ConnectorStatus] = {}
         self._calls_in_flight = 0
+        self._events = 0  # NotifyEvent eventIds
 
     @property
     def idle(self) -> bool:
@@ -188,6 +197,11 @@ class EmulatedStation:
             asyncio.create_task(self._connection_loop(), name=f"{self.station_id}-conn"),
             asyncio.create_task(self._physics_loop(), name=f"{self.station_id}-physics"),
             asyncio.create_task(self._fault_loop(), name=f"{self.station_id}-faults"),
+            *(
+                asyncio.create_task(self._reboot_loop(f), name=f"{self.station_id}-reboots")
+                for f in self.faults.pending
+                if f.kind is FaultKind.REBOOT_LOOP
+            ),
         ]
 
     async def stop(self) -> None:
@@ -422,8 +436,9 @@ class EmulatedStation:
                     if attempt < max_attempts:
                         await self.clock.sleep(int(self.device_model.value(interval_key)) * attempt)
                     continue
-                self._acknowledged(head.payload)
-                self._handle_tx_response(head.payload, response)
+                if isinstance(head.payload, call.TransactionEvent):
+                    self._acknowledged(head.payload)
+                    self._handle_tx_response(head.payload, response)
                 break
             else:
                 logger.warning(
@@ -654,11 +669,42 @@ class EmulatedStation:
             trigger_reason=trigger,
             seq_no=tx.next_seq(),
             transaction_info=info,
-            meter_value=[evse.meter_value(now, context)],
+            meter_value=[self._metered(evse, now, context)],
             offline=True if self.state is not ConnectionState.ONLINE else None,
             evse={"id": evse.evse_id, "connector_id": 1},
             id_token={"id_token": tx.id_token, "type": tx.id_token_type} if id_token else None,
         )
+
+    def _metered(self, evse: EvseState, now: datetime, context: str) -> dict[str, Any]:
+        """The EVSE's meter value as its (possibly faulty) sensors report it; the connector
+        temperature goes ahead of it in a NotifyEvent (no 2.0.1 measurand carries it)."""
+        sensors = self.sensors[evse.evse_id]
+        meter_value = sensors.instrument(
+            evse.meter_value(now, context),
+            evse.evse_id,
+            evse.spec,
+            evse.power_w,
+            evse.import_wh,
+            evse.ev.soc if evse.ev else None,
+            self.clock.elapsed(),
+            self.faults,
+            self.rng,
+            frozenset(self.device_model.value(TX_MEASURANDS).split(",")),
+        )
+        if self.safety_telemetry and sensors.reported_c is not None:
+            self._events += 1
+            event = temperature_event(
+                evse.evse_id,
+                sensors.reported_c,
+                ocpp_time(now),
+                self._events,
+                evse.tx.transaction_id if evse.tx else None,
+            )
+            self._enqueue(
+                call.NotifyEvent(generated_at=ocpp_time(now), seq_no=0, event_data=[event]),
+                droppable=True,
+            )
+        return meter_value
 
     async def _send_charging_needs(self, evse: EvseState) -> None:
         ev = evse.ev
@@ -775,6 +821,8 @@ class EmulatedStation:
         anchor = tx.started_at if tx else now
         limit = self.profiles.limit_w(evse.evse_id, now, tx.transaction_id if tx else None, anchor)
         hardware = evse.spec.max_power_w
+        if self.faults.holds(FaultKind.IGNORES_PROFILE, self.clock.elapsed(), evse.evse_id):
+            return hardware
         return hardware if limit is None else min(limit, hardware)
 
     def _allocate(self, now: datetime) -> None:
@@ -1085,6 +1133,18 @@ class EmulatedStation:
             elif taken.kind is FaultKind.MALFORMED_FRAME and self._ws is not None:
                 logger.info("%s: fault: sending a malformed frame", self.station_id)
                 await self._ws.send('[2, "malformed", "Heartbeat", {')
+
+    async def _reboot_loop(self, fault: Fault) -> None:
+        """Reboot every `delay_s` (simulated) while the reboot-loop fault holds."""
+        period = fault.delay_s or 60.0
+        await self.clock.sleep(fault.at_s - self.clock.elapsed())
+        while fault.holds(self.clock.elapsed()):
+            logger.info("%s: fault: rebooting (reboot loop)", self.station_id)
+            self.boot_reason = "Watchdog"
+            self._needs_boot = True
+            if self._ws is not None:
+                await self._ws.close()
+            await self.clock.sleep(period)
 
     # --- views ------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from csms.analytics.service import SafetyAnalytics
 from csms.api.server import bound_port, start_api, stop_api
 from csms.blocks.authorization import Authorization
 from csms.blocks.availability import Availability
@@ -65,12 +66,20 @@ class Csms:
         self.router = self._routes()
         # Judging a meter jump needs the EVSE's rated power, which the grid topology holds.
         self.transactions.evse_power = self.planner.evse_max_power_w
+        self.safety = SafetyAnalytics(
+            self.writer,
+            clock,
+            self.remote_control.send,
+            self.planner.installed_limit_w,
+            self.planner.trigger,
+        )
+        self.safety.observe(self.router)
         self.gateway = Gateway(
             settings,
             self.router,
             self.registry,
             self._on_connect,
-            self.provisioning.mark_disconnected,
+            self._on_disconnect,
         )
         self._api_runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -103,6 +112,10 @@ class Csms:
         self.transactions.forget_station(station_id)
         await self.provisioning.mark_connected(station_id, subprotocol)
 
+    async def _on_disconnect(self, station_id: str) -> None:
+        await self.provisioning.mark_disconnected(station_id)
+        self.safety.disconnected(station_id)
+
     @property
     def ocpp_port(self) -> int:
         return self.gateway.port
@@ -122,6 +135,7 @@ class Csms:
             self._api_runner = await start_api(self)
         self._tasks.append(asyncio.create_task(self._liveness(), name="liveness"))
         self._tasks.append(asyncio.create_task(self.planner.run(), name="planner"))
+        self._tasks.append(asyncio.create_task(self.safety.run(), name="safety analytics"))
         self._tasks.append(await self.swap.start())
 
     async def stop(self) -> None:

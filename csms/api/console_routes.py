@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from csms.analytics.alerts import AlertFilter, alert_json, list_alerts
 from csms.api.responses import error, json_response
 from csms.api.server import csms_of
 from csms.blocks import stations
@@ -68,6 +69,9 @@ async def overview(csms: Services) -> dict[str, Any]:
         "energy_today_wh": round(sum(e for e, _ in today), 1),
         "discharged_today_wh": round(sum(d for _, d in today), 1),
         "grid_events": in_force,
+        "safety_alerts": [
+            alert_json(row) for row in await list_alerts(AlertFilter(open=True), limit=MAX_HISTORY)
+        ],
         "swap": [
             {
                 "id": view["id"],

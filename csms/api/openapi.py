@@ -149,6 +149,7 @@ _STATION_ID = {"name": "id", "in": "path", "required": True, "schema": _string()
 
 def openapi_document() -> dict[str, Any]:
     # Each route module imports the server, which imports this module.
+    from csms.api.alert_routes import openapi_paths as alert_paths
     from csms.api.console_routes import openapi_paths as console_paths
     from csms.api.grid_routes import openapi_paths as grid_paths
     from csms.api.swap_routes import openapi_paths as swap_paths
@@ -291,5 +292,6 @@ def openapi_document() -> dict[str, Any]:
         },
     }
     document["paths"].update(swap_paths())
+    document["paths"].update(alert_paths())
     document["paths"].update(console_paths())
     return document

@@ -20,6 +20,7 @@ from csms.gateway import schemas
 from csms.ocpp_errors import CommandError, OcppError
 
 if TYPE_CHECKING:
+    from csms.analytics.service import SafetyAnalytics
     from csms.blocks.base import Clock
     from csms.blocks.device_model import DeviceModel
     from csms.blocks.diagnostics import Diagnostics
@@ -39,6 +40,7 @@ class Services(Protocol):
     remote_control: RemoteControl
     device_model: DeviceModel
     diagnostics: Diagnostics
+    safety: SafetyAnalytics
     planner: LivePlanner
     swap: SwapService
 
@@ -258,6 +260,9 @@ def build_app(csms: Services) -> web.Application:
     from csms.api import swap_routes  # imports this module too
 
     swap_routes.add_routes(app)
+    from csms.api import alert_routes
+
+    alert_routes.add_routes(app)
     from csms.api import console_routes
     from csms.web import console
 

@@ -274,3 +274,31 @@ class SwapStationRecord(Model):
 
     class Meta:
         table = "swap_station"
+
+
+class Alert(Model):
+    """A safety analytics finding (csms/analytics) and what was done about it."""
+
+    id = fields.BigIntField(primary_key=True)
+    station_id = fields.CharField(max_length=48, db_index=True)
+    evse_id = fields.IntField(default=0)  # 0: the station as a whole
+    transaction_id = fields.CharField(max_length=36, null=True)
+    kind = fields.CharField(max_length=24)
+    severity = fields.CharField(max_length=8)
+    reason = fields.TextField()
+    threshold = fields.FloatField()
+    score = fields.FloatField()
+    readings: Any = fields.JSONField()
+    #: alert, derate or stop (the policy's action)
+    action = fields.CharField(max_length=8)
+    #: The cap a derated EVSE keeps while the alert is not closed.
+    derate_w = fields.FloatField(null=True)
+    #: open -> acknowledged -> closed
+    status = fields.CharField(max_length=12, default="open")
+    raised_at = fields.DatetimeField()
+    acknowledged_at = fields.DatetimeField(null=True)
+    closed_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "alert"
+        indexes = (("station_id", "kind", "status"),)

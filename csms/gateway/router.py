@@ -16,6 +16,9 @@ from csms.ocpp_errors import ErrorCode, OcppError
 
 log = logging.getLogger(__name__)
 
+#: Sees a request its handler refused with a CALLERROR: (station_id, payload, error).
+ErrorHook = Callable[[str, dict[str, Any], OcppError], None]
+
 _VERSIONS: tuple[Version, ...] = ("v201", "v21")
 
 
@@ -28,6 +31,7 @@ class Router:
     def __init__(self) -> None:
         self._routes: dict[Version, dict[str, Handler]] = {v: {} for v in _VERSIONS}
         self._hooks: dict[Version, dict[str, list[AfterHook]]] = {v: {} for v in _VERSIONS}
+        self._error_hooks: dict[Version, dict[str, list[ErrorHook]]] = {v: {} for v in _VERSIONS}
 
     def add(self, action: str, handler: Handler, versions: tuple[Version, ...] = _VERSIONS) -> None:
         """Raises ValueError when `action` already has a handler for one of `versions`."""
@@ -48,11 +52,27 @@ class Router:
         for version in versions:
             self._hooks[version].setdefault(action, []).append(hook)
 
+    def after_error(
+        self, action: str, hook: ErrorHook, versions: tuple[Version, ...] = _VERSIONS
+    ) -> None:
+        """Call `hook` when the handler of `action` answered with a CALLERROR (observers that
+        count a station's failures); logged like `after` hooks when it raises."""
+        for version in versions:
+            self._error_hooks[version].setdefault(action, []).append(hook)
+
     def handler_for(
         self, version: Version
     ) -> Callable[[str, str, dict[str, Any]], Awaitable[dict[str, Any]]]:
         routes = self._routes[version]
         hooks = self._hooks[version]
+        error_hooks = self._error_hooks[version]
+
+        def failed(station_id: str, action: str, payload: dict[str, Any], error: OcppError) -> None:
+            for hook in error_hooks.get(action, ()):
+                try:
+                    hook(station_id, payload, error)
+                except Exception:
+                    log.exception("[%s] observer of %s failed", station_id, action)
 
         async def handle(station_id: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
             handler = routes.get(action)
@@ -63,7 +83,12 @@ class Router:
             except MeterValueError as error:
                 # Schema-valid, yet no meter could have produced it (a value overflowing
                 # its multiplier, a time no calendar has).
-                raise OcppError(ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, str(error)) from None
+                refused = OcppError(ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, str(error))
+                failed(station_id, action, payload, refused)
+                raise refused from None
+            except OcppError as error:
+                failed(station_id, action, payload, error)
+                raise
             for hook in hooks.get(action, ()):
                 try:
                     hook(station_id, payload, response)

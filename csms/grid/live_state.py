@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from csms.analytics.alerts import derate_limits
+from csms.analytics.derate import derated
 from csms.blocks.ports import Writer
 from csms.db.models import (
     ChargingNeeds,
@@ -44,7 +46,8 @@ class StoredPlanState:
         return self._topology[1]
 
     async def sessions(self, now: datetime) -> list[LiveSession]:
-        return await live_sessions(now)
+        # Sessions a safety alert derated are planned within its cap until it is closed.
+        return derated(await live_sessions(now), await derate_limits())
 
     async def events(self, now: datetime) -> list[GridEventValue]:
         return await list_events(active_at=now)

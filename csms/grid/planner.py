@@ -225,6 +225,13 @@ class LivePlanner:
     def _needs(self, station_id: str, _: dict[str, Any], __: dict[str, Any]) -> None:
         self.trigger("charging needs")
 
+    def installed_limit_w(
+        self, station_id: str, evse_id: int, transaction_id: str | None, at: datetime
+    ) -> float | None:
+        """The limit of the profile this planner last sent the session, at `at` (W)."""
+        sent = self._sent.get((station_id, evse_id, transaction_id or ""))
+        return None if sent is None else sent.at(at)
+
     def trigger(self, reason: str) -> None:
         """Ask for a replan as soon as the current one (if any) is done."""
         if reason not in self._reasons:

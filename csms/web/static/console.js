@@ -105,6 +105,12 @@ function renderOverview(d) {
     h("section", {"aria-labelledby": "events"}, h("h2", {id: "events"}, "Grid events in force"),
       table("Grid events", ["Event", "Node", "Kind", "Max net", "Until"],
         d.grid_events.map(e => [String(e.id), e.node, e.kind, kw(e.max_net_w), time(e.end)]))),
+    h("section", {"aria-labelledby": "alerts"}, h("h2", {id: "alerts"}, "Open safety alerts"),
+      table("Safety alerts", ["Raised", "Station", "EVSE", "Kind", "Severity", "Action", "Why"],
+        d.safety_alerts.map(a => [time(a.raised_at), h("a", {href: "/stations/" + enc(a.station_id)}, a.station_id),
+          String(a.evse_id || "station"), a.kind.replaceAll("_", " "), a.severity,
+          a.action + (a.derate_w != null ? " to " + kw(a.derate_w) : "") + (a.status === "acknowledged" ? " (acknowledged)" : ""),
+          a.reason]))),
     h("section", {"aria-labelledby": "swapq"}, h("h2", {id: "swapq"}, "Swap queues"),
       table("Swap stations", ["Station", "Queue", "Bays busy"],
         d.swap.map(s => [h("a", {href: "/swap#" + enc(s.id)}, s.id), String(s.queue), `${s.bays_busy} of ${s.bays}`]))));

@@ -1,0 +1,1 @@
+"""Charging safety analytics (issue 19): streaming detectors over meter values and events."""
