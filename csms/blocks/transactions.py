@@ -233,13 +233,18 @@ class Transactions:
         received_at = self.context.clock()
         event, samples = parse_event(payload, received_at)
 
-        async def write(batch: Batch) -> None:
+        async def write(batch: Batch) -> str | None:
+            """Returns why the event is refused, or None; it never raises for that: an op
+            that raises makes the writer retry its whole batch one op at a time."""
             row_id, before = await self._current(batch, station_id, event.transaction_id)
             evse_id = event.evse_id if before is None or before.evse_id is None else before.evse_id
             rules = self._rules(station_id, evse_id)
-            state, duplicate = machine.apply(before, event, rules)
+            try:
+                state, duplicate = machine.apply(before, event, rules)
+            except machine.TooFragmented as error:
+                return str(error)
             if duplicate:
-                return
+                return None
             if before is not None and event.seq_no < before.latest_seq:
                 # Late (an offline replay, a retry): judged as if it had come in order.
                 state = await self._refold(batch, station_id, event, before, rules)
@@ -278,11 +283,11 @@ class Transactions:
             batch.on_commit(lambda: self._remember(station_id, committed_id, state))
             if event.event_type is machine.EventType.STARTED and not state.ended:
                 await self._supersede_others(batch, station_id, state)
+            return None
 
-        try:
-            await self.context.writer.submit(write)
-        except machine.TooFragmented as error:
-            raise OcppError(ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, str(error)) from None
+        refused = await self.context.writer.submit(write)
+        if refused is not None:
+            raise OcppError(ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, refused)
         response: dict[str, Any] = {}
         if event.id_token is not None and event.id_token_type is not None:
             response["idTokenInfo"] = await self.authorization.info(
