@@ -211,3 +211,24 @@ async def test_a_refused_event_never_splits_the_other_stations_group_commit(
     assert csms.writer.batches - batches < len(others)
     for other in others:
         await other.close()
+
+
+async def test_a_queue_replayed_newest_first_is_folded_outside_the_commit(
+    csms: Csms, peer: WirePeer
+) -> None:
+    # 11 kW for 5 hours, a reading every 15 minutes, the register reset once at sample 7.
+    readings = [5000.0 + 2750 * n for n in range(21)]
+    readings[7] = 0.0
+    kinds = ["Started"] + ["Updated"] * 19 + ["Ended"]
+    events = [
+        tx_event(kind, n, 15 * n, import_wh=wh, offline=True)
+        for n, (kind, wh) in enumerate(zip(kinds, readings, strict=True))
+    ]
+    for event in reversed(events):
+        await send(peer, event)
+    row = await Transaction.get(transaction_id="tx-1")
+    assert row.energy_wh == pytest.approx(2750 * 20)
+    assert row.data_quality == {"decreasing_register": 1}
+    assert row.state == "ended" and row.seq_gaps == []
+    # Every late event found its state cached and was folded before its write op.
+    assert csms.transactions.refolds_in_commit == 0
