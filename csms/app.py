@@ -56,16 +56,15 @@ class Csms:
         self.remote_control = RemoteControl(context, self.registry, self.authorization)
         self.swap = SwapService(clock, self.registry, self.remote_control, self.writer)
         self.data_transfer.register(VENDOR_ID, self.swap.data_transfer)
+        self.plan_state = StoredPlanState(self.writer)
         self.planner = LivePlanner(
-            settings,
-            clock,
-            self.registry,
-            self.remote_control,
-            StoredPlanState(self.writer),
+            settings, clock, self.registry, self.remote_control, self.plan_state
         )
         self.router = self._routes()
-        # Judging a meter jump needs the EVSE's rated power, which the grid topology holds.
-        self.transactions.evse_power = self.planner.evse_max_power_w
+        # Judging a meter jump needs the EVSE's rated power, which the grid topology holds:
+        # read from the plan state's cache, loaded at start, so never from the planner's
+        # (which waits for the kernel) and the same from the first event on.
+        self.transactions.evse_power = self.plan_state.evse_max_power_w
         self.safety = SafetyAnalytics(
             self.writer,
             clock,
@@ -130,10 +129,16 @@ class Csms:
         await self.provisioning.disconnect_all()
         self.writer.start()
         await self.swap.restore()
+        await self.plan_state.topology()
         await self.gateway.start()
         if api:
             self._api_runner = await start_api(self)
         self._tasks.append(asyncio.create_task(self._liveness(), name="liveness"))
+        self._tasks.append(
+            asyncio.create_task(
+                self.plan_state.follow(self.settings.ping_interval), name="topology"
+            )
+        )
         self._tasks.append(asyncio.create_task(self.planner.run(), name="planner"))
         self._tasks.append(asyncio.create_task(self.safety.run(), name="safety analytics"))
         self._tasks.append(await self.swap.start())

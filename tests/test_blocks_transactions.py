@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from csms.app import Csms
@@ -181,3 +183,52 @@ async def test_lowercase_z_timestamps_are_accepted(peer: WirePeer) -> None:
     event["timestamp"] = event["timestamp"].replace("Z", "z")
     await send(peer, event)
     assert await Transaction.filter(transaction_id="tx-1").exists()
+
+
+async def test_a_refused_event_never_splits_the_other_stations_group_commit(
+    csms: Csms, peer: WirePeer, caplog: pytest.LogCaptureFixture
+) -> None:
+    from csms.blocks.transaction_state import MAX_SEQ_RANGES
+
+    for index in range(MAX_SEQ_RANGES):
+        await send(peer, tx_event("Updated", index * 2, index))
+    others = []
+    for n in range(2, 6):
+        await add_station(f"CS-{n}", PASSWORD)
+        others.append(await open_peer(csms, f"CS-{n}", PASSWORD))
+    # A window long enough that the five concurrent events share one batch.
+    csms.writer.window = 1.0
+    batches = csms.writer.batches
+    answers = await asyncio.gather(
+        peer.call("TransactionEvent", tx_event("Updated", MAX_SEQ_RANGES * 2, 999)),
+        *(other.call("TransactionEvent", tx_event("Started", 0, 0)) for other in others),
+    )
+    assert answers[0][0] == 4 and answers[0][2] == "PropertyConstraintViolation"
+    assert all(answer[0] == 3 for answer in answers[1:])
+    assert await Transaction.filter(station_id__in=["CS-2", "CS-3", "CS-4", "CS-5"]).count() == 4
+    # A failed batch would be retried op by op: one commit per station.
+    assert "retrying one by one" not in caplog.text
+    assert csms.writer.batches - batches < len(others)
+    for other in others:
+        await other.close()
+
+
+async def test_a_queue_replayed_newest_first_is_folded_outside_the_commit(
+    csms: Csms, peer: WirePeer
+) -> None:
+    # 11 kW for 5 hours, a reading every 15 minutes, the register reset once at sample 7.
+    readings = [5000.0 + 2750 * n for n in range(21)]
+    readings[7] = 0.0
+    kinds = ["Started"] + ["Updated"] * 19 + ["Ended"]
+    events = [
+        tx_event(kind, n, 15 * n, import_wh=wh, offline=True)
+        for n, (kind, wh) in enumerate(zip(kinds, readings, strict=True))
+    ]
+    for event in reversed(events):
+        await send(peer, event)
+    row = await Transaction.get(transaction_id="tx-1")
+    assert row.energy_wh == pytest.approx(2750 * 20)
+    assert row.data_quality == {"decreasing_register": 1}
+    assert row.state == "ended" and row.seq_gaps == []
+    # Every late event found its state cached and was folded before its write op.
+    assert csms.transactions.refolds_in_commit == 0

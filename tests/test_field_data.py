@@ -19,8 +19,10 @@ from csms.db.models import MeterValue, StationEvent, Transaction, TransactionEve
 from csms.grid import events
 from csms.grid.live_state import save_topology
 from csms.grid.topology import loads_topology
+from tests.conftest import settings_for
 from tests.ocpp_wire import WirePeer, open_peer
 from tests.stations import at, tx_event
+from tests.waiting import eventually
 
 PASSWORD = "correct-horse-battery"
 
@@ -140,25 +142,57 @@ async def test_falling_negative_and_absurd_registers_are_flagged_not_billed(
         assert await strict_get(csms, path) is not None
 
 
-async def test_the_evse_power_in_the_topology_bounds_the_register(
-    csms: Csms, peer: WirePeer
-) -> None:
+def eleven_kw_topology(evse_w: float = 11_000) -> dict[str, Any]:
     text = (
         f"version = 1\n[tariff]\nimport_price_by_hour = {[0.25] * 24}\n"
         "[[node]]\nid = 'tx-1'\nimport_limit_w = 100000\n"
         "[[station]]\nid = 'CS-1'\nnode = 'tx-1'\n  [[station.evse]]\n  id = 1\n"
-        "  max_import_w = 11000\n"
+        f"  max_import_w = {evse_w}\n"
     )
-    _, document = loads_topology(text)
-    await save_topology(document, datetime.now(UTC))
-    await csms.planner.topology()
-    assert csms.planner.evse_max_power_w("CS-1", 1) == 11000
-    await send(peer, tx_event("Started", 0, 0, import_wh=0))
-    # 11 kW for an hour is 11 kWh; 30 kWh within one is more than this EVSE can deliver.
-    await send(peer, tx_event("Updated", 1, 60, import_wh=30_000))
-    await send(peer, tx_event("Updated", 2, 120, import_wh=10_000))
-    row = await Transaction.get(transaction_id="tx-1")
-    assert row.energy_wh == 10_000 and row.data_quality == {"impossible_jump": 1}
+    return loads_topology(text)[1]
+
+
+async def test_the_evse_power_in_the_topology_bounds_the_register_from_the_first_event(
+    db_url: str, kernel_loaded: None
+) -> None:
+    # The topology is in the database before the CSMS starts: the first event is judged
+    # against it, whether or not the planner (and its kernel) has run yet.
+    first = Csms(settings_for(db_url))
+    await first.start(api=False)
+    await save_topology(eleven_kw_topology(), datetime.now(UTC))
+    await add_station("CS-1", PASSWORD)
+    await first.stop()
+    csms = Csms(settings_for(db_url))
+    await csms.start(api=False)
+    try:
+        assert csms.transactions.evse_power is not None
+        assert csms.transactions.evse_power("CS-1", 1) == 11_000
+        peer = await open_peer(csms, "CS-1", PASSWORD)
+        await send(peer, tx_event("Started", 0, 0, import_wh=0))
+        # 11 kW for an hour is 11 kWh; 30 kWh within one is more than this EVSE delivers.
+        await send(peer, tx_event("Updated", 1, 60, import_wh=30_000))
+        await send(peer, tx_event("Updated", 2, 120, import_wh=10_000))
+        await peer.close()
+        row = await Transaction.get(transaction_id="tx-1")
+        assert row.energy_wh == 10_000 and row.data_quality == {"impossible_jump": 1}
+    finally:
+        await csms.stop()
+
+
+async def test_a_topology_saved_while_running_rates_the_evses_from_then_on(
+    db_url: str, kernel_loaded: None
+) -> None:
+    csms = Csms(settings_for(db_url, ping_interval=0.2))
+    await csms.start(api=False)
+    try:
+        assert csms.transactions.evse_power is not None
+        assert csms.transactions.evse_power("CS-1", 1) is None
+        # Saved the way `cli.py grid load` does, from outside the running CSMS.
+        await save_topology(eleven_kw_topology(22_000), datetime.now(UTC))
+        power = csms.transactions.evse_power
+        await eventually(lambda: power("CS-1", 1) == 22_000)
+    finally:
+        await csms.stop()
 
 
 async def test_station_clocks_in_9999_or_1970_are_not_believed(peer: WirePeer) -> None:

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from csms.blocks.transaction_state import (
+    PLAUSIBLE,
     SUPERSEDED_REASON,
     EventType,
     Flag,
@@ -209,10 +210,10 @@ def test_billed_energy_is_finite_and_within_what_the_evse_could_deliver(
     ]
     state = fold_with(events)
     assert 0 <= state.energy_wh < float("inf")
-    if state.first_import is not None and state.last_import is not None:
+    if state.imports:
         excluded = sum(count for _, count in state.quality)
         valid = len(readings) - excluded
-        ceiling = AC_22KW.deliverable_wh(state.first_import[0], state.last_import[0])
+        ceiling = AC_22KW.deliverable_wh(state.imports[0][0], state.imports[-1][0])
         assert state.energy_wh <= ceiling + valid * AC_22KW.register_slack_wh
     assert from_json(to_json(state)) == state
 
@@ -241,3 +242,106 @@ def test_a_raw_register_series_keeps_only_what_billing_would() -> None:
     raw = list(zip(times, [1000.0, 1200.0, 1e300, -5.0, 100.0, 1500.0], strict=True))
     kept = plausible_series(raw, AC_22KW)
     assert [value for _, value in kept] == [1000.0, 1200.0, 1500.0]
+
+
+AC_11KW = Plausibility(max_power_w=11_000)
+
+
+def session(values: list[float], rules: Plausibility = PLAUSIBLE) -> TxState:
+    """One event per reading, 15 minutes apart: Started, Updated..., Ended."""
+    kinds = ["Started"] + ["Updated"] * (len(values) - 2) + ["Ended"]
+    state = fold_in_order(
+        [
+            event(kind, n, 15 * n, wh)
+            for n, (kind, wh) in enumerate(zip(kinds, values, strict=True))
+        ],
+        rules,
+    )
+    assert state is not None
+    return state
+
+
+def eleven_kw(samples: int = 9) -> list[float]:
+    return [50_000.0 + 2_750 * n for n in range(samples)]
+
+
+def test_a_glitch_that_passes_the_jump_bound_never_hides_the_readings_after_it() -> None:
+    # 11 kW for 2 h: 22 kWh; sample 2 glitches up by 300 kWh, which 1 MW x 1.5 (the
+    # default rating) allows in 15 minutes, so only the readings after it expose it.
+    values = eleven_kw()
+    values[2] += 300_000
+    state = session(values)
+    assert state.energy_wh == 22_000
+    assert dict(state.quality) == {Flag.DECREASING_REGISTER: 1}
+
+
+def test_a_corrupt_begin_reading_is_outvoted_by_the_readings_after_it() -> None:
+    values = eleven_kw()
+    values[0] = 9_999_999.0
+    state = session(values)
+    assert state.energy_wh == 22_000 - 2_750  # billed from the first valid reading
+    assert dict(state.quality) == {Flag.DECREASING_REGISTER: 1}
+
+
+def test_a_register_reset_keeps_the_longer_run_of_readings() -> None:
+    # Two readings before a reset to zero, five after: the five are billed.
+    state = session([5000, 6000, 0, 1000, 2000, 3000, 4000], AC_22KW)
+    assert state.energy_wh == 4000
+    assert dict(state.quality) == {Flag.DECREASING_REGISTER: 2}
+
+
+BAD_KINDS = ("spike", "drop", "negative", "far_future")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    base=st.floats(min_value=1e6, max_value=1e9),
+    rises=st.lists(st.floats(min_value=0, max_value=4_000), min_size=1, max_size=12),
+    position=st.integers(min_value=0),
+    kind=st.sampled_from(BAD_KINDS),
+)
+def test_one_bad_reading_anywhere_changes_no_bill_and_is_the_only_one_flagged(
+    base: float, rises: list[float], position: int, kind: str
+) -> None:
+    # True readings every 15 minutes from an 11 kW EVSE (at most 2.75 kWh apart, 4 kWh
+    # with the rules' slack); one bad reading goes in anywhere, as its own event.
+    minutes = [15.0 * n for n in range(len(rises) + 1)]
+    values = [base]
+    for rise in rises:
+        values.append(values[-1] + rise)
+    at = position % (len(values) + 1)
+    moment = minutes[at - 1] + 7.5 if at > 0 else -7.5
+    slot = T0 + timedelta(minutes=moment)
+    bad = {
+        "spike": values[-1] * 100,
+        "drop": base - 500_000,
+        "negative": -values[min(at, len(values) - 1)],
+        "far_future": values[-1] + 1,
+    }[kind]
+    reading_at = datetime(9999, 1, 1, tzinfo=UTC) if kind == "far_future" else slot
+    series = [(T0 + timedelta(minutes=m),) * 2 + (v,) for m, v in zip(minutes, values, strict=True)]
+    dirty = [*series[:at], (slot, reading_at, bad), *series[at:]]
+
+    def events(readings: list[tuple[datetime, datetime, float]]) -> list[TxEvent]:
+        last = len(readings) - 1
+        return [
+            TxEvent(
+                transaction_id="tx",
+                event_type=EventType.STARTED if n == 0 else
+                EventType.ENDED if n == last else EventType.UPDATED,
+                seq_no=n,
+                timestamp=sent,
+                trigger_reason="MeterValuePeriodic",
+                evse_id=1,
+                import_readings=((taken, wh),),
+                received_at=T0 + timedelta(days=1),
+            )
+            for n, (sent, taken, wh) in enumerate(readings)
+        ]  # fmt: skip
+
+    clean_state = fold_in_order(events(series), AC_11KW)
+    dirty_state = fold_in_order(events(dirty), AC_11KW)
+    assert clean_state is not None and dirty_state is not None
+    assert dirty_state.energy_wh == clean_state.energy_wh == values[-1] - base
+    assert dict(clean_state.quality) == {}
+    assert sum(dict(dirty_state.quality).values()) == 1

@@ -9,15 +9,19 @@ says so.
 
 Field data is judged before it is billed (see `Plausibility`): a reading that no meter on
 this EVSE could have taken is kept in the event as sent, but left out of the energy and
-counted in `quality` under a `Flag`. Energy is always the span of the valid readings. A
-reading is judged against the valid ones before it, so with dirty data the state is that
-of `fold`, the seqNo-order fold; `apply` gives it as long as events come in order (the
-adapter folds again when one comes late).
+counted in `quality` under a `Flag`. A register series is judged as a whole, never one
+reading against the ones that came before it: the valid readings are the longest chain
+that never falls and never rises faster than the EVSE can deliver, so one bad reading,
+even the first, cannot outvote the good ones. Energy is the span of that chain. Event
+level rules (after Ended, outside the transaction's span) still depend on what was known
+when a reading came, so with dirty data the state is that of `fold`, the seqNo-order fold;
+`apply` gives it as long as events come in order (the adapter folds again when one comes
+late).
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -50,10 +54,11 @@ class Flag(StrEnum):
     #: A reading timed far before the Started event or after the Ended event.
     TIMESTAMP_OUTSIDE_TRANSACTION = "timestamp_outside_transaction"
     NEGATIVE_REGISTER = "negative_register"
-    #: Lower than a valid reading before it (or higher than one after it): a reset or a
-    #: replaced meter, whose difference is not energy delivered.
+    #: Outside the valid chain, and lower than the valid reading before it or higher than
+    #: the one after it: a reset, a replaced meter, a glitch.
     DECREASING_REGISTER = "decreasing_register"
-    #: A rise faster than the EVSE's power (with a margin) allows in the time between.
+    #: Outside the valid chain, between its neighbours' values but further from one of them
+    #: than the EVSE's power (with a margin) allows in the time between.
     IMPOSSIBLE_JUMP = "impossible_jump"
     #: Ended by the CSMS because a newer transaction started on the same EVSE.
     SUPERSEDED = "superseded"
@@ -131,6 +136,9 @@ class TxEvent:
 
 #: A register reading ordered by (timestamp, seqNo).
 Mark = tuple[datetime, int, float]
+#: A reading that passed the per-reading rules, with the longest valid chain ending at it:
+#: (timestamp, seqNo, Wh, chain length, index of the chain's previous reading or -1).
+Link = tuple[datetime, int, float, int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,20 +162,23 @@ class TxState:
     charging_state: str | None = None
     stopped_reason: str | None = None
     remote_start_id: int | None = None
-    first_import: Mark | None = None
-    last_import: Mark | None = None
-    first_export: Mark | None = None
-    last_export: Mark | None = None
-    #: (Flag value, how many events or readings it excluded), sorted by flag.
+    #: Import and export register readings that passed the per-reading rules, in
+    #: (timestamp, seqNo) order; the valid ones are their longest chain (`_chain`).
+    imports: tuple[Link, ...] = ()
+    exports: tuple[Link, ...] = ()
+    #: (Flag value, count) of the per-event and per-reading rules, sorted by flag.
+    flags: tuple[tuple[str, int], ...] = ()
+    #: (Flag value, how many events or readings it excluded), sorted by flag: `flags` and
+    #: the readings outside the valid chains.
     quality: tuple[tuple[str, int], ...] = ()
 
     @property
     def energy_wh(self) -> float:
-        return _delta(self.first_import, self.last_import)
+        return _span(self.imports)
 
     @property
     def discharged_wh(self) -> float:
-        return _delta(self.first_export, self.last_export)
+        return _span(self.exports)
 
     @property
     def gaps(self) -> list[list[int]]:
@@ -182,10 +193,78 @@ class TxState:
         return index >= 0 and self.seq_ranges[index][1] >= seq_no
 
 
-def _delta(first: Mark | None, last: Mark | None) -> float:
-    if first is None or last is None:
-        return 0.0
-    return max(0.0, last[2] - first[2])
+def _fits(before: Link | Mark, after: Mark, rules: Plausibility) -> bool:
+    """Whether a register may read `after` once it read `before`."""
+    rise = after[2] - before[2]
+    return 0 <= rise <= rules.deliverable_wh(before[0], after[0])
+
+
+def _link(links: list[Link], mark: Mark, rules: Plausibility) -> Link:
+    """`mark` with the longest chain ending at it; among equals, the one through the
+    earliest predecessor (it keeps the Begin reading)."""
+    length, previous = 1, -1
+    for index in range(len(links) - 1, -1, -1):
+        if index + 2 < length:
+            break  # a chain ending this early is at most index + 1 long: too short
+        link = links[index]
+        if link[3] + 1 >= length and _fits(link, mark, rules):
+            length, previous = link[3] + 1, index
+    return (*mark, length, previous)
+
+
+def _linked(links: tuple[Link, ...], mark: Mark, rules: Plausibility) -> tuple[Link, ...]:
+    """Insert a reading; the chains of the readings after it are found again.
+
+    Appending costs one step when the readings so far form one chain, and at most one
+    comparison per earlier reading otherwise; an insertion before k readings costs k of
+    those.
+    """
+    index = bisect_right(links, mark[:2], key=lambda link: link[:2])
+    out = list(links[:index])
+    for following in (mark, *(link[:3] for link in links[index:])):
+        out.append(_link(out, following, rules))
+    return tuple(out)
+
+
+def _chain(links: tuple[Link, ...]) -> list[int]:
+    """Indices of the valid readings: the longest chain, among equals the one ending last
+    (it keeps the End reading)."""
+    if not links:
+        return []
+    end = max(range(len(links)), key=lambda index: (links[index][3], index))
+    members = []
+    while end >= 0:
+        members.append(end)
+        end = links[end][4]
+    return members[::-1]
+
+
+def _span(links: tuple[Link, ...]) -> float:
+    members = _chain(links)
+    return links[members[-1]][2] - links[members[0]][2] if members else 0.0
+
+
+def _chain_flags(links: tuple[Link, ...], rules: Plausibility) -> Counter[str]:
+    """Why each reading outside the valid chain is: compared with its chain neighbours."""
+    members = _chain(links)
+    flags: Counter[str] = Counter()
+    position = 0
+    for index, link in enumerate(links):
+        if position < len(members) and members[position] == index:
+            position += 1
+            continue
+        before = links[members[position - 1]] if position > 0 else None
+        after = links[members[position]] if position < len(members) else None
+        if before is not None and link[2] < before[2]:
+            flag = Flag.DECREASING_REGISTER
+        elif before is not None and not _fits(before, link[:3], rules):
+            flag = Flag.IMPOSSIBLE_JUMP
+        elif after is not None and link[2] > after[2]:
+            flag = Flag.DECREASING_REGISTER
+        else:
+            flag = Flag.IMPOSSIBLE_JUMP
+        flags[flag.value] += 1
+    return flags
 
 
 def _add_seq(ranges: tuple[tuple[int, int], ...], seq_no: int) -> tuple[tuple[int, int], ...]:
@@ -217,15 +296,11 @@ def _counted(
 
 def _judge(
     mark: Mark,
-    first: Mark | None,
-    last: Mark | None,
     span: tuple[datetime | None, datetime | None],
     received_at: datetime | None,
     rules: Plausibility,
 ) -> Flag | None:
-    """Why a reading cannot count, or None. It is compared with the valid readings next to
-    it in time (only the first and last are kept: a reading between them must lie between
-    their values)."""
+    """Why a reading cannot count on its own, or None (the series rules come after)."""
     moment, _, value = mark
     if not rules.clock_plausible(moment, received_at):
         return Flag.TIMESTAMP_IMPLAUSIBLE
@@ -236,64 +311,39 @@ def _judge(
         return Flag.TIMESTAMP_OUTSIDE_TRANSACTION
     if value < 0:
         return Flag.NEGATIVE_REGISTER
-    before = last if last is not None and mark[:2] >= last[:2] else None
-    if before is None and first is not None and mark[:2] >= first[:2]:
-        before = first
-    after = first if first is not None and mark[:2] < first[:2] else None
-    if after is None and before is first and last is not None and mark[:2] < last[:2]:
-        after = last
-    if before is not None:
-        if value < before[2]:
-            return Flag.DECREASING_REGISTER
-        if value - before[2] > rules.deliverable_wh(before[0], moment):
-            return Flag.IMPOSSIBLE_JUMP
-    if after is not None:
-        if after[2] < value:
-            return Flag.DECREASING_REGISTER
-        if after[2] - value > rules.deliverable_wh(moment, after[0]):
-            return Flag.IMPOSSIBLE_JUMP
     return None
 
 
-def _extremes(
-    first: Mark | None,
-    last: Mark | None,
+def _judged(
+    links: tuple[Link, ...],
     event: TxEvent,
     readings: tuple[tuple[datetime, float], ...],
     span: tuple[datetime | None, datetime | None],
     rules: Plausibility,
     flags: Counter[str],
-) -> tuple[Mark | None, Mark | None]:
-    """The earliest and latest valid readings once `readings` are judged; the others are
-    counted in `flags`."""
+) -> tuple[Link, ...]:
+    """`links` with the readings that pass the per-reading rules; the others are counted in
+    `flags`."""
     for timestamp, value in readings:
         mark = (timestamp, event.seq_no, value)
-        flag = _judge(mark, first, last, span, event.received_at, rules)
+        flag = _judge(mark, span, event.received_at, rules)
         if flag is not None:
             flags[flag.value] += 1
-            continue
-        if first is None or mark[:2] < first[:2]:
-            first = mark
-        if last is None or mark[:2] > last[:2]:
-            last = mark
-    return first, last
+        else:
+            links = _linked(links, mark, rules)
+    return links
 
 
 def plausible_series(
     readings: Iterable[tuple[datetime, float]], rules: Plausibility = PLAUSIBLE
 ) -> list[tuple[datetime, float]]:
-    """The readings of one register series (time-ordered) that the rules accept, judged as
-    a transaction's would be: for consumers of raw meter values (delivery reports)."""
-    first: Mark | None = None
-    last: Mark | None = None
-    kept: list[tuple[datetime, float]] = []
+    """The readings of one register series that the rules accept, judged as a
+    transaction's would be: for consumers of raw meter values (delivery reports)."""
+    links: tuple[Link, ...] = ()
     for moment, value in readings:
-        mark = (moment, 0, value)
-        if _judge(mark, first, last, (None, None), None, rules) is None:
-            first = first or mark
-            last = mark
-            kept.append((moment, value))
-    return kept
+        if value >= 0:
+            links = _linked(links, (moment, 0, value), rules)
+    return [(links[index][0], links[index][2]) for index in _chain(links)]
 
 
 def apply(
@@ -309,7 +359,12 @@ def apply(
     if state.ended_seq is not None and event.seq_no > state.ended_seq:
         # Kept as sent (the event row), but nothing after the end is billed or believed.
         flags[Flag.EVENT_AFTER_ENDED.value] += 1
-        return replace(state, **changes, quality=_counted(state.quality, flags)), False
+        return replace(
+            state,
+            **changes,
+            flags=_counted(state.flags, flags),
+            quality=_counted(state.quality, flags),
+        ), False
     moment = event.timestamp
     if event.received_at is not None and not rules.clock_plausible(moment, event.received_at):
         flags[Flag.TIMESTAMP_IMPLAUSIBLE.value] += 1
@@ -339,14 +394,11 @@ def apply(
         changes.get("started_at", state.started_at) if started else None,
         changes.get("ended_at", state.ended_at) if changes.get("ended", state.ended) else None,
     )
-    changes["first_import"], changes["last_import"] = _extremes(
-        state.first_import, state.last_import, event, event.import_readings, span, rules, flags
-    )
-    changes["first_export"], changes["last_export"] = _extremes(
-        state.first_export, state.last_export, event, event.export_readings, span, rules, flags
-    )
-    if flags:
-        changes["quality"] = _counted(state.quality, flags)
+    changes["imports"] = _judged(state.imports, event, event.import_readings, span, rules, flags)
+    changes["exports"] = _judged(state.exports, event, event.export_readings, span, rules, flags)
+    changes["flags"] = _counted(state.flags, flags)
+    chains = _chain_flags(changes["imports"], rules) + _chain_flags(changes["exports"], rules)
+    changes["quality"] = _counted(changes["flags"], chains)
     return replace(state, **changes), False
 
 
@@ -382,6 +434,7 @@ def supersede(state: TxState, at: datetime) -> TxState:
         ended=True,
         ended_at=at,
         stopped_reason=SUPERSEDED_REASON,
+        flags=_counted(state.flags, Counter({Flag.SUPERSEDED.value: 1})),
         quality=_counted(state.quality, Counter({Flag.SUPERSEDED.value: 1})),
     )
 
@@ -389,8 +442,8 @@ def supersede(state: TxState, at: datetime) -> TxState:
 def to_json(state: TxState) -> dict[str, Any]:
     """The state as JSON-safe values, for the `machine` column."""
 
-    def mark(value: Mark | None) -> list[Any] | None:
-        return None if value is None else [value[0].isoformat(), value[1], value[2]]
+    def marks(links: tuple[Link, ...]) -> list[list[Any]]:
+        return [[link[0].isoformat(), *link[1:]] for link in links]
 
     def moment(value: datetime | None) -> str | None:
         return None if value is None else value.isoformat()
@@ -411,17 +464,24 @@ def to_json(state: TxState) -> dict[str, Any]:
         "charging_state": state.charging_state,
         "stopped_reason": state.stopped_reason,
         "remote_start_id": state.remote_start_id,
-        "first_import": mark(state.first_import),
-        "last_import": mark(state.last_import),
-        "first_export": mark(state.first_export),
-        "last_export": mark(state.last_export),
+        "imports": marks(state.imports),
+        "exports": marks(state.exports),
+        "flags": dict(state.flags),
         "quality": dict(state.quality),
     }
 
 
 def from_json(data: dict[str, Any]) -> TxState:
-    def mark(value: list[Any] | None) -> Mark | None:
-        return None if value is None else (parse_timestamp(value[0]), int(value[1]), value[2])
+    def links(values: list[list[Any]]) -> tuple[Link, ...]:
+        return tuple(
+            (parse_timestamp(at), int(seq), value, int(length), int(previous))
+            for at, seq, value, length, previous in values
+        )
+
+    def legacy(first: list[Any] | None, last: list[Any] | None) -> tuple[Link, ...]:
+        # Rows written before series judgement kept only the first and last valid reading.
+        ends = [[*end, n + 1, n - 1] for n, end in enumerate(e for e in (first, last) if e)]
+        return links(ends[:1] if first == last else ends)
 
     def moment(value: str | None) -> datetime | None:
         return None if value is None else parse_timestamp(value)
@@ -443,9 +503,16 @@ def from_json(data: dict[str, Any]) -> TxState:
         charging_state=data["charging_state"],
         stopped_reason=data["stopped_reason"],
         remote_start_id=data["remote_start_id"],
-        first_import=mark(data["first_import"]),
-        last_import=mark(data["last_import"]),
-        first_export=mark(data["first_export"]),
-        last_export=mark(data["last_export"]),
+        imports=(
+            links(data["imports"])
+            if "imports" in data
+            else legacy(data["first_import"], data["last_import"])
+        ),
+        exports=(
+            links(data["exports"])
+            if "exports" in data
+            else legacy(data["first_export"], data["last_export"])
+        ),
+        flags=tuple(sorted(data.get("flags", data.get("quality", {})).items())),
         quality=tuple(sorted(data.get("quality", {}).items())),
     )

@@ -9,6 +9,8 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from tortoise.backends.base.client import BaseDBAsyncClient
+
 from csms.blocks import transaction_state as machine
 from csms.blocks.authorization import Authorization
 from csms.blocks.base import BlockContext
@@ -115,6 +117,8 @@ class Transactions:
         self.cache_stations = cache_stations
         self.cache_per_station = cache_per_station
         self._cache: OrderedDict[str, OrderedDict[str, tuple[int, machine.TxState]]] = OrderedDict()
+        #: Late events refolded inside a write op (their state was not cached beforehand).
+        self.refolds_in_commit = 0
 
     def forget_station(self, station_id: str) -> None:
         """Drop cached states: another process may have written them while we were away."""
@@ -156,31 +160,54 @@ class Transactions:
             power = self.evse_power(station_id, evse_id)
         return machine.PLAUSIBLE if not power else machine.Plausibility(max_power_w=power)
 
-    async def _refold(
-        self,
-        batch: Batch,
-        station_id: str,
+    async def _history(
+        self, station_id: str, transaction_id: str, conn: BaseDBAsyncClient | None = None
+    ) -> list[machine.TxEvent]:
+        rows = (
+            await TransactionEvent.filter(station_id=station_id, transaction_id=transaction_id)
+            .using_db(conn)
+            .values_list("payload", "received_at")
+        )
+        return [parse_event(payload, received)[0] for payload, received in rows]
+
+    @staticmethod
+    def _refolded(
+        history: list[machine.TxEvent],
         event: machine.TxEvent,
         before: machine.TxState,
         rules: machine.Plausibility,
     ) -> machine.TxState:
         """The state with a late event folded in seqNo order with every stored one."""
-        rows = (
-            await TransactionEvent.filter(
-                station_id=station_id, transaction_id=event.transaction_id
-            )
-            .using_db(batch.conn)
-            .values_list("payload", "received_at")
-        )
-        unwritten = batch.shared.setdefault(_PENDING_EVENTS, {})
-        history = [parse_event(payload, received)[0] for payload, received in rows]
-        history += unwritten.get((station_id, event.transaction_id), [])
         state = machine.fold([*history, event], rules)
         assert state is not None
         if machine.Flag.SUPERSEDED.value in dict(before.quality) and not state.ended:
             assert before.ended_at is not None
             state = machine.supersede(state, before.ended_at)
         return state
+
+    async def _prefold(
+        self, station_id: str, event: machine.TxEvent
+    ) -> tuple[machine.TxState, machine.TxState] | None:
+        """(cached state, state after it) for a late event, folded before the write op.
+
+        Refolding reads every stored event of the transaction; done inside the op, a station
+        replaying its queue newest first would hold the single writer for O(N) per event.
+        A station's messages are handled one at a time, so none of its events is in flight
+        meanwhile; the op uses the result only if the state it finds is the cached one.
+        """
+        entries = self._cache.get(station_id)
+        cached = None if entries is None else entries.get(event.transaction_id)
+        if cached is None:
+            return None
+        before = cached[1]
+        if event.seq_no >= before.latest_seq or before.has_seen(event.seq_no):
+            return None
+        history = await self._history(station_id, event.transaction_id)
+        rules = self._rules(station_id, _evse_of(before, event))
+        try:
+            return before, self._refolded(history, event, before, rules)
+        except machine.TooFragmented:
+            return None  # the op refuses it
 
     async def _supersede_others(
         self, batch: Batch, station_id: str, state: machine.TxState
@@ -233,16 +260,29 @@ class Transactions:
         received_at = self.context.clock()
         event, samples = parse_event(payload, received_at)
 
-        async def write(batch: Batch) -> None:
+        prefolded = await self._prefold(station_id, event)
+
+        async def write(batch: Batch) -> str | None:
+            """Returns why the event is refused, or None; it never raises for that: an op
+            that raises makes the writer retry its whole batch one op at a time."""
             row_id, before = await self._current(batch, station_id, event.transaction_id)
-            evse_id = event.evse_id if before is None or before.evse_id is None else before.evse_id
-            rules = self._rules(station_id, evse_id)
-            state, duplicate = machine.apply(before, event, rules)
+            rules = self._rules(station_id, _evse_of(before, event))
+            try:
+                state, duplicate = machine.apply(before, event, rules)
+            except machine.TooFragmented as error:
+                return str(error)
             if duplicate:
-                return
+                return None
             if before is not None and event.seq_no < before.latest_seq:
                 # Late (an offline replay, a retry): judged as if it had come in order.
-                state = await self._refold(batch, station_id, event, before, rules)
+                if prefolded is not None and prefolded[0] is before:
+                    state = prefolded[1]
+                else:
+                    self.refolds_in_commit += 1
+                    history = await self._history(station_id, event.transaction_id, batch.conn)
+                    unwritten = batch.shared.setdefault(_PENDING_EVENTS, {})
+                    history += unwritten.get((station_id, event.transaction_id), [])
+                    state = self._refolded(history, event, before, rules)
             batch.shared.setdefault(_PENDING_EVENTS, {}).setdefault(
                 (station_id, event.transaction_id), []
             ).append(event)
@@ -278,11 +318,11 @@ class Transactions:
             batch.on_commit(lambda: self._remember(station_id, committed_id, state))
             if event.event_type is machine.EventType.STARTED and not state.ended:
                 await self._supersede_others(batch, station_id, state)
+            return None
 
-        try:
-            await self.context.writer.submit(write)
-        except machine.TooFragmented as error:
-            raise OcppError(ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, str(error)) from None
+        refused = await self.context.writer.submit(write)
+        if refused is not None:
+            raise OcppError(ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, refused)
         response: dict[str, Any] = {}
         if event.id_token is not None and event.id_token_type is not None:
             response["idTokenInfo"] = await self.authorization.info(
@@ -300,6 +340,11 @@ class Transactions:
 
         await self.context.writer.submit(write)
         return {}
+
+
+def _evse_of(before: machine.TxState | None, event: machine.TxEvent) -> int | None:
+    """The EVSE whose rating judges the transaction: the one it started on."""
+    return event.evse_id if before is None or before.evse_id is None else before.evse_id
 
 
 _UPDATED_FIELDS = (

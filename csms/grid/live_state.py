@@ -4,6 +4,8 @@ the latest plan. `StoredPlanState` is the planner's `PlanState` port over these.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -26,14 +28,35 @@ from csms.grid.live_instance import GridEventValue, LiveSession, needs_from_payl
 from csms.grid.profiles import RateUnit, rate_unit_of
 from csms.grid.topology import Topology, parse_topology
 
+log = logging.getLogger(__name__)
+
 
 class StoredPlanState:
     """The planner's view of the database; re-reads the topology only when a newer one was
-    loaded."""
+    loaded. Its topology cache also serves lookups that must not wait for the planner (or
+    its kernel): the EVSE ratings that meter data is judged against."""
 
     def __init__(self, writer: Writer) -> None:
         self.writer = writer
         self._topology: tuple[int, Topology] | None = None
+
+    def evse_max_power_w(self, station_id: str, evse_id: int) -> float | None:
+        """The EVSE's rated power in the topology last read, or None if it has none."""
+        if self._topology is None:
+            return None
+        station = self._topology[1].station(station_id)
+        evse = None if station is None else station.evse(evse_id)
+        return None if evse is None else max(evse.max_import_w, evse.max_export_w)
+
+    async def follow(self, interval_s: float) -> None:
+        """Re-read the topology every `interval_s` until cancelled: `cli.py grid load`
+        saves a new one from another process. One indexed query when nothing changed."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.topology()
+            except Exception:
+                log.exception("could not re-read the grid topology")
 
     async def topology(self) -> Topology | None:
         newest = await GridTopology.all().order_by("-id").first().values_list("id", flat=True)

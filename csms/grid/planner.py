@@ -289,14 +289,6 @@ class LivePlanner:
         self._topology = await self.state.topology()
         return self._topology
 
-    def evse_max_power_w(self, station_id: str, evse_id: int) -> float | None:
-        """The EVSE's rated power in the topology last read, or None if it has none."""
-        if self._topology is None:
-            return None
-        station = self._topology.station(station_id)
-        evse = None if station is None else station.evse(evse_id)
-        return None if evse is None else max(evse.max_import_w, evse.max_export_w)
-
     async def replan(self, reason: str) -> dict[str, Any] | None:
         """Plan from live state now and push the changed profiles; return the plan."""
         from csms.grid.kernel import solve
