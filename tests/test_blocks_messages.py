@@ -46,6 +46,14 @@ async def test_rejected_station_may_only_boot(csms: Csms) -> None:
     await peer.close()
 
 
+async def test_rejected_station_is_refused_other_messages_before_it_boots(csms: Csms) -> None:
+    await add_station("CS-R", PASSWORD, registration_status="Rejected")
+    peer = await open_peer(csms, "CS-R", PASSWORD)
+    heartbeat = await peer.call("Heartbeat", {})
+    assert heartbeat[0] == 4 and heartbeat[2] == "SecurityError"
+    await peer.close()
+
+
 async def test_status_notification_keeps_the_newest_status_per_connector(peer: WirePeer) -> None:
     for minutes, status in ((0, "Available"), (5, "Occupied"), (2, "Faulted")):
         notification = {

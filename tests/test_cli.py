@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import subprocess
 import sys
@@ -164,3 +165,23 @@ async def test_demo_runs_a_fleet_against_the_csms_and_stops_on_ctrl_c(tmp_path: 
     assert f"Operator console: http://127.0.0.1:{env['CSMS_API_PORT']}/" in out
     listed = await cli(env["CSMS_DB_URL"], "stations", "list")
     assert "DEMO003" in listed.stdout
+
+
+def test_serve_logs_each_link_once_with_its_station_id_not_again_from_websockets() -> None:
+    from csms.operator_cli import configure_logging
+
+    root = logging.getLogger()
+    saved = root.level, root.handlers[:], logging.getLogger("websockets").level
+    try:
+        root.handlers.clear()  # basicConfig acts only on a root logger without handlers
+        configure_logging("info")
+        assert logging.getLogger("csms.gateway.server").isEnabledFor(logging.INFO)
+        assert not logging.getLogger("websockets.server").isEnabledFor(logging.INFO)
+        root.handlers.clear()
+        logging.getLogger("websockets").setLevel(logging.NOTSET)
+        configure_logging("debug")
+        assert logging.getLogger("websockets.server").isEnabledFor(logging.DEBUG)
+    finally:
+        root.setLevel(saved[0])
+        root.handlers[:] = saved[1]
+        logging.getLogger("websockets").setLevel(saved[2])

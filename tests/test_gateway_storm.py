@@ -39,3 +39,37 @@ async def test_links_closing_together_are_all_recorded_and_a_reconnect_is_never_
     assert await _settled(expected) == expected
     assert (await back.call("Heartbeat", {}))[0] == 3
     await back.close()
+
+
+async def test_links_opening_together_are_recorded_in_one_group_commit(csms: Csms) -> None:
+    ids = [f"CS-{n:03d}" for n in range(120)]
+    await add_stations([NewStation(sid, PASSWORD) for sid in ids])
+    ops_before = csms.writer.ops
+    await asyncio.gather(
+        *(csms.provisioning.mark_connected(sid, "ocpp2.0.1") for sid in ids[:100]),
+        *(csms.provisioning.mark_connected(sid, "ocpp2.1") for sid in ids[100:]),
+    )
+    # Written before mark_connected returned, by one op of the durable writer.
+    assert csms.writer.ops - ops_before == 1
+    views = {view.id: view for view in await list_stations()}
+    assert all(views[sid].connected for sid in ids)
+    assert {views[sid].protocol for sid in ids[:100]} == {"ocpp2.0.1"}
+    assert {views[sid].protocol for sid in ids[100:]} == {"ocpp2.1"}
+
+
+async def test_connects_and_disconnects_queued_together_are_written_in_their_order(
+    csms: Csms,
+) -> None:
+    await add_stations([NewStation(sid, PASSWORD) for sid in ("A", "B", "C")])
+    provisioning = csms.provisioning
+    # B: connect, drop, reconnect; C: connect, drop; all before any write started.
+    await asyncio.gather(
+        provisioning.mark_connected("A", "ocpp2.0.1"),
+        provisioning.mark_connected("B", "ocpp2.0.1"),
+        provisioning.mark_connected("C", "ocpp2.0.1"),
+        provisioning.mark_disconnected("B"),
+        provisioning.mark_disconnected("C"),
+        provisioning.mark_connected("B", "ocpp2.0.1"),
+    )
+    views = {view.id: view.connected for view in await list_stations()}
+    assert views == {"A": True, "B": True, "C": False}

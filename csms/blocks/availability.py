@@ -23,21 +23,18 @@ class Availability:
         }
 
         async def write(batch: Batch) -> None:
-            row = await Connector.filter(**key).using_db(batch.conn).first()
-            if row is None:
-                await Connector.create(
-                    **key,
-                    status=payload["connectorStatus"],
-                    status_at=status_at,
-                    using_db=batch.conn,
-                )
-            elif row.status_at <= status_at:
-                # A late (replayed) notification must not overwrite a newer status.
-                await (
-                    Connector.filter(id=row.id)
-                    .using_db(batch.conn)
-                    .update(status=payload["connectorStatus"], status_at=status_at)
-                )
+            # One statement for a known connector (every reconnect sends one per connector):
+            # a late (replayed) notification must not overwrite a newer status.
+            updated = await (
+                Connector.filter(**key, status_at__lte=status_at)
+                .using_db(batch.conn)
+                .update(status=payload["connectorStatus"], status_at=status_at)
+            )
+            if updated or await Connector.filter(**key).using_db(batch.conn).exists():
+                return
+            await Connector.create(
+                **key, status=payload["connectorStatus"], status_at=status_at, using_db=batch.conn
+            )
 
         await self.context.writer.submit(write)
         return {}

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import ssl
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -19,7 +20,7 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from csms.config import Settings
-from csms.db.credentials import CredentialReader
+from csms.db.credentials import CredentialReader, StationAccess
 from csms.db.models import Station
 from csms.gateway.admission import HandshakeBound
 from csms.gateway.connection import StationConnection
@@ -100,6 +101,10 @@ class Gateway:
         self._log_throttle = LogThrottle()
         self.handshakes = HandshakeBound(settings.max_handshakes)
         self._credentials = CredentialReader(settings.db_url)
+        #: The station row each accepted handshake read, for its handler: one read per link.
+        self._admitted: weakref.WeakKeyDictionary[ServerConnection, StationAccess] = (
+            weakref.WeakKeyDictionary()
+        )
         #: Set by stop(): links closing then are recorded all at once by the caller.
         self._stopping = False
         #: Refused handshakes, per peer address: a few lines a minute, then a count.
@@ -186,17 +191,18 @@ class Gateway:
             response.headers["Retry-After"] = str(RETRY_AFTER_S)
             return response
         try:
-            failure = await self._authenticate(station_id, request.headers)
+            checked = await self._authenticate(station_id, request.headers)
         finally:
             self.handshakes.leave()
-        if failure is not None:
-            # The station learns only "invalid credentials"; the log says which.
-            response = self._refuse(
-                connection, station_id, HTTPStatus.UNAUTHORIZED, "invalid credentials", failure
-            )
-            response.headers["WWW-Authenticate"] = 'Basic realm="csms", charset="UTF-8"'
-            return response
-        return None
+        if isinstance(checked, StationAccess):
+            self._admitted[connection] = checked
+            return None
+        # The station learns only "invalid credentials"; the log says which.
+        response = self._refuse(
+            connection, station_id, HTTPStatus.UNAUTHORIZED, "invalid credentials", checked
+        )
+        response.headers["WWW-Authenticate"] = 'Basic realm="csms", charset="UTF-8"'
+        return response
 
     def _refuse(
         self,
@@ -221,8 +227,8 @@ class Gateway:
             )
         return connection.respond(status, f"{reason}\n")
 
-    async def _authenticate(self, station_id: str, headers: Headers) -> str | None:
-        """None when the credentials are right, else why not (for the log only)."""
+    async def _authenticate(self, station_id: str, headers: Headers) -> StationAccess | str:
+        """The station's row when the credentials are right, else why not (for the log)."""
         try:
             username, password = parse_authorization_basic(headers.get("Authorization", ""))
         except InvalidHeader:
@@ -243,7 +249,7 @@ class Gateway:
                 password_hash=hash_password(password)
             )
             log.info("[%s] password hash upgraded to the current scheme", station_id)
-        return None if verified else "wrong password"
+        return station if verified else "wrong password"
 
     async def _handle(self, websocket: ServerConnection) -> None:
         assert websocket.request is not None
@@ -258,16 +264,15 @@ class Gateway:
             max_queued=self.settings.max_queued_calls,
             log_throttle=self._log_throttle,
         )
+        # A Rejected station may only boot; its status is known from the handshake's read.
+        connection.rejected = self._admitted.pop(websocket).registration_status == "Rejected"
+        # Registered before any await, so a command sent right after the handshake finds it.
         replaced = self.registry.add(connection)
         if replaced is not None:
             log.info("[%s] new connection replaces the old one", station_id)
             await replaced.close("replaced by a new connection")
         log.info("[%s] connected (%s)", station_id, connection.subprotocol)
         try:
-            # Registered before any await, so a command sent right after the handshake
-            # finds the connection; frames are read only once the station state is known.
-            station = await self._credentials.station(station_id)
-            connection.rejected = station is not None and station.registration_status == "Rejected"
             await self.on_connect(station_id, connection.subprotocol)
             await connection.serve()
         finally:
