@@ -13,6 +13,9 @@ class FaultKind(StrEnum):
     NO_ANSWER = "no_answer"  # never answer a CALL
     MALFORMED_FRAME = "malformed_frame"  # send a frame that is not OCPP-J
     LOSE_RESPONSE = "lose_response"  # ignore the CSMS's answer to our next CALL
+    # From `at_s` on, for good (`count` does not apply):
+    NO_SMART_CHARGING = "no_smart_charging"  # smart-charging CALLs -> NotImplemented
+    IGNORES_PROFILE = "ignores_profile"  # accept profiles, keep drawing full power
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,10 @@ class FaultPlan:
             self.fired.append(fault)
             return fault
         return None
+
+    def active(self, kind: FaultKind, elapsed_s: float) -> bool:
+        """Whether a lasting fault of `kind` is in effect at `elapsed_s`."""
+        return any(f.kind is kind and f.at_s <= elapsed_s for f in self.pending)
 
     def next_scheduled(self) -> Fault | None:
         """The earliest fault that fires on its own (drop or malformed frame)."""

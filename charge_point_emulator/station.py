@@ -775,6 +775,8 @@ class EmulatedStation:
         anchor = tx.started_at if tx else now
         limit = self.profiles.limit_w(evse.evse_id, now, tx.transaction_id if tx else None, anchor)
         hardware = evse.spec.max_power_w
+        if self.faults.active(FaultKind.IGNORES_PROFILE, self.clock.elapsed()):
+            return hardware
         return hardware if limit is None else min(limit, hardware)
 
     def _allocate(self, now: datetime) -> None:
