@@ -17,14 +17,15 @@ def test_refusals_back_off_exponentially_then_open_the_breaker() -> None:
     book = ControlBook(ControlPolicy(base_s=30, open_after=3, reprobe_s=3600))
     assert book.may_send("CS-1", at(0))
     change = book.answered("CS-1", Answer.REJECTED, at(0))
-    assert change is not None and change.startswith("backing off")
+    assert change is not None and change.text.startswith("backing off")
+    assert not change.managed_changed  # still managed: the plan need not change
     assert not book.may_send("CS-1", at(29)) and book.may_send("CS-1", at(30))
     # The second refusal is no new state: no log line; the delay doubles.
     assert book.answered("CS-1", Answer.REJECTED, at(30)) is None
     assert not book.may_send("CS-1", at(89)) and book.may_send("CS-1", at(90))
     assert book.status("CS-1", 1).managed
     change = book.answered("CS-1", Answer.REJECTED, at(90))
-    assert change is not None and change.startswith("unmanaged")
+    assert change is not None and change.text.startswith("unmanaged")
     status = book.status("CS-1", 1)
     assert not status.managed and status.since == at(90)
     assert (
@@ -36,16 +37,15 @@ def test_refusals_back_off_exponentially_then_open_the_breaker() -> None:
     assert book.answered("CS-1", Answer.REJECTED, at(3690)) is None
     assert not book.may_send("CS-1", at(3691))
     # An accepted probe closes it.
-    assert book.answered("CS-1", Answer.ACCEPTED, at(7290)) == (
-        "managed again: a profile was accepted"
-    )
+    change = book.answered("CS-1", Answer.ACCEPTED, at(7290))
+    assert change is not None and change.text == "managed again: a profile was accepted"
     assert book.status("CS-1", 1).text() == "managed" and book.may_send("CS-1", at(7290))
 
 
 def test_not_implemented_opens_at_once_and_boot_reprobes() -> None:
     book = ControlBook()
     change = book.answered("CS-1", Answer.NOT_SUPPORTED, at(0))
-    assert change is not None and "not implemented" in change
+    assert change is not None and "not implemented" in change.text
     assert not book.status("CS-1", 2).managed  # every EVSE of the station
     assert book.status("CS-2", 1).managed
     assert not book.may_send("CS-1", at(60))
@@ -70,11 +70,12 @@ def test_an_evse_clearly_above_its_limit_for_two_readings_is_disobeying() -> Non
     assert book.measured("CS-1", 1, 7_000, 7_500, at(120)) is None  # back under: count resets
     assert book.measured("CS-1", 1, 22_000, 7_500, at(180)) is None
     change = book.measured("CS-1", 1, 22_000, 7_500, at(240))
-    assert change is not None and "disobeying" in change
+    assert change is not None and "disobeying" in change.text
     assert not book.status("CS-1", 1).managed and book.status("CS-1", 2).managed
     assert book.station_status("CS-1", [1, 2]).since == at(240)
-    # The station still answers: profiles may go (a probe), the verdict stands until the
-    # re-probe interval has passed.
+    # Watched all the time: back within its limit for two readings, it is managed again.
     assert book.measured("CS-1", 1, 22_000, 7_500, at(300)) is None
-    assert book.measured("CS-1", 1, 22_000, 7_500, at(240 + 3600)) is not None
+    assert book.measured("CS-1", 1, 7_400, 7_500, at(360)) is None
+    assert book.status("CS-1", 1).managed is False
+    assert book.measured("CS-1", 1, 7_400, 7_500, at(420)) is not None
     assert book.status("CS-1", 1).managed

@@ -87,7 +87,9 @@ async def replanned(csms: Csms, after: int, reason: str | None = None) -> dict[s
 
     def done() -> bool:
         plan = csms.planner.plan
-        return bool(csms.planner.replans > after and plan and reason in (None, plan["reason"]))
+        # Requests arriving during a replan are merged into the next one's reason.
+        merged = plan["reason"].split(", ") if plan else []
+        return bool(csms.planner.replans > after and plan and (reason is None or reason in merged))
 
     await eventually(done)
     assert csms.planner.plan is not None

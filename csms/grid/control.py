@@ -8,11 +8,14 @@ A station's link to smart charging is a circuit breaker (one per station):
     BACKING_OFF -- failures reach open_after, or NotImplemented / NotSupported,
                    or the device model says no smart charging -->  OPEN (unmanaged)
     OPEN    -- reprobe_s later, or boot, or firmware change -->  one probe allowed
+               (a profile at the load it is planned at anyway: harmless if ignored)
     any     -- Accepted -->  CLOSED (managed)
 
 An EVSE of a CLOSED station is disobeying (unmanaged too) once its measured power stays
-clearly above the limit it accepted for `disobey_readings` meter readings in a row; that
-verdict lasts until the station is re-probed. Time comes in as an argument.
+clearly above the limit it accepted for `disobey_readings` meter readings in a row; it is
+managed again once it stays within that limit as long (it is watched all the time, so it
+needs no probe), or when its station boots or changes firmware. Time comes in as an
+argument.
 """
 
 from __future__ import annotations
@@ -75,6 +78,15 @@ class ControlStatus:
 MANAGED = ControlStatus(True)
 
 
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A change of a station's control state, as one log line; `managed_changed` when an
+    EVSE became managed or unmanaged (the plan must follow), not for a mere back-off."""
+
+    text: str
+    managed_changed: bool = True
+
+
 @dataclass(slots=True)
 class _Station:
     # Invariant: state is OPEN exactly when `unmanaged` is set.
@@ -94,7 +106,7 @@ class _Evse:
 class ControlBook:
     """Per station and EVSE: managed or not, and whether a profile may be sent now.
 
-    Methods that change a status return one log line when it changed (None otherwise),
+    Methods that change a status return the Change when it changed (None otherwise),
     so the caller logs a station's state changes, never each attempt.
     """
 
@@ -119,19 +131,28 @@ class ControlBook:
                 return status
         return MANAGED
 
+    def probe_due(self, station_id: str, now: datetime) -> bool:
+        """Whether the station's breaker is open and its next probe may go now."""
+        station = self._stations.get(station_id)
+        return (
+            station is not None and station.state is Breaker.OPEN and self.may_send(station_id, now)
+        )
+
     def may_send(self, station_id: str, now: datetime) -> bool:
         """Whether a SetChargingProfile may go to the station now (not while it backs
         off; one probe once an open breaker's re-probe time has come)."""
         station = self._stations.get(station_id)
         return station is None or station.next_try is None or now >= station.next_try
 
-    def answered(self, station_id: str, answer: Answer, now: datetime) -> str | None:
+    def answered(self, station_id: str, answer: Answer, now: datetime) -> Change | None:
         """Record the outcome of one SetChargingProfile sent to the station."""
         station = self._stations.setdefault(station_id, _Station())
         before = station.state
         if answer is Answer.ACCEPTED:
             self._stations[station_id] = _Station()
-            return None if before is Breaker.CLOSED else "managed again: a profile was accepted"
+            if before is Breaker.CLOSED:
+                return None
+            return Change("managed again: a profile was accepted", before is Breaker.OPEN)
         station.failures += 1
         what = {
             Answer.REJECTED: "SetChargingProfile Rejected",
@@ -148,21 +169,21 @@ class ControlBook:
         station.state = Breaker.BACKING_OFF
         station.next_try = now + timedelta(seconds=delay)
         if before is Breaker.CLOSED:
-            return f"backing off: {what}, next try in {delay:g} s"
+            return Change(f"backing off: {what}, next try in {delay:g} s", managed_changed=False)
         return None
 
-    def not_capable(self, station_id: str, reason: str, now: datetime) -> str | None:
+    def not_capable(self, station_id: str, reason: str, now: datetime) -> Change | None:
         """The device model says the station does no smart charging."""
         station = self._stations.setdefault(station_id, _Station())
         if station.state is Breaker.OPEN:
             return None
         return self._open(station, reason, now)
 
-    def _open(self, station: _Station, reason: str, now: datetime) -> str:
+    def _open(self, station: _Station, reason: str, now: datetime) -> Change:
         station.state = Breaker.OPEN
         station.unmanaged = ControlStatus(False, reason, now)
         station.next_try = now + timedelta(seconds=self.policy.reprobe_s)
-        return (
+        return Change(
             f"unmanaged: {reason}; planned as a fixed load, next probe in "
             f"{self.policy.reprobe_s:g} s"
         )
@@ -178,23 +199,20 @@ class ControlBook:
 
     def measured(
         self, station_id: str, evse_id: int, power_w: float, limit_w: float, now: datetime
-    ) -> str | None:
+    ) -> Change | None:
         """One meter reading of an EVSE under a limit it accepted (W)."""
         evse = self._evses.setdefault((station_id, evse_id), _Evse())
+        above = power_w > limit_w * 1.1 + self.policy.disobey_margin_w
         if evse.unmanaged is not None:
-            if evse.unmanaged.since and now - evse.unmanaged.since >= timedelta(
-                seconds=self.policy.reprobe_s
-            ):
-                # Re-probed: the limit sent from now on is watched afresh.
-                self._evses[(station_id, evse_id)] = _Evse()
-                return "managed again: re-probing whether it follows its profile"
-            return None
-        if power_w > limit_w * 1.1 + self.policy.disobey_margin_w:
-            evse.over += 1
-        else:
-            evse.over = 0
+            evse.over = 0 if above else evse.over + 1  # readings within, while unmanaged
+            if evse.over < self.policy.disobey_readings:
+                return None
+            self._evses[(station_id, evse_id)] = _Evse()
+            return Change(f"managed again: EVSE {evse_id} keeps within its limit {limit_w:.0f} W")
+        evse.over = evse.over + 1 if above else 0
         if evse.over < self.policy.disobey_readings:
             return None
+        evse.over = 0
         reason = f"disobeying: EVSE {evse_id} draws {power_w:.0f} W over its limit {limit_w:.0f} W"
         evse.unmanaged = ControlStatus(False, reason, now)
-        return f"unmanaged: {reason}; planned as a fixed load"
+        return Change(f"unmanaged: {reason}; planned as a fixed load")

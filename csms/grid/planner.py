@@ -25,7 +25,7 @@ from csms.blocks.base import Clock
 from csms.blocks.meter import MeterValueError, readings
 from csms.blocks.ports import AfterHook, CommandSender, StationLinks
 from csms.config import Settings
-from csms.grid.control import Answer, ControlBook, ControlPolicy, ControlStatus
+from csms.grid.control import Answer, Change, ControlBook, ControlPolicy, ControlStatus
 from csms.grid.events import POWER_EXPORT, POWER_IMPORT
 from csms.grid.fallback import fallback_limits
 from csms.grid.instance import Instance, Schedule
@@ -312,15 +312,16 @@ class LivePlanner:
                 limit = self._defaults[key[:2]]
             else:
                 continue
-            was = self.control.status(station_id, evse_id).managed
             self._note(station_id, self.control.measured(station_id, evse_id, power, limit, at))
-            if was and not self.control.status(station_id, evse_id).managed:
-                self.trigger("EVSE disobeying")
 
-    def _note(self, station_id: str, change: str | None) -> None:
-        """One log line per change of a station's control state, none per attempt."""
-        if change is not None:
-            log.warning("%s: %s", station_id, change)
+    def _note(self, station_id: str, change: Change | None) -> None:
+        """One log line per change of a station's control state, none per attempt; an
+        EVSE becoming managed or unmanaged is planned for (and shown) at once."""
+        if change is None:
+            return
+        log.warning("%s: %s", station_id, change.text)
+        if change.managed_changed:
+            self.trigger("control changed")
 
     def status(self, station_id: str, evse_ids: Sequence[int]) -> ControlStatus:
         """Whether the CSMS controls the station's power (its own verdict, else that of
@@ -427,6 +428,7 @@ class LivePlanner:
         ]
         plan["alerts"] = self._alerts(overloads(topology, events, fixed, now))
         plan["profiles"] = await self._dispatch(topology, instance, schedule, placed, now)
+        plan["profiles"]["probes"] = await self._probe(topology, instance, sessions, fixed)
         self.plan = plan
         self.replans += 1
         log.info(
@@ -459,11 +461,35 @@ class LivePlanner:
                     continue
                 measured = self._measured.get(key) if key in running else None
                 fixed[key] = evse.max_import_w if measured is None else max(measured, 0.0)
-                # Nothing it was sent counts any more; a probe starts afresh.
-                for sent in [k for k in self._sent if k[:2] == key]:
-                    del self._sent[sent]
-                    self._accepted_at.pop(sent, None)
         return fixed
+
+    async def _probe(
+        self,
+        topology: Topology,
+        instance: Instance,
+        sessions: Sequence[LiveSession],
+        fixed: dict[tuple[str, int], float],
+    ) -> int:
+        """Try each station whose open breaker is due for a probe with a TxProfile at the
+        load it is planned at anyway (harmless if ignored); return how many were sent."""
+        now = self.clock()
+        start = datetime.fromisoformat(instance.start)
+        probes = []
+        for live in sessions:
+            key = (live.station_id, live.evse_id)
+            version = self.links.version(live.station_id)
+            station = topology.station(live.station_id)
+            evse = station.evse(live.evse_id) if station else None
+            if key not in fixed or version is None or evse is None:
+                continue
+            if not self.control.probe_due(live.station_id, now):
+                continue
+            flat = SentSchedule(start, instance.slot_seconds, (fixed[key],) * instance.slots)
+            unit = (await self.state.rate_units({live.station_id})).get(live.station_id, RateUnit.W)
+            payload = tx_profile(evse, live.transaction_id, flat, unit, version)
+            probes.append(self._send_tx((*key, live.transaction_id), payload, flat))
+        await asyncio.gather(*probes)
+        return len(probes)
 
     def _alerts(self, found: Sequence[Overload]) -> list[dict[str, Any]]:
         """The plan's alerts: nodes whose limit cannot be guaranteed; logged when they change."""
@@ -634,6 +660,3 @@ class LivePlanner:
             payload = fallback_profile(evse, limit, unit)
             if await self.send_profile(station_id, payload) == "Accepted":
                 self._defaults[(station_id, evse.id)] = limit
-            elif not self.control.status(station_id, evse.id).managed:
-                self.trigger("station unmanaged")
-                return
