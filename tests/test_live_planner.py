@@ -265,6 +265,14 @@ async def test_delivery_report_compares_metered_power_with_the_request(
     assert [round(s["delivered_w"]) for s in report["slots"]][1] > 6_500
     assert [s["met"] for s in report["slots"]] == [True, False]
     assert report["met_share"] == 0.5
+    assert report["guaranteed"] is True and report["not_guaranteed_because"] == []
+    # A replan that found uncontrollable load alone beyond the event's cap says so.
+    plan = dict(grid.planner.plan or {})
+    reason = "uncontrollable load 9000 W alone exceeds the limit 5000 W"
+    plan["alerts"] = [{"node": "tx-1", "event_ids": [stored["id"]], "reason": reason}]
+    await grid.planner.state.store(plan, datetime.now(UTC))
+    report = await (await http.get(f"/api/v1/grid/events/{stored['id']}/report")).json()
+    assert report["guaranteed"] is False and report["not_guaranteed_because"] == [reason]
     api = f"http://127.0.0.1:{grid.api_port}"
     assert await asyncio.to_thread(main, ["grid", "event", "list", "--api", api]) == 0
     assert "tx-1" in capsys.readouterr().out
