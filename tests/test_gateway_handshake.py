@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 from websockets.asyncio.client import connect
@@ -77,6 +78,23 @@ async def test_handshake_without_a_supported_subprotocol_is_refused(csms: Csms) 
                 additional_headers=basic_auth("CS-1", PASSWORD),
             )
         assert refused.value.response.status_code == 400
+
+
+async def test_refused_handshakes_are_logged_with_station_peer_and_reason(
+    csms: Csms, caplog: pytest.LogCaptureFixture
+) -> None:
+    await add_station("CS-1", PASSWORD)
+    url = f"ws://127.0.0.1:{csms.ocpp_port}/ocpp/CS-1"
+    with caplog.at_level(logging.WARNING, logger="csms.gateway.server"):
+        for _ in range(8):
+            with pytest.raises(InvalidStatus):
+                await connect(url, subprotocols=["ocpp2.0.1"])  # type: ignore[list-item]
+        with pytest.raises(InvalidStatus):
+            await connect(url, subprotocols=["ocpp1.6"])  # type: ignore[list-item]
+    lines = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert lines[0].startswith("[CS-1] handshake from ('127.0.0.1', ")
+    assert lines[0].endswith("refused: unknown station or wrong credentials")
+    assert len(lines) == 5  # rate-limited: five a minute per station
 
 
 async def test_ocpp21_is_negotiated_when_offered(csms: Csms) -> None:

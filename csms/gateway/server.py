@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import logging
 import ssl
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -146,15 +147,31 @@ class Gateway:
             return connection.respond(HTTPStatus.NOT_FOUND, "expected /ocpp/<stationId>\n")
         offered = _offered_subprotocols(request.headers)
         if not any(name in SUBPROTOCOLS for name in offered):
+            self._refused(station_id, connection, f"no supported subprotocol in {offered}")
             return connection.respond(
                 HTTPStatus.BAD_REQUEST,
                 f"offer one of the subprotocols {', '.join(SUBPROTOCOLS)}\n",
             )
         if not await self._authenticate(station_id, request.headers):
+            self._refused(station_id, connection, "unknown station or wrong credentials")
             response = connection.respond(HTTPStatus.UNAUTHORIZED, "invalid credentials\n")
             response.headers["WWW-Authenticate"] = 'Basic realm="csms", charset="UTF-8"'
             return response
         return None
+
+    def _refused(self, station_id: str, connection: ServerConnection, reason: str) -> None:
+        """Log a refused handshake: who, from where, why (a few a minute per station)."""
+        left_out = self._log_throttle.admit(station_id, time.monotonic())
+        if left_out is None:
+            return
+        more = f" ({left_out} more left out)" if left_out else ""
+        log.warning(
+            "[%s] handshake from %s refused: %s%s",
+            station_id,
+            connection.remote_address,
+            reason,
+            more,
+        )
 
     async def _authenticate(self, station_id: str, headers: Headers) -> bool:
         try:
