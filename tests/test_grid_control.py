@@ -66,6 +66,10 @@ def test_an_evse_clearly_above_its_limit_for_two_readings_is_disobeying() -> Non
     book = ControlBook(ControlPolicy(reprobe_s=3600))
     # Within the margin (limit * 1.1 + 500 W) is obeying: meters and cars are not exact.
     assert book.measured("CS-1", 1, 8_700, 7_500, at(0)) is None
+    # Feeding back at the discharge limit it was given is obeying too.
+    assert book.measured("CS-2", 1, -11_000, -11_000, at(0)) is None
+    assert book.measured("CS-2", 1, -11_000, -11_000, at(60)) is None
+    assert book.status("CS-2", 1).managed
     assert book.measured("CS-1", 1, 22_000, 7_500, at(60)) is None  # one reading: no verdict
     assert book.measured("CS-1", 1, 7_000, 7_500, at(120)) is None  # back under: count resets
     assert book.measured("CS-1", 1, 22_000, 7_500, at(180)) is None

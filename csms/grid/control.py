@@ -48,7 +48,8 @@ class ControlPolicy:
     :param open_after: refusals (or unanswered calls) in a row that open the breaker.
     :param reprobe_s: how long an unmanaged verdict stands before the station is tried
         again (CSMS_REPROBE_INTERVAL).
-    :param disobey_margin_w: "clearly above": measured power over limit * 1.1 + this.
+    :param disobey_margin_w: "clearly above": measured power over limit + 10 % of its
+        size + this.
     :param disobey_readings: readings in a row clearly above the limit that make an EVSE
         disobeying (two meter intervals: one reading can straddle a profile change).
     """
@@ -202,7 +203,8 @@ class ControlBook:
     ) -> Change | None:
         """One meter reading of an EVSE under a limit it accepted (W)."""
         evse = self._evses.setdefault((station_id, evse_id), _Evse())
-        above = power_w > limit_w * 1.1 + self.policy.disobey_margin_w
+        # 10 % of the limit's size either way: a discharge limit (negative) is no looser.
+        above = power_w > limit_w + abs(limit_w) * 0.1 + self.policy.disobey_margin_w
         if evse.unmanaged is not None:
             evse.over = 0 if above else evse.over + 1  # readings within, while unmanaged
             if evse.over < self.policy.disobey_readings:
