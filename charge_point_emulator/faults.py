@@ -13,6 +13,8 @@ class FaultKind(StrEnum):
     NO_ANSWER = "no_answer"  # never answer a CALL
     MALFORMED_FRAME = "malformed_frame"  # send a frame that is not OCPP-J
     LOSE_RESPONSE = "lose_response"  # ignore the CSMS's answer to our next CALL
+    # From `at_s` on, for good (`count` does not apply):
+    NO_SMART_CHARGING = "no_smart_charging"  # smart-charging CALLs -> NotImplemented
     # Safety faults (issue 19): from `at_s` on (for `duration_s`, 0 = for good) the station's
     # hardware misbehaves; `at_s` is the ground truth of when the fault began.
     HOT_CONNECTOR = "hot_connector"  # contact resistance up: the connector heats 8x
@@ -88,7 +90,8 @@ class FaultPlan:
         return None
 
     def holds(self, kind: FaultKind, elapsed_s: float, evse: int | None = None) -> bool:
-        """Whether a safety fault of `kind` is in force (these are never consumed)."""
+        """Whether a lasting fault of `kind` (safety, no_smart_charging) is in force (these are
+        never consumed)."""
         return any(f.kind is kind and f.holds(elapsed_s, evse) for f in self.pending)
 
     def ground_truth(self) -> list[tuple[FaultKind, float, int | None]]:

@@ -8,6 +8,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
+from ocpp.exceptions import NotImplementedError as OcppNotImplemented
 from ocpp.exceptions import OCPPError
 from ocpp.messages import MessageType, unpack
 from ocpp.routing import after, on
@@ -20,6 +21,12 @@ if TYPE_CHECKING:
     from charge_point_emulator.station import EmulatedStation
 
 logger = logging.getLogger(__name__)
+
+#: What a station without smart charging answers with NotImplemented (as a widely used
+#: third-party simulator does).
+SMART_CHARGING_ACTIONS = frozenset(
+    {"SetChargingProfile", "GetCompositeSchedule", "ClearChargingProfile", "GetChargingProfiles"}
+)
 
 
 class OcppClient(ChargePoint):
@@ -43,6 +50,12 @@ class OcppClient(ChargePoint):
             elapsed = station.clock.elapsed()
             if station.faults.take(FaultKind.NO_ANSWER, elapsed, msg.action):
                 logger.info("%s: fault: never answering %s", station.station_id, msg.action)
+                return
+            if msg.action in SMART_CHARGING_ACTIONS and station.faults.holds(
+                FaultKind.NO_SMART_CHARGING, elapsed
+            ):
+                refusal = msg.create_call_error(OcppNotImplemented(f"{msg.action} not supported"))
+                station.spawn(self._send(refusal.to_json()))
                 return
             late = station.faults.take(FaultKind.LATE_ANSWER, elapsed, msg.action)
             delay = station.clock.real_seconds(late.delay_s) if late else 0.0

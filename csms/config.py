@@ -45,6 +45,9 @@ class Settings:
     unknown_token_status: str = "Unknown"
     #: Replan period of the live planner (s).
     plan_interval: int = 60
+    #: How long a station found unable or unwilling to follow profiles is planned as a
+    #: fixed load before it is tried again (s); boot and firmware changes re-probe at once.
+    reprobe_interval: float = 3600.0
     #: Max time the durable writer waits to fill a group commit (s).
     commit_window: float = 0.002
     #: Max writes in one group commit.

@@ -23,6 +23,7 @@ from csms.blocks.transactions import list_transactions, transaction_json
 from csms.config import ConfigError, Settings, load_settings
 from csms.console import CliError, console
 from csms.db.database import close_database, open_database
+from csms.grid.live_state import control_statuses
 
 T = TypeVar("T")
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -205,9 +206,15 @@ def cmd_stations_add(args: argparse.Namespace) -> int:
 
 
 def cmd_stations_list(args: argparse.Namespace) -> int:
-    views = with_database(args, stations.list_stations)
-    table = Table("station", "status", "connected", "last seen", "node", "vendor / model")
+    async def work() -> tuple[list[stations.StationView], dict[tuple[str, int], str]]:
+        return await stations.list_stations(), await control_statuses()
+
+    views, statuses = with_database(args, work)
+    table = Table(
+        "station", "status", "connected", "last seen", "node", "vendor / model", "control"
+    )
     for view in views:
+        unmanaged = [f"EVSE {e}: {s}" for (sid, e), s in sorted(statuses.items()) if sid == view.id]
         table.add_row(
             view.id,
             view.registration_status,
@@ -215,6 +222,7 @@ def cmd_stations_list(args: argparse.Namespace) -> int:
             view.last_seen.isoformat(timespec="seconds") if view.last_seen else "-",
             view.node or "-",
             f"{view.vendor_name or '-'} / {view.model or '-'}",
+            "[yellow]" + "; ".join(unmanaged) + "[/]" if unmanaged else "managed",
         )
     console.print(table)
     return 0
@@ -260,25 +268,27 @@ def cmd_stations_import(args: argparse.Namespace) -> int:
 
 
 def cmd_stations_show(args: argparse.Namespace) -> int:
-    async def work() -> stations.StationView:
+    async def work() -> tuple[stations.StationView, dict[tuple[str, int], str]]:
         try:
-            return await stations.get_station(args.id)
+            return await stations.get_station(args.id), await control_statuses()
         except stations.NotFound as error:
             raise CliError(str(error)) from error
 
-    view = with_database(args, work)
+    view, statuses = with_database(args, work)
     table = Table(title=f"station {view.id}", show_header=False)
     for key, value in view.to_json().items():
         if key != "connectors":
             table.add_row(key, str(value))
     console.print(table)
-    connectors = Table("evse", "connector", "status", "since")
+    connectors = Table("evse", "connector", "status", "since", "control")
     for connector in view.connectors:
+        evse = int(connector["evse_id"])
         connectors.add_row(
-            str(connector["evse_id"]),
+            str(evse),
             str(connector["connector_id"]),
             connector["status"],
             connector["status_at"],
+            statuses.get((view.id, evse), "managed") if evse else "-",
         )
     console.print(connectors)
     return 0

@@ -437,6 +437,42 @@ async def test_injected_faults_reject_late_never_malformed_and_drop(
     assert sorted(f.kind for f in station.faults.fired) == sorted(f.kind for f in faults)
 
 
+async def test_station_without_smart_charging_answers_not_implemented(
+    csms: TestCsms, make_station: StationFactory
+) -> None:
+    station = await _online(make_station(faults=(Fault(FaultKind.NO_SMART_CHARGING),)))
+    station.arrive(1, EvSpec(), 0.2, 0.9, 7200, "RFID")
+    await station.wait_until(lambda: station.evses[1].tx is not None)
+    asks = (
+        call.SetChargingProfile(evse_id=1, charging_profile=_tx_profile(5000)),
+        call.GetCompositeSchedule(duration=60, evse_id=1),
+        call.ClearChargingProfile(charging_profile_id=1),
+    )
+    for ask in asks:
+        with pytest.raises(OCPPError) as refused:
+            await csms.send("CS1", ask)
+        assert refused.value.code == "NotImplemented"
+    assert not station.profiles.installed
+    assert station.evses[1].power_w == 11_000  # the car's own AC maximum
+    # Other actions are still answered.
+    status = await csms.send("CS1", call.GetTransactionStatus())
+    assert status.messages_in_queue in (True, False)
+
+
+async def test_station_that_ignores_profiles_accepts_them_and_draws_full_power(
+    csms: TestCsms, make_station: StationFactory
+) -> None:
+    station = await _online(make_station(faults=(Fault(FaultKind.IGNORES_PROFILE),)))
+    station.arrive(1, EvSpec(), 0.2, 0.9, 7200, "RFID")
+    await station.wait_until(lambda: station.evses[1].tx is not None)
+    result = await csms.send(
+        "CS1", call.SetChargingProfile(evse_id=1, charging_profile=_tx_profile(2000))
+    )
+    assert result.status == "Accepted"
+    assert len(station.profiles.installed) == 1
+    assert station.evses[1].power_w == 11_000  # the car's own AC maximum, not 2 kW
+
+
 async def test_call_error_from_station_for_unknown_evse(
     csms: TestCsms, make_station: StationFactory
 ) -> None:

@@ -157,7 +157,6 @@ async def test_a_simulated_night_keeps_limits_meets_needs_and_answers_the_grid(
         await asyncio.to_thread(warm_up)
         await _warm_up(csms)
         csms.planner.sleep = clock.sleep
-        csms.planner.retry_delay_s = 0.05
         config = FleetConfig(
             csms_url=f"ws://127.0.0.1:{csms.ocpp_port}/ocpp",
             scenario=_scenario(),

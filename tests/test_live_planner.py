@@ -18,6 +18,7 @@ from cli import main
 from csms.app import Csms
 from csms.blocks.base import ocpp_time
 from csms.blocks.stations import add_station
+from csms.grid.control import ControlBook, ControlPolicy
 from csms.grid.live_state import save_topology
 from csms.grid.topology import loads_topology
 from tests.ocpp_wire import WirePeer, open_peer
@@ -86,7 +87,9 @@ async def replanned(csms: Csms, after: int, reason: str | None = None) -> dict[s
 
     def done() -> bool:
         plan = csms.planner.plan
-        return bool(csms.planner.replans > after and plan and reason in (None, plan["reason"]))
+        # Requests arriving during a replan are merged into the next one's reason.
+        merged = plan["reason"].split(", ") if plan else []
+        return bool(csms.planner.replans > after and plan and (reason is None or reason in merged))
 
     await eventually(done)
     assert csms.planner.plan is not None
@@ -104,7 +107,6 @@ async def grid(csms: Csms) -> AsyncIterator[Csms]:
     await save_topology(document, csms.transactions.context.clock())
     for station_id in ("CS-1", "CS-2"):
         await add_station(station_id, PASSWORD)
-    csms.planner.retry_delay_s = 0.05
     yield csms
 
 
@@ -135,9 +137,10 @@ async def test_boot_gets_the_fallback_then_a_session_gets_its_tx_profile(grid: C
     await sink.close()
 
 
-async def test_a_rejected_profile_is_retried_and_reported_when_it_keeps_failing(
+async def test_a_rejected_profile_backs_off_and_is_tried_again_once_the_back_off_ends(
     grid: Csms,
 ) -> None:
+    grid.planner.control = ControlBook(ControlPolicy(base_s=0.5))
     sink = ProfileSink(await open_peer(grid, "CS-1", PASSWORD))
     await sink.peer.call("BootNotification", boot())
     await sink.wait(1)
@@ -149,9 +152,18 @@ async def test_a_rejected_profile_is_retried_and_reported_when_it_keeps_failing(
     assert failed and {(f["transaction_id"], f["outcome"]) for f in failed} == {
         ("tx-b", "Rejected")
     }
-    assert len(sink.received) - 1 >= grid.planner.profile_attempts
-    # Not taken as sent: the next replan tries again.
+    # A refusal is not retried at once; while the station backs off nothing is sent.
+    tried = len(sink.received)
+    assert tried == 2
+    count = grid.planner.replans
+    grid.planner.trigger("backing off")
+    plan = await replanned(grid, count, "backing off")
+    assert {f["outcome"] for f in plan["profiles"]["failed"]} == {"backing off"}
+    assert len(sink.received) == tried
+    assert grid.planner.status("CS-1", [1]).managed  # one refusal is no verdict yet
+    # Once the back-off has run out (in the planner's clock), the next replan tries again.
     sink.status = "Accepted"
+    await asyncio.sleep(0.6)
     count = grid.planner.replans
     grid.planner.trigger("retry")
     plan = await replanned(grid, count, "retry")
@@ -253,6 +265,14 @@ async def test_delivery_report_compares_metered_power_with_the_request(
     assert [round(s["delivered_w"]) for s in report["slots"]][1] > 6_500
     assert [s["met"] for s in report["slots"]] == [True, False]
     assert report["met_share"] == 0.5
+    assert report["guaranteed"] is True and report["not_guaranteed_because"] == []
+    # A replan that found uncontrollable load alone beyond the event's cap says so.
+    plan = dict(grid.planner.plan or {})
+    reason = "uncontrollable load 9000 W alone exceeds the limit 5000 W"
+    plan["alerts"] = [{"node": "tx-1", "event_ids": [stored["id"]], "reason": reason}]
+    await grid.planner.state.store(plan, datetime.now(UTC))
+    report = await (await http.get(f"/api/v1/grid/events/{stored['id']}/report")).json()
+    assert report["guaranteed"] is False and report["not_guaranteed_because"] == [reason]
     api = f"http://127.0.0.1:{grid.api_port}"
     assert await asyncio.to_thread(main, ["grid", "event", "list", "--api", api]) == 0
     assert "tx-1" in capsys.readouterr().out

@@ -27,7 +27,6 @@ async def grid(csms: Csms) -> AsyncIterator[Csms]:
     _, document = loads_topology(topology_toml(transformer_w=40_000, prices=[0.2] * 24))
     await save_topology(document, csms.transactions.context.clock())
     await add_station("CS-1", PASSWORD)
-    csms.planner.retry_delay_s = 0.05
     yield csms
 
 

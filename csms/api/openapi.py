@@ -68,6 +68,16 @@ _SCHEMAS: dict[str, Any] = {
                     },
                 },
             },
+            "control": {
+                "type": "array",
+                "description": "per EVSE, whether the CSMS controls its power: `managed`, "
+                "or `unmanaged: <reason> since <t>` (planned as a fixed load); only in "
+                "GET /api/v1/stations/{id}",
+                "items": {
+                    "type": "object",
+                    "properties": {"evse_id": {"type": "integer"}, "status": _string()},
+                },
+            },
         },
     },
     "BulkResult": {

@@ -17,6 +17,7 @@ from csms.blocks import authorization, stations
 from csms.blocks.transactions import list_transactions, transaction_json
 from csms.db.models import Station
 from csms.gateway import schemas
+from csms.grid.live_state import control_statuses
 from csms.ocpp_errors import CommandError, OcppError
 
 if TYPE_CHECKING:
@@ -151,7 +152,14 @@ async def get_station(request: web.Request) -> web.Response:
         view = await stations.get_station(request.match_info["id"])
     except stations.NotFound as failure:
         return error(404, str(failure))
-    return json_response(view.to_json())
+    statuses = await control_statuses()
+    evses = {int(c["evse_id"]) for c in view.connectors if c["evse_id"]}
+    evses |= {evse for station, evse in statuses if station == view.id}
+    control = [
+        {"evse_id": evse, "status": statuses.get((view.id, evse), "managed")}
+        for evse in sorted(evses)
+    ]
+    return json_response(view.to_json() | {"control": control})
 
 
 async def get_tokens(request: web.Request) -> web.Response:

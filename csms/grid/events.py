@@ -14,7 +14,7 @@ from typing import Any
 
 from csms.blocks.meter import EXPORT_REGISTER, IMPORT_REGISTER
 from csms.blocks.transaction_state import PLAUSIBLE, plausible_series
-from csms.db.models import GridEvent, MeterValue, Transaction
+from csms.db.models import GridEvent, GridPlan, MeterValue, Transaction
 from csms.db.writer import Batch, DurableWriter
 from csms.grid.live_instance import EventKind, GridEventValue
 from csms.grid.topology import Topology
@@ -226,8 +226,17 @@ async def delivery_report(event: GridEventValue, topology: Topology) -> dict[str
     registers = await read_registers(stations, event.start, event.end)
     slots = delivery(event, topology.planning.slot_seconds, registers)
     tolerance = topology.planning.dead_band_w
+    plan = await GridPlan.filter(id=1).first()
+    alerts = [
+        a
+        for a in ((plan.document or {}).get("alerts", []) if plan else [])
+        if event.id in a.get("event_ids", ()) or a.get("node") == event.node
+    ]
     return {
         **event_json(event),
+        # The current plan's word: uncontrollable load alone beyond the node's limit.
+        "guaranteed": not alerts,
+        "not_guaranteed_because": [a["reason"] for a in alerts],
         "slot_seconds": topology.planning.slot_seconds,
         "slots": [
             {

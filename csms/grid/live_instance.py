@@ -170,27 +170,35 @@ def _session(
     )
 
 
-def build_instance(
-    topology: Topology,
-    sessions: Sequence[LiveSession],
-    events: Sequence[GridEventValue],
-    now: datetime,
-    reserve_w: Mapping[tuple[str, int], float] | None = None,
-) -> tuple[Instance, list[PlacedSession]]:
-    """The planning problem from `now` over the remaining horizon, and where each session runs.
+@dataclass(frozen=True, slots=True)
+class Overload:
+    """A node whose uncontrollable load alone exceeds its import limit (or a limit event's
+    cap): the plan cannot keep it within, whatever it does with the managed sessions."""
 
-    Sessions on stations or EVSEs the topology does not place are left out (the caller
-    reports them); a `limit` event caps its node's import in the slots it overlaps, a
-    `target` event becomes a dispatch target. `reserve_w` (station, EVSE) -> W is kept
-    free above every EVSE without a session: a car that plugs in there draws its
-    fallback limit before the next plan, or forever if the CSMS is gone.
-    """
+    node: str
+    fixed_w: float
+    limit_w: float
+    event_ids: tuple[int, ...]  # limit events whose cap the fixed load alone exceeds
+
+
+def _slots(topology: Topology, now: datetime) -> tuple[datetime, int, int]:
     plan = topology.planning
     slot_s = plan.slot_seconds
     slots = max(1, round(plan.horizon_hours * 3600 / slot_s))
     # Slots on the wall clock's grid (the first one already begun), so that successive
     # replans see the same slots and prices and a profile is not resent for a shift alone.
     start = datetime.fromtimestamp(now.timestamp() // slot_s * slot_s, tz=now.tzinfo)
+    return start, slot_s, slots
+
+
+def _event_caps(
+    topology: Topology,
+    events: Sequence[GridEventValue],
+    start: datetime,
+    slot_s: int,
+    slots: int,
+) -> tuple[dict[str, list[float]], list[DispatchTarget]]:
+    """Per node the import cap of each slot where a limit event applies, and the targets."""
     caps: dict[str, list[float]] = {}
     dispatch: list[DispatchTarget] = []
     for event in events:
@@ -205,15 +213,74 @@ def build_instance(
                 series[i] = min(series[i], max(0.0, event.max_net_w))
         else:
             dispatch.append(DispatchTarget(event.node, a, b, event.max_net_w))
-    busy = {(live.station_id, live.evse_id) for live in sessions}
-    reserved: dict[str, float] = {}
-    for (station_id, evse_id), watts in (reserve_w or {}).items():
+    return caps, dispatch
+
+
+def _by_node(topology: Topology, watts: Mapping[tuple[str, int], float]) -> dict[str, float]:
+    """(station, EVSE) -> W summed on every node above the EVSE."""
+    out: dict[str, float] = {}
+    for (station_id, _), w in watts.items():
         place = topology.station(station_id)
-        if place is None or (station_id, evse_id) in busy:
+        if place is None:
             continue
         for node in topology.ancestors(place.node):
-            reserved[node.id] = reserved.get(node.id, 0.0) + watts
-    for node_id, watts in reserved.items():
+            out[node.id] = out.get(node.id, 0.0) + w
+    return out
+
+
+def overloads(
+    topology: Topology,
+    events: Sequence[GridEventValue],
+    fixed_w: Mapping[tuple[str, int], float],
+    now: datetime,
+) -> list[Overload]:
+    """Nodes whose fixed (unmanaged) load alone exceeds their limit in some slot."""
+    start, slot_s, slots = _slots(topology, now)
+    caps, _ = _event_caps(topology, events, start, slot_s, slots)
+    out = []
+    for node_id, watts in sorted(_by_node(topology, fixed_w).items()):
+        node = topology.node(node_id)
+        assert node is not None
+        limit = min(caps.get(node_id, [node.import_limit_w]))
+        if watts <= limit:
+            continue
+        ids = tuple(
+            e.id
+            for e in events
+            if e.node == node_id and e.kind is EventKind.LIMIT and e.max_net_w < watts
+        )
+        out.append(Overload(node_id, watts, limit, ids))
+    return out
+
+
+def build_instance(
+    topology: Topology,
+    sessions: Sequence[LiveSession],
+    events: Sequence[GridEventValue],
+    now: datetime,
+    reserve_w: Mapping[tuple[str, int], float] | None = None,
+    fixed_w: Mapping[tuple[str, int], float] | None = None,
+) -> tuple[Instance, list[PlacedSession]]:
+    """The planning problem from `now` over the remaining horizon, and where each session runs.
+
+    Sessions on stations or EVSEs the topology does not place are left out (the caller
+    reports them); a `limit` event caps its node's import in the slots it overlaps, a
+    `target` event becomes a dispatch target. `reserve_w` (station, EVSE) -> W is kept
+    free above every EVSE without a session: a car that plugs in there draws its
+    fallback limit before the next plan, or forever if the CSMS is gone. `fixed_w`
+    (station, EVSE) -> W: EVSEs the CSMS does not control; their sessions are not
+    planned, their load is taken off every node above them in every slot.
+    """
+    fixed = fixed_w or {}
+    start, slot_s, slots = _slots(topology, now)
+    caps, dispatch = _event_caps(topology, events, start, slot_s, slots)
+    busy = {(live.station_id, live.evse_id) for live in sessions}
+    taken = {
+        key: watts
+        for key, watts in (reserve_w or {}).items()
+        if key not in busy and key not in fixed
+    } | dict(fixed)
+    for node_id, watts in _by_node(topology, taken).items():
         node = topology.node(node_id)
         assert node is not None
         series = caps.setdefault(node_id, [node.import_limit_w] * slots)
@@ -236,6 +303,8 @@ def build_instance(
         station = topology.station(live.station_id)
         evse = station.evse(live.evse_id) if station else None
         if station is None or evse is None or live.transaction_id in seen:
+            continue
+        if (live.station_id, live.evse_id) in fixed:
             continue
         seen.add(live.transaction_id)
         session = _session(topology, live, evse, now, slot_s, slots)

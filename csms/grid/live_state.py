@@ -181,3 +181,11 @@ async def live_sessions(now: datetime) -> list[LiveSession]:
             )
         )
     return out
+
+
+async def control_statuses() -> dict[tuple[str, int], str]:
+    """(station, EVSE) -> `unmanaged: <reason> since <t>` of every EVSE the current plan
+    treats as a fixed load; any other EVSE is managed."""
+    row = await GridPlan.filter(id=1).first()
+    listed = (row.document or {}).get("unmanaged", []) if row else []
+    return {(u["station_id"], int(u["evse_id"])): str(u["status"]) for u in listed}
