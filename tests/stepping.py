@@ -10,6 +10,8 @@ import asyncio
 from collections.abc import Callable
 
 from charge_point_emulator.clock import SteppedClock
+from charge_point_emulator.fleet import Fleet
+from csms.app import Csms
 
 
 class Stepper:
@@ -64,3 +66,24 @@ class Stepper:
             self.on_step()
             self.steps += 1
             await self.settle()
+
+
+def in_flight(csms: Csms, fleet: Fleet) -> list[str]:
+    """What is still in flight between a CSMS and an emulated fleet (empty when settled)."""
+    stations = fleet.stations.values()
+    busy = [f"station {s.station_id}: {s.activity()}" for s in stations if not s.idle]
+    if not csms.planner.idle:
+        busy.append("planner")
+    if not csms.registry.idle():
+        busy.append("a command to a station")
+    return busy
+
+
+async def all_online(fleet: Fleet, stepper: Stepper, within_s: float = 600) -> None:
+    """Stations connect and boot; one whose handshake timed out on a busy machine backs off
+    in simulated time, so time moves on in 5 s steps until every station is online (at most
+    `within_s` simulated seconds; a car arriving meanwhile plugs in as it would anyway)."""
+    async with asyncio.timeout(300):
+        while fleet.snapshot().online < len(fleet.stations):
+            assert stepper.clock.elapsed() < within_s, "stations still offline"
+            await stepper.run_until(stepper.clock.elapsed() + 5)

@@ -29,7 +29,7 @@ from csms.grid.kernel import warm_up
 from csms.grid.live_state import save_topology
 from csms.grid.topology import loads_topology
 from tests.conftest import settings_for
-from tests.stepping import Stepper
+from tests.stepping import Stepper, all_online, in_flight
 
 PASSWORD = "emulated-station-password"
 T0 = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)
@@ -167,13 +167,13 @@ async def test_a_simulated_night_keeps_limits_meets_needs_and_answers_the_grid(
         fleet = Fleet(config, clock=clock)
         stepper = Stepper(
             clock,
-            busy=lambda: _busy(csms, fleet),
+            busy=lambda: in_flight(csms, fleet),
             on_step=fleet.tick,
         )
         api = f"http://127.0.0.1:{csms.api_port}"
         async with aiohttp.ClientSession(api) as http:
             await fleet.start()
-            await _all_online(fleet, stepper)
+            await all_online(fleet, stepper)
             dr, export = await _run_night(stepper, http)
             report = await (await http.get(f"/api/v1/grid/events/{export[2]}/report")).json()
             await fleet.stop()
@@ -200,26 +200,6 @@ async def _warm_up(csms: Csms) -> None:
     await fleet.start()
     await fleet.clock.sleep(400)
     await fleet.stop()
-
-
-def _busy(csms: Csms, fleet: Fleet) -> list[str]:
-    stations = fleet.stations.values()
-    busy = [f"station {s.station_id}: {s.activity()}" for s in stations if not s.idle]
-    if not csms.planner.idle:
-        busy.append("planner")
-    if not csms.registry.idle():
-        busy.append("a command to a station")
-    return busy
-
-
-async def _all_online(fleet: Fleet, stepper: Stepper) -> None:
-    """Stations connect and boot; one whose handshake timed out on a busy machine backs off
-    in simulated time, so time moves on in short steps until every station is online (the
-    first car arrives an hour in)."""
-    async with asyncio.timeout(300):
-        while fleet.snapshot().online < len(fleet.stations):
-            assert stepper.clock.elapsed() < 600, "stations still offline after 10 minutes"
-            await stepper.run_until(stepper.clock.elapsed() + 5)
 
 
 async def _post_at(

@@ -30,8 +30,8 @@ from csms.grid.kernel import warm_up
 from csms.grid.live_state import save_topology
 from csms.grid.topology import loads_topology
 from tests.conftest import settings_for
-from tests.stepping import Stepper
-from tests.test_live_e2e import SWITCH_MINUTES, _busy, _minute
+from tests.stepping import Stepper, all_online, in_flight
+from tests.test_live_e2e import SWITCH_MINUTES, _minute
 
 PASSWORD = "emulated-station-password"
 T0 = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)
@@ -136,13 +136,11 @@ async def test_the_transformer_holds_with_stations_that_refuse_or_disobey(
             tick_real_s=1.0,  # the stepper ticks the physics at every step
         )
         fleet = Fleet(config, clock=clock)
-        stepper = Stepper(clock, busy=lambda: _busy(csms, fleet), on_step=fleet.tick)
+        stepper = Stepper(clock, busy=lambda: in_flight(csms, fleet), on_step=fleet.tick)
         api = f"http://127.0.0.1:{csms.api_port}"
         async with aiohttp.ClientSession(api) as http:
             await fleet.start()
-            async with asyncio.timeout(120):
-                while fleet.snapshot().online < len(fleet.stations):
-                    await asyncio.sleep(0.05)
+            await all_online(fleet, stepper)
             await stepper.run_until(HOURS * 3600)
             control = {}
             for sid in STATIONS:
