@@ -25,9 +25,9 @@ from csms.analytics.policy import Action, Policy
 from csms.analytics.sample import Sample, samples_from_readings
 from csms.blocks.base import Clock
 from csms.blocks.meter import parse_timestamp, readings
+from csms.blocks.ports import Observable
 from csms.db.models import Alert
 from csms.db.writer import Batch, DurableWriter
-from csms.gateway.router import Router
 from csms.ocpp_errors import OcppError
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ class SafetyAnalytics:
 
     # --- hooks (on the event loop: queue only) -------------------------------------------
 
-    def observe(self, router: Router) -> None:
+    def observe(self, router: Observable) -> None:
         """Watch handled messages (after their data is committed) and refused ones."""
         for action in ("BootNotification", "TransactionEvent", "MeterValues", "NotifyEvent"):
             router.after(action, self._handled(action))

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Literal, Protocol, TypeVar
 
 from csms.db.writer import WriteOp
+from csms.ocpp_errors import OcppError
 
 T = TypeVar("T")
 
@@ -23,6 +24,17 @@ Handler = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 #: Sees a handled CALL after its response (and the data it acknowledges) is committed:
 #: `(station_id, request payload, response payload)`. It must not block: spawn work.
 AfterHook = Callable[[str, dict[str, Any], dict[str, Any]], None]
+
+#: Sees a CALL its handler refused with a CALLERROR: `(station_id, payload, error)`.
+ErrorHook = Callable[[str, dict[str, Any], OcppError], None]
+
+
+class Observable(Protocol):
+    """Where observers hook in (the gateway's Router): after answers, and after refusals."""
+
+    def after(self, action: str, hook: AfterHook) -> None: ...
+
+    def after_error(self, action: str, hook: ErrorHook) -> None: ...
 
 
 class CommandSender(Protocol):

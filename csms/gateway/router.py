@@ -11,13 +11,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from csms.blocks.meter import MeterValueError
-from csms.blocks.ports import AfterHook, Handler, Version
+from csms.blocks.ports import AfterHook, ErrorHook, Handler, Version
 from csms.ocpp_errors import ErrorCode, OcppError
 
 log = logging.getLogger(__name__)
-
-#: Sees a request its handler refused with a CALLERROR: (station_id, payload, error).
-ErrorHook = Callable[[str, dict[str, Any], OcppError], None]
 
 _VERSIONS: tuple[Version, ...] = ("v201", "v21")
 
