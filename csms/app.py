@@ -20,6 +20,7 @@ from csms.blocks.device_model import DeviceModel
 from csms.blocks.diagnostics import Diagnostics
 from csms.blocks.ports import Handler
 from csms.blocks.provisioning import Provisioning
+from csms.blocks.reconciliation import Reconciliation
 from csms.blocks.remote_control import RemoteControl
 from csms.blocks.smart_charging import SmartCharging
 from csms.blocks.transactions import Transactions
@@ -59,6 +60,14 @@ class Csms:
         self.plan_state = StoredPlanState(self.writer)
         self.planner = LivePlanner(
             settings, clock, self.registry, self.remote_control, self.plan_state
+        )
+        # Transactions a reboot lost are ended once the station has had its say.
+        self.reconciliation = Reconciliation(
+            self.remote_control,
+            self.transactions.end_unresumed,
+            clock,
+            settings.reconcile_grace,
+            on_ended=self.planner.trigger,
         )
         self.router = self._routes()
         # Judging a meter jump needs the EVSE's rated power, which the grid topology holds:
@@ -105,6 +114,7 @@ class Csms:
         for action, hook in self.planner.observers().items():
             router.after(action, hook)
         router.after("NotifyEvent", self.swap.on_notify_event)
+        router.after("BootNotification", self.reconciliation.booted)
         return router
 
     async def _on_connect(self, station_id: str, subprotocol: str) -> None:
@@ -154,6 +164,7 @@ class Csms:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.reconciliation.stop()
         await self.swap.stop()
         if self._api_runner is not None:
             await stop_api(self._api_runner)
