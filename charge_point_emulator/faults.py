@@ -27,6 +27,7 @@ class FaultKind(StrEnum):
     SOC_ANOMALY = "soc_anomaly"  # the BMS reports SoC rising 5x faster than the energy
     PHASE_IMBALANCE = "phase_imbalance"  # a failing contactor: one phase carries 30 %
     REBOOT_LOOP = "reboot_loop"  # the station reboots every `delay_s` (60 s by default)
+    UNDER_DELIVERY = "under_delivery"  # a failing power module: 30 % of what it may give
 
 
 #: Faults that hold over a period rather than firing once.
@@ -39,6 +40,7 @@ SAFETY_FAULTS = frozenset(
         FaultKind.SOC_ANOMALY,
         FaultKind.PHASE_IMBALANCE,
         FaultKind.REBOOT_LOOP,
+        FaultKind.UNDER_DELIVERY,
     }
 )
 

@@ -65,6 +65,7 @@ TX_MEASURANDS = VariableKey("SampledDataCtrlr", "TxUpdatedMeasurands")
 
 SUBPROTOCOL = Subprotocol("ocpp2.0.1")
 REPORT_PART_SIZE = 20  # report entries per NotifyReport message
+UNDER_DELIVERY_SHARE = 0.3  # what an EVSE with the under_delivery fault gives of its due
 
 
 class ConnectionState(StrEnum):
@@ -823,7 +824,10 @@ class EmulatedStation:
         hardware = evse.spec.max_power_w
         if self.faults.holds(FaultKind.IGNORES_PROFILE, self.clock.elapsed(), evse.evse_id):
             return hardware
-        return hardware if limit is None else min(limit, hardware)
+        allowed = hardware if limit is None else min(limit, hardware)
+        if self.faults.holds(FaultKind.UNDER_DELIVERY, self.clock.elapsed(), evse.evse_id):
+            return UNDER_DELIVERY_SHARE * allowed
+        return allowed
 
     def _allocate(self, now: datetime) -> None:
         """Set each EVSE's power: the EV's demand within its composite limit, and the

@@ -80,6 +80,7 @@ class Csms:
             self.remote_control.send,
             self.planner.installed_limit_w,
             self.planner.trigger,
+            rating_of=self.plan_state.evse_max_power_w,
         )
         self.safety.observe(self.router)
         self.gateway = Gateway(
