@@ -115,7 +115,8 @@ class Csms:
         for action, hook in self.planner.observers().items():
             router.after(action, hook)
         router.after("NotifyEvent", self.swap.on_notify_event)
-        router.after("BootNotification", self.reconciliation.booted)
+        # GetTransactionStatus and TransactionEvent are 2.0.1/2.1's (1.6 has neither).
+        router.after("BootNotification", self.reconciliation.booted, versions=("v201", "v21"))
         return router
 
     async def _on_connect(self, station_id: str, subprotocol: str) -> None:
