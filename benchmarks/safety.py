@@ -275,6 +275,9 @@ def wire_section(
         f"delay {statistics.median(direct.delays) if direct.delays else float('nan'):g}; "
         f"false alarms {direct.false_alarms} = {direct.per_1000:.2f} per 1,000"
         + (f" ({', '.join(direct.kinds_fired)})" if direct.kinds_fired else ""),
+        "- a sample's fleet baselines are learned from its few stations only, so its false "
+        "alarms are no fleet rate (the week's 500 stations above are); that the wire path "
+        "raises what the direct path raises on the same stations is what this shows",
     ]
     return lines
 
