@@ -13,6 +13,9 @@ class FaultKind(StrEnum):
     NO_ANSWER = "no_answer"  # never answer a CALL
     MALFORMED_FRAME = "malformed_frame"  # send a frame that is not OCPP-J
     LOSE_RESPONSE = "lose_response"  # ignore the CSMS's answer to our next CALL
+    # Power cut at `at_s`: running transactions are lost without an Ended event, then the
+    # station boots again (PowerUp) and does not resume them.
+    POWER_LOSS = "power_loss"
     # From `at_s` on, for good (`count` does not apply):
     NO_SMART_CHARGING = "no_smart_charging"  # smart-charging CALLs -> NotImplemented
     # Safety faults (issue 19): from `at_s` on (for `duration_s`, 0 = for good) the station's
@@ -24,6 +27,7 @@ class FaultKind(StrEnum):
     SOC_ANOMALY = "soc_anomaly"  # the BMS reports SoC rising 5x faster than the energy
     PHASE_IMBALANCE = "phase_imbalance"  # a failing contactor: one phase carries 30 %
     REBOOT_LOOP = "reboot_loop"  # the station reboots every `delay_s` (60 s by default)
+    UNDER_DELIVERY = "under_delivery"  # a failing power module: 30 % of what it may give
 
 
 #: Faults that hold over a period rather than firing once.
@@ -36,6 +40,7 @@ SAFETY_FAULTS = frozenset(
         FaultKind.SOC_ANOMALY,
         FaultKind.PHASE_IMBALANCE,
         FaultKind.REBOOT_LOOP,
+        FaultKind.UNDER_DELIVERY,
     }
 )
 
@@ -99,10 +104,11 @@ class FaultPlan:
         return [(f.kind, f.at_s, f.evse) for f in self.pending if f.kind in SAFETY_FAULTS]
 
     def next_scheduled(self) -> Fault | None:
-        """The earliest fault that fires on its own (drop or malformed frame)."""
+        """The earliest fault that fires on its own (drop, malformed frame, power loss)."""
         timed = [
             f
             for f in self.pending
-            if f.kind in (FaultKind.DROP_CONNECTION, FaultKind.MALFORMED_FRAME)
+            if f.kind
+            in (FaultKind.DROP_CONNECTION, FaultKind.MALFORMED_FRAME, FaultKind.POWER_LOSS)
         ]
         return min(timed, key=lambda f: f.at_s) if timed else None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +54,14 @@ class OfflineQueue:
     def pop(self) -> QueuedMessage:
         """Remove the head once the CSMS has acknowledged it."""
         return self._items.popleft()
+
+    def discard(self, lost: Callable[[QueuedMessage], bool]) -> int:
+        """Forget the messages `lost` picks (a power cut wipes a volatile queue); only while
+        no message is on the wire. Returns how many were forgotten."""
+        kept = [m for m in self._items if not lost(m)]
+        forgotten = len(self._items) - len(kept)
+        self._items = deque(kept)
+        return forgotten
 
     def __len__(self) -> int:
         return len(self._items)

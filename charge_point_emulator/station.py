@@ -65,6 +65,7 @@ TX_MEASURANDS = VariableKey("SampledDataCtrlr", "TxUpdatedMeasurands")
 
 SUBPROTOCOL = Subprotocol("ocpp2.0.1")
 REPORT_PART_SIZE = 20  # report entries per NotifyReport message
+UNDER_DELIVERY_SHARE = 0.3  # what an EVSE with the under_delivery fault gives of its due
 
 
 class ConnectionState(StrEnum):
@@ -823,7 +824,10 @@ class EmulatedStation:
         hardware = evse.spec.max_power_w
         if self.faults.holds(FaultKind.IGNORES_PROFILE, self.clock.elapsed(), evse.evse_id):
             return hardware
-        return hardware if limit is None else min(limit, hardware)
+        allowed = hardware if limit is None else min(limit, hardware)
+        if self.faults.holds(FaultKind.UNDER_DELIVERY, self.clock.elapsed(), evse.evse_id):
+            return UNDER_DELIVERY_SHARE * allowed
+        return allowed
 
     def _allocate(self, now: datetime) -> None:
         """Set each EVSE's power: the EV's demand within its composite limit, and the
@@ -906,12 +910,46 @@ class EmulatedStation:
             self._end_transaction(evse, "ResetCommand", "ImmediateReset", now)
         self.spawn(self._reboot())
 
-    async def _reboot(self) -> None:
-        """Reconnect and boot again with reason RemoteReset (EVs stay plugged in)."""
-        self.boot_reason = "RemoteReset"
+    async def reboot(self, reason: str = "RemoteReset") -> None:
+        """Reconnect and boot again; running transactions go on (resumed after the boot)."""
+        await self._reboot(reason)
+
+    async def _reboot(self, reason: str = "RemoteReset") -> None:
+        """Reconnect and boot again with `reason` (EVs stay plugged in)."""
+        self.boot_reason = reason
         self._needs_boot = True
         if self._ws is not None:
             await self._ws.close()
+
+    async def lose_power(self) -> None:
+        """A power cut: running transactions are lost without an Ended event (with what
+        was queued of them), EVs stay plugged in, and the station boots again (PowerUp)
+        without resuming them, as many do."""
+        now = self.clock.now()
+        self._tick(now)
+        lost: set[str] = set()
+        for evse in self.evses.values():
+            if evse.tx is not None:
+                lost.add(evse.tx.transaction_id)
+                self.truth.end(evse.tx.transaction_id, now)
+                self.profiles.end_transaction(evse.tx.transaction_id)
+                evse.tx = None
+                evse.power_w = 0.0
+        # Offline until the link's tasks are gone, so no message of them is on the wire.
+        self._hold_offline = True
+        self._restore.clear()
+        if self._ws is not None:
+            await self._ws.close()
+        await self.wait_until(lambda: self.state is ConnectionState.OFFLINE, within_s=30)
+        self.queue.discard(
+            lambda m: (
+                isinstance(m.payload, call.TransactionEvent)
+                and m.payload.transaction_info["transaction_id"] in lost
+            )
+        )
+        self.boot_reason = "PowerUp"
+        self._needs_boot = True
+        self.restore_connection()
 
     async def triggered(self, message: str, evse_id: int | None) -> None:
         now = self.clock.now()
@@ -1130,6 +1168,9 @@ class EmulatedStation:
             if taken.kind is FaultKind.DROP_CONNECTION:
                 logger.info("%s: fault: dropping the connection", self.station_id)
                 await self.drop_connection(taken.duration_s)
+            elif taken.kind is FaultKind.POWER_LOSS:
+                logger.info("%s: fault: power loss", self.station_id)
+                await self.lose_power()
             elif taken.kind is FaultKind.MALFORMED_FRAME and self._ws is not None:
                 logger.info("%s: fault: sending a malformed frame", self.station_id)
                 await self._ws.send('[2, "malformed", "Heartbeat", {')

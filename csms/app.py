@@ -20,6 +20,7 @@ from csms.blocks.device_model import DeviceModel
 from csms.blocks.diagnostics import Diagnostics
 from csms.blocks.ports import Handler
 from csms.blocks.provisioning import Provisioning
+from csms.blocks.reconciliation import Reconciliation
 from csms.blocks.remote_control import RemoteControl
 from csms.blocks.smart_charging import SmartCharging
 from csms.blocks.transactions import Transactions
@@ -60,6 +61,14 @@ class Csms:
         self.planner = LivePlanner(
             settings, clock, self.registry, self.remote_control, self.plan_state
         )
+        # Transactions a reboot lost are ended once the station has had its say.
+        self.reconciliation = Reconciliation(
+            self.remote_control,
+            self.transactions.end_unresumed,
+            clock,
+            settings.reconcile_grace,
+            on_ended=self.planner.trigger,
+        )
         self.router = self._routes()
         # Judging a meter jump needs the EVSE's rated power, which the grid topology holds:
         # read from the plan state's cache, loaded at start, so never from the planner's
@@ -71,6 +80,7 @@ class Csms:
             self.remote_control.send,
             self.planner.installed_limit_w,
             self.planner.trigger,
+            rating_of=self.plan_state.evse_max_power_w,
         )
         self.safety.observe(self.router)
         self.gateway = Gateway(
@@ -105,6 +115,8 @@ class Csms:
         for action, hook in self.planner.observers().items():
             router.after(action, hook)
         router.after("NotifyEvent", self.swap.on_notify_event)
+        # GetTransactionStatus and TransactionEvent are 2.0.1/2.1's (1.6 has neither).
+        router.after("BootNotification", self.reconciliation.booted, versions=("v201", "v21"))
         return router
 
     async def _on_connect(self, station_id: str, subprotocol: str) -> None:
@@ -154,6 +166,7 @@ class Csms:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.reconciliation.stop()
         await self.swap.stop()
         if self._api_runner is not None:
             await stop_api(self._api_runner)

@@ -48,6 +48,10 @@ class Settings:
     #: How long a station found unable or unwilling to follow profiles is planned as a
     #: fixed load before it is tried again (s); boot and firmware changes re-probe at once.
     reprobe_interval: float = 3600.0
+    #: After a boot, how long a transaction its station cannot vouch for (no answer to
+    #: GetTransactionStatus) stays active waiting for its events before it is ended as not
+    #: resumed (s); keep it above the stations' TxUpdatedInterval.
+    reconcile_grace: float = 300.0
     #: Max time the durable writer waits to fill a group commit (s).
     commit_window: float = 0.002
     #: Max writes in one group commit.

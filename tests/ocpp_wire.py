@@ -58,6 +58,15 @@ class WirePeer:
     async def expect_call(self, timeout: float = 10) -> list[Any]:
         return await asyncio.wait_for(self.incoming.get(), timeout)
 
+    async def expect_answer(self, timeout: float = 10) -> list[Any]:
+        """The next CALLRESULT/CALLERROR frame; CALLs of the CSMS meanwhile (a boot makes it
+        ask GetTransactionStatus) are answered NotImplemented, as a minimal station would."""
+        while True:
+            frame = await self.expect_call(timeout)
+            if frame[0] != 2:
+                return frame
+            await self.send_raw(json.dumps([4, frame[1], "NotImplemented", "not emulated", {}]))
+
     async def answer(self, unique_id: str, payload: dict[str, Any]) -> None:
         await self.websocket.send(json.dumps([3, unique_id, payload]))
 

@@ -101,7 +101,7 @@ async def fuzz_once(bench: Bench, action: str, seed: int) -> None:
     case = bench.generator.case(random.Random(seed), action)
     unique_id = f"f{next(bench.ids)}"
     await bench.fuzzed.send_raw(with_id(case, unique_id))
-    answer = await bench.fuzzed.expect_call()
+    answer = await bench.fuzzed.expect_answer()
     assert answer[1] == unique_id, answer
     _, wrong = outcome(case, answer)
     assert wrong is None, (wrong, case.text[:400], answer)

@@ -214,6 +214,22 @@ async def test_refused_handshakes_are_logged_with_station_address_and_reason_rat
     assert all("CS-1" in m and "127.0.0.1" in m and "wrong password" in m for m in refusals)
 
 
+async def test_a_refused_subprotocol_is_logged_with_station_address_and_reason(
+    csms: Csms, caplog: pytest.LogCaptureFixture
+) -> None:
+    await add_station("CS-1", PASSWORD)
+    caplog.set_level(logging.WARNING, logger="csms.gateway.server")
+    with pytest.raises(InvalidStatus):
+        await connect(
+            f"ws://127.0.0.1:{csms.ocpp_port}/ocpp/CS-1",
+            subprotocols=["ocpp1.5"],  # type: ignore[list-item]
+            additional_headers=basic_auth("CS-1", PASSWORD),
+        )
+    [refusal] = [r.getMessage() for r in caplog.records if "handshake refused" in r.getMessage()]
+    assert "CS-1" in refusal and "127.0.0.1" in refusal
+    assert "400" in refusal and "subprotocols" in refusal
+
+
 async def test_links_open_at_shutdown_close_with_1001_and_are_recorded_disconnected(
     db_url: str, kernel_loaded: None
 ) -> None:

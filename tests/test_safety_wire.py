@@ -21,6 +21,7 @@ from csms.app import Csms
 from csms.blocks.authorization import add_token
 from csms.blocks.stations import add_station
 from csms.db.models import Alert, Transaction
+from tests.ocpp_wire import WirePeer
 
 PASSWORD = "emulated-station-password"
 SPEED = 600.0
@@ -172,3 +173,26 @@ async def test_a_flapping_link_is_alerted(
     [alert] = await _alerts(http, station="FLAP-1")
     assert alert["readings"]["events"] == alert["threshold"] == 6.0
     assert alert["readings"]["span_s"] <= 1800.0
+
+
+async def test_callerror_burst_counts_what_the_gateway_refuses(
+    csms: Csms, peer: WirePeer, http: aiohttp.ClientSession
+) -> None:
+    """Schema violations and broken frames are answered by the gateway before any handler;
+    they count towards the burst like a handler's refusals."""
+    for n in range(6):
+        answer = await peer.call("StatusNotification", {"evseId": n})  # fields missing
+        assert answer[0] == 4 and answer[2] == "OccurrenceConstraintViolation", answer
+    for n in range(3):
+        answer = await peer.call("Heartbeat", {"unexpected": n})
+        assert answer[0] == 4, answer
+    await peer.send_raw('[2, "broken-1", "Heartbeat"]')  # a CALL without its payload
+    assert (await peer.expect_call())[0] == 4
+
+    async def alerted() -> bool:
+        await csms.safety.drained()
+        return await Alert.filter(station_id="CS-1", kind="call_error_burst").exists()
+
+    await eventually(alerted)
+    [alert] = await _alerts(http, station="CS-1")
+    assert alert["readings"]["events"] == alert["threshold"] == 10.0

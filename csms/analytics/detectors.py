@@ -185,7 +185,7 @@ def _limits(s: Sample, track: EvseTrack, fleet: FleetBaselines, t: Thresholds) -
             s,
             AlertKind.OVER_LIMIT,
             Severity.WARNING,
-            f"draws {s.power_w:.0f} W over its profile limit {s.limit_w:.0f} W "
+            f"draws {s.power_w:.0f} W over its {s.limit_source} limit {s.limit_w:.0f} W "
             f"(bound {bound:.0f} W): the station ignores its limit",
             bound,
             s.power_w / max(s.limit_w, 1.0),

@@ -31,6 +31,10 @@ class Sample:
     voltages: tuple[float, ...] = ()
     currents: tuple[float, ...] = ()
     limit_w: float | None = None
+    #: Where `limit_w` comes from: "profile" (one the CSMS installed) or "rated" (the EVSE's
+    #: rated power, when no profile is known).
+    limit_source: str = "profile"
+    #: The power the EV asks for (csms.analytics.ev_demand), None when unknown or none.
     ev_max_w: float | None = None
 
 

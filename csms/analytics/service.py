@@ -19,13 +19,14 @@ from typing import Any
 
 from csms.analytics.alerts import alert_row
 from csms.analytics.engine import SafetyEngine
+from csms.analytics.ev_demand import ev_max_w, needs_max_w
 from csms.analytics.findings import AlertKind, Finding
 from csms.analytics.metrics import ALERTS
 from csms.analytics.policy import Action, Policy
 from csms.analytics.sample import Sample, samples_from_readings
 from csms.blocks.base import Clock
 from csms.blocks.meter import parse_timestamp, readings
-from csms.blocks.ports import Observable
+from csms.blocks.ports import ANY_ACTION, Observable
 from csms.db.models import Alert
 from csms.db.writer import Batch, DurableWriter
 from csms.ocpp_errors import OcppError
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 
 #: (station, EVSE, transaction, at) -> the charging profile limit installed then (W).
 LimitOf = Callable[[str, int, str | None, datetime], float | None]
+#: (station, EVSE) -> the EVSE's rated power (W), the limit its station may never exceed.
+RatingOf = Callable[[str, int], float | None]
 #: (station, action, payload) -> the station's answer.
 Send = Callable[[str, str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
@@ -67,6 +70,7 @@ class SafetyAnalytics:
         limit_of: LimitOf,
         replan: Callable[[str], None],
         *,
+        rating_of: RatingOf | None = None,
         engine: SafetyEngine | None = None,
         policy: Policy | None = None,
         max_queue: int = 10_000,
@@ -78,6 +82,7 @@ class SafetyAnalytics:
         self.send = send
         self.limit_of = limit_of
         self.replan = replan
+        self.rating_of = rating_of
         self.engine = engine or SafetyEngine()
         self.policy = policy or Policy()
         self.dropped = 0
@@ -87,6 +92,9 @@ class SafetyAnalytics:
         self._max_cached = max_cached
         self._models: OrderedDict[str, str] = OrderedDict()
         self._temperatures: OrderedDict[tuple[str, int], tuple[datetime, float]] = OrderedDict()
+        #: Per EVSE: the EV's announced maximum power (W), and its session's chargingState.
+        self._announced: OrderedDict[tuple[str, int], float] = OrderedDict()
+        self._charging_states: OrderedDict[tuple[str, int], str] = OrderedDict()
         self._actions: set[asyncio.Task[None]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -94,10 +102,17 @@ class SafetyAnalytics:
     # --- hooks (on the event loop: queue only) -------------------------------------------
 
     def observe(self, router: Observable) -> None:
-        """Watch handled messages (after their data is committed) and refused ones."""
-        for action in ("BootNotification", "TransactionEvent", "MeterValues", "NotifyEvent"):
+        """Watch handled messages (after their data is committed) and every CALLERROR the
+        station got: a handler's refusal or the gateway's (schema, broken frame)."""
+        for action in (
+            "BootNotification",
+            "TransactionEvent",
+            "MeterValues",
+            "NotifyEvent",
+            "NotifyEVChargingNeeds",
+        ):
             router.after(action, self._handled(action))
-            router.after_error(action, self._refused(action))
+        router.after_error(ANY_ACTION, self._refused("*"))
 
     def _handled(self, action: str) -> Callable[[str, dict[str, Any], dict[str, Any]], None]:
         def hook(station_id: str, payload: dict[str, Any], response: dict[str, Any]) -> None:
@@ -165,6 +180,11 @@ class SafetyAnalytics:
                 out += [(drop, None)] if drop else []
             elif message.action == "NotifyEvent":
                 self._temperature(message)
+            elif message.action == "NotifyEVChargingNeeds":
+                wanted = needs_max_w(message.payload)
+                key = (message.station_id, message.payload["evseId"])
+                if wanted is not None:
+                    self._remember(self._announced, key, wanted)
             elif message.action == "closed":
                 payload = message.payload
                 self.engine.closed(message.station_id, payload["evse"], AlertKind(payload["kind"]))
@@ -182,6 +202,17 @@ class SafetyAnalytics:
             evse_id, transaction_id = payload.get("evseId"), None
         if not evse_id:
             return []
+        key = (message.station_id, evse_id)
+        if message.action == "TransactionEvent":
+            state = payload["transactionInfo"].get("chargingState")
+            if state is not None:
+                self._remember(self._charging_states, key, state)
+        rating = self.rating_of(*key) if self.rating_of is not None else None
+        wants = ev_max_w(self._charging_states.get(key), self._announced.get(key), rating)
+        if message.action == "TransactionEvent" and payload["eventType"] == "Ended":
+            # The next session's EV announces its own needs.
+            self._announced.pop(key, None)
+            self._charging_states.pop(key, None)
         try:
             parsed = readings(payload.get("meterValue", ()))
         except (ValueError, KeyError):  # not a reading the handler could have stored
@@ -193,11 +224,15 @@ class SafetyAnalytics:
         ):
             reported = self._temperatures.get((message.station_id, evse_id))
             fresh = reported is not None and abs(reported[0] - sample.at) <= TEMPERATURE_FRESH
+            # No profile of ours in force: the EVSE's rating is still a limit it must keep.
+            limit = self.limit_of(message.station_id, evse_id, transaction_id, sample.at)
             out.append(
                 replace(
                     sample,
                     temperature_c=reported[1] if fresh and reported else None,
-                    limit_w=self.limit_of(message.station_id, evse_id, transaction_id, sample.at),
+                    limit_w=limit if limit is not None else rating,
+                    limit_source="profile" if limit is not None else "rated",
+                    ev_max_w=wants,
                 )
             )
         return out

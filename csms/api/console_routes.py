@@ -92,10 +92,14 @@ async def station_page(query: str, offset: int, limit: int) -> dict[str, Any]:
     total = await rows.count()
     page = await rows.order_by("id").offset(offset).limit(limit)
     statuses: dict[str, list[str]] = {}
-    for station_id, status in await Connector.filter(
+    own: dict[str, str] = {}
+    for station_id, evse_id, status in await Connector.filter(
         station_id__in=[s.id for s in page]
-    ).values_list("station_id", "status"):
-        statuses.setdefault(station_id, []).append(status)
+    ).values_list("station_id", "evse_id", "status"):
+        if evse_id == stations.STATION_EVSE:
+            own[station_id] = status  # the station's own status, not an EVSE's
+        else:
+            statuses.setdefault(station_id, []).append(status)
     return {
         "total": total,
         "offset": offset,
@@ -107,6 +111,7 @@ async def station_page(query: str, offset: int, limit: int) -> dict[str, Any]:
                 "last_seen": _iso(s.last_seen),
                 "model": s.model,
                 "protocol": s.protocol,
+                "status": own.get(s.id),
                 "statuses": sorted(statuses.get(s.id, [])),
             }
             for s in page

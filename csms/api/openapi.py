@@ -56,6 +56,12 @@ _SCHEMAS: dict[str, Any] = {
             "model": _string(True),
             "firmware_version": _string(True),
             "protocol": _string(True),
+            "status": _string(
+                True,
+                description="the station's own status: its StatusNotification for EVSE 0 "
+                "(connector 0), never listed among the connectors",
+            ),
+            "status_at": _string(True, format="date-time"),
             "connectors": {
                 "type": "array",
                 "items": {

@@ -29,12 +29,18 @@ AfterHook = Callable[[str, dict[str, Any], dict[str, Any]], None]
 ErrorHook = Callable[[str, dict[str, Any], OcppError], None]
 
 
+#: The action an `ErrorHook` registers under to hear every CALLERROR of a station.
+ANY_ACTION = "*"
+
+
 class Observable(Protocol):
     """Where observers hook in (the gateway's Router): after answers, and after refusals."""
 
     def after(self, action: str, hook: AfterHook) -> None: ...
 
-    def after_error(self, action: str, hook: ErrorHook) -> None: ...
+    def after_error(self, action: str, hook: ErrorHook) -> None:
+        """`action` "*": every CALLERROR the station got, the gateway's refusals included."""
+        ...
 
 
 class CommandSender(Protocol):

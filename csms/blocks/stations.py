@@ -17,6 +17,9 @@ from csms.passwords import check_password_strength, hash_password
 
 REGISTRATION_STATUSES = ("Accepted", "Pending", "Rejected")
 
+#: EVSE id that stands for the charging station as a whole (OCPP 2.0.1 ChangeAvailability).
+STATION_EVSE = 0
+
 
 class AlreadyExists(Exception):
     pass
@@ -37,7 +40,12 @@ class StationView:
     model: str | None
     firmware_version: str | None
     protocol: str | None
+    #: The EVSEs' connectors; EVSE 0 / connector 0 is the station itself, so its status
+    #: is `status` below, never an EVSE's.
     connectors: tuple[dict[str, Any], ...] = ()
+    #: The station's own status (a StatusNotification for EVSE 0), None if it sent none.
+    status: str | None = None
+    status_at: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -50,11 +58,15 @@ class StationView:
             "model": self.model,
             "firmware_version": self.firmware_version,
             "protocol": self.protocol,
+            "status": self.status,
+            "status_at": self.status_at.isoformat() if self.status_at else None,
             "connectors": list(self.connectors),
         }
 
 
 def _view(station: Station, connectors: list[Connector] | None = None) -> StationView:
+    # Stations from 1.6 habits report connector 0 (the whole station) as EVSE 0.
+    own = next((c for c in connectors or [] if c.evse_id == STATION_EVSE), None)
     return StationView(
         id=station.id,
         node=station.node,
@@ -65,6 +77,8 @@ def _view(station: Station, connectors: list[Connector] | None = None) -> Statio
         model=station.model,
         firmware_version=station.firmware_version,
         protocol=station.protocol,
+        status=own.status if own else None,
+        status_at=own.status_at if own else None,
         connectors=tuple(
             {
                 "evse_id": c.evse_id,
@@ -73,6 +87,7 @@ def _view(station: Station, connectors: list[Connector] | None = None) -> Statio
                 "status_at": c.status_at.isoformat(),
             }
             for c in connectors or []
+            if c.evse_id != STATION_EVSE
         ),
     )
 

@@ -74,6 +74,12 @@ class Flag(StrEnum):
     IMPOSSIBLE_JUMP = "impossible_jump"
     #: Ended by the CSMS because a newer transaction started on the same EVSE.
     SUPERSEDED = "superseded"
+    #: Ended by the CSMS because its station booted and did not resume it.
+    NOT_RESUMED = "not_resumed"
+
+
+#: Flags of a transaction the CSMS ended itself (the station sent no Ended event).
+ENDED_BY_CSMS = (Flag.SUPERSEDED.value, Flag.NOT_RESUMED.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -558,6 +564,44 @@ def supersede(state: TxState, at: datetime) -> TxState:
         flags=_counted(state.flags, Counter({Flag.SUPERSEDED.value: 1})),
         quality=_counted(state.quality, Counter({Flag.SUPERSEDED.value: 1})),
     )
+
+
+def end_unresumed(state: TxState, reason: str, booted_at: datetime) -> TxState:
+    """End `state`, which its station lost in a reboot: at its last reading (the last sign
+    it ran), else its start, else the boot; energy stays its valid readings'."""
+    moments = [link[0] for link in (*state.imports, *state.exports)]
+    at = max(moments) if moments else state.started_at or booted_at
+    return replace(
+        state,
+        ended=True,
+        ended_at=at,
+        stopped_reason=reason,
+        flags=_counted(state.flags, Counter({Flag.NOT_RESUMED.value: 1})),
+        quality=_counted(state.quality, Counter({Flag.NOT_RESUMED.value: 1})),
+    )
+
+
+def ended_by_csms(before: TxState, state: TxState) -> TxState:
+    """`state` (a refold of the stored events) ended again as the CSMS ended `before`, when
+    the station never sent an Ended of its own."""
+    flags = dict(before.quality)
+    if state.ended or not any(flag in flags for flag in ENDED_BY_CSMS):
+        return state
+    return replace(
+        state,
+        ended=True,
+        ended_at=before.ended_at,
+        stopped_reason=before.stopped_reason,
+        flags=_counted(state.flags, Counter({f: flags[f] for f in ENDED_BY_CSMS if f in flags})),
+        quality=_counted(
+            state.quality, Counter({f: flags[f] for f in ENDED_BY_CSMS if f in flags})
+        ),
+    )
+
+
+def with_token(state: TxState, id_token: str, id_token_type: str | None) -> TxState:
+    """`state` with the id token its events left out (the one a remote start sent)."""
+    return replace(state, id_token=id_token, id_token_type=id_token_type)
 
 
 def to_json(state: TxState) -> dict[str, Any]:

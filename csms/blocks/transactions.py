@@ -22,6 +22,7 @@ from csms.blocks.meter import (
     readings,
     register_values,
 )
+from csms.blocks.remote_starts import SentToken, sent_token
 from csms.db.models import MeterValue, StationEvent, Transaction, TransactionEvent
 from csms.db.writer import Batch
 from csms.ocpp_errors import ErrorCode, OcppError
@@ -35,6 +36,11 @@ _PENDING_EVENTS = "transactions.pending_events"
 
 #: StationEvent kind logged when a Started event ends an older transaction on its EVSE.
 SUPERSEDED_EVENT = "TransactionSuperseded"
+#: StationEvent kind logged when a transaction is ended because its station did not resume
+#: it after a boot (csms.blocks.reconciliation).
+NOT_RESUMED_EVENT = "TransactionNotResumed"
+#: stoppedReason of such a transaction.
+NOT_RESUMED_REASON = "NotResumedAfterBoot"
 
 #: (station id, EVSE id) -> the EVSE's rated power in W, or None if unknown.
 EvsePower = Callable[[str, int], float | None]
@@ -181,10 +187,7 @@ class Transactions:
         """The state with a late event folded in seqNo order with every stored one."""
         state = machine.fold([*history, event], rules)
         assert state is not None
-        if machine.Flag.SUPERSEDED.value in dict(before.quality) and not state.ended:
-            assert before.ended_at is not None
-            state = machine.supersede(state, before.ended_at)
-        return state
+        return machine.ended_by_csms(before, state)
 
     async def _prefold(
         self, station_id: str, event: machine.TxEvent
@@ -257,11 +260,66 @@ class Transactions:
                 state.evse_id,
             )
 
+    async def end_unresumed(
+        self, station_id: str, transaction_id: str, booted_at: datetime, evidence: str
+    ) -> bool:
+        """End a transaction its station lost in the reboot at `booted_at`, unless the station
+        has sent a live (not offline) event of it since: then it resumed it, whatever it
+        answered. Returns whether it was ended."""
+
+        async def write(batch: Batch) -> bool:
+            heard = (
+                await TransactionEvent.filter(
+                    station_id=station_id,
+                    transaction_id=transaction_id,
+                    received_at__gte=booted_at,
+                    offline=False,
+                )
+                .using_db(batch.conn)
+                .exists()
+            )
+            row_id, state = await self._current(batch, station_id, transaction_id)
+            if heard or row_id is None or state is None or state.ended:
+                return False
+            ended = machine.end_unresumed(state, NOT_RESUMED_REASON, booted_at)
+            batch.update(Transaction(id=row_id, **_transaction_fields(ended)), _UPDATED_FIELDS)
+            batch.insert(
+                StationEvent(
+                    station_id=station_id,
+                    kind=NOT_RESUMED_EVENT,
+                    timestamp=self.context.clock(),
+                    payload={
+                        "transactionId": transaction_id,
+                        "evseId": ended.evse_id,
+                        "stoppedReason": NOT_RESUMED_REASON,
+                        "bootedAt": booted_at.isoformat(),
+                        "evidence": evidence,
+                        "energyWh": ended.energy_wh,
+                    },
+                )
+            )
+            batch.shared.setdefault(_PENDING, {})[(station_id, transaction_id)] = (row_id, ended)
+            batch.on_commit(partial(self._remember, station_id, row_id, ended))
+            return True
+
+        return await self.context.writer.submit(write)
+
     async def transaction_event(self, station_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         received_at = self.context.clock()
         event, samples = parse_event(payload, received_at)
 
         prefolded = await self._prefold(station_id, event)
+        sent: SentToken | None = None
+        if event.id_token is None and (
+            event.event_type is machine.EventType.STARTED
+            or event.remote_start_id is not None
+            or event.trigger_reason == "RemoteStart"
+        ):
+            # Started remotely, the idToken left out: the transaction is the token's the
+            # CSMS sent (its priority and group apply), not anonymous.
+            sent = await sent_token(
+                station_id, event.transaction_id, event.remote_start_id, received_at
+            )
 
         async def write(batch: Batch) -> str | None:
             """Returns why the event is refused, or None; it never raises for that: an op
@@ -284,6 +342,12 @@ class Transactions:
                     unwritten = batch.shared.setdefault(_PENDING_EVENTS, {})
                     history += unwritten.get((station_id, event.transaction_id), [])
                     state = self._refolded(history, event, before, rules)
+            if state.id_token is None:
+                # A token once known stays: a refold of events without it must not drop it.
+                if before is not None and before.id_token is not None:
+                    state = machine.with_token(state, before.id_token, before.id_token_type)
+                elif sent is not None:
+                    state = machine.with_token(state, sent.id_token, sent.type)
             batch.shared.setdefault(_PENDING_EVENTS, {}).setdefault(
                 (station_id, event.transaction_id), []
             ).append(event)

@@ -32,6 +32,8 @@ from csms.ocpp_errors import (
 log = logging.getLogger(__name__)
 
 InboundHandler = Callable[[str, str, dict[str, Any]], Awaitable[dict[str, Any]]]
+#: Told of each CALL the connection refused itself: `(station_id, action, payload, error)`.
+RefusalObserver = Callable[[str, str, Any, OcppError], None]
 
 
 class StationConnection:
@@ -57,6 +59,7 @@ class StationConnection:
         max_queued: int = 100,
         rejected: bool = False,
         log_throttle: LogThrottle | None = None,
+        on_refused: RefusalObserver | None = None,
     ):
         self.station_id = station_id
         self.websocket = websocket
@@ -67,6 +70,7 @@ class StationConnection:
         #: Registration Rejected at the last boot: only BootNotification is answered (B03).
         self.rejected = rejected
         self.log_throttle = log_throttle or LogThrottle()
+        self.on_refused = on_refused
         self._call_lock = asyncio.Lock()
         self._waiting = 0
         self._pending: tuple[str, str, asyncio.Future[dict[str, Any]]] | None = None
@@ -100,6 +104,7 @@ class StationConnection:
                 self._log(logging.WARNING, "dropped unreadable frame: %s", error)
                 return
             self._log(logging.INFO, "frame refused: %s %s", error.code, error)
+            self._observe_refusal("", {}, OcppError(error.code, str(error)))
             await self._send(ocppj.call_error_frame(error.unique_id, error.code, str(error)))
             return
         if isinstance(message, Call):
@@ -107,13 +112,27 @@ class StationConnection:
         else:
             self._resolve(message)
 
+    def _observe_refusal(self, action: str, payload: Any, error: OcppError) -> None:
+        if self.on_refused is None:
+            return
+        try:
+            self.on_refused(self.station_id, action, payload, error)
+        except Exception:
+            log.exception("[%s] observer of a refusal failed", self.station_id)
+
     async def _answer(self, call: Call) -> None:
         try:
-            schemas.validate(self.version, call.action, "Request", call.payload)
-            if self.rejected and call.action != "BootNotification":
-                raise OcppError(
-                    ErrorCode.SECURITY_ERROR, "registration Rejected: send BootNotification first"
-                )
+            try:
+                schemas.validate(self.version, call.action, "Request", call.payload)
+                if self.rejected and call.action != "BootNotification":
+                    raise OcppError(
+                        ErrorCode.SECURITY_ERROR,
+                        "registration Rejected: send BootNotification first",
+                    )
+            except OcppError as refused:
+                # Refused here, before any handler: the router's observers hear it from us.
+                self._observe_refusal(call.action, call.payload, refused)
+                raise
             response = await self.handler(self.station_id, call.action, call.payload)
             if call.action == "BootNotification":
                 self.rejected = response["status"] == "Rejected"

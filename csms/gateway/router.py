@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from csms.blocks.meter import MeterValueError
-from csms.blocks.ports import AfterHook, ErrorHook, Handler, Version
+from csms.blocks.ports import ANY_ACTION, AfterHook, ErrorHook, Handler, Version
 from csms.ocpp_errors import ErrorCode, OcppError
 
 log = logging.getLogger(__name__)
@@ -53,28 +53,52 @@ class Router:
         self, action: str, hook: ErrorHook, versions: tuple[Version, ...] = _VERSIONS
     ) -> None:
         """Call `hook` when the handler of `action` answered with a CALLERROR (observers that
-        count a station's failures); logged like `after` hooks when it raises."""
+        count a station's failures); logged like `after` hooks when it raises. With
+        `ANY_ACTION`, every CALLERROR the station got, the gateway's refusals included."""
         for version in versions:
             self._error_hooks[version].setdefault(action, []).append(hook)
+
+    def refused(
+        self, version: Version, station_id: str, action: str, payload: Any, error: OcppError
+    ) -> None:
+        """The gateway answered a CALL with a CALLERROR before any handler saw it (`action`
+        "" when the frame was too broken to name one): only `ANY_ACTION` observers hear."""
+        self._failed(version, station_id, action, payload, error, handled=False)
+
+    def _failed(
+        self,
+        version: Version,
+        station_id: str,
+        action: str,
+        payload: Any,
+        error: OcppError,
+        handled: bool = True,
+    ) -> None:
+        hooks = self._error_hooks[version]
+        chosen = [*(hooks.get(action, ()) if handled else ()), *hooks.get(ANY_ACTION, ())]
+        for hook in chosen:
+            try:
+                hook(station_id, payload if isinstance(payload, dict) else {}, error)
+            except Exception:
+                log.exception("[%s] observer of %s failed", station_id, action or "a frame")
 
     def handler_for(
         self, version: Version
     ) -> Callable[[str, str, dict[str, Any]], Awaitable[dict[str, Any]]]:
         routes = self._routes[version]
         hooks = self._hooks[version]
-        error_hooks = self._error_hooks[version]
 
         def failed(station_id: str, action: str, payload: dict[str, Any], error: OcppError) -> None:
-            for hook in error_hooks.get(action, ()):
-                try:
-                    hook(station_id, payload, error)
-                except Exception:
-                    log.exception("[%s] observer of %s failed", station_id, action)
+            self._failed(version, station_id, action, payload, error)
 
         async def handle(station_id: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
             handler = routes.get(action)
             if handler is None:
-                raise OcppError(ErrorCode.NOT_SUPPORTED, f"{action} is not supported by this CSMS")
+                unknown = OcppError(
+                    ErrorCode.NOT_SUPPORTED, f"{action} is not supported by this CSMS"
+                )
+                failed(station_id, action, payload, unknown)
+                raise unknown
             try:
                 response = await handler(station_id, payload)
             except MeterValueError as error:

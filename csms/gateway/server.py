@@ -9,6 +9,7 @@ import ssl
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from http import HTTPStatus
 from typing import Any
 
@@ -263,6 +264,7 @@ class Gateway:
             timeout=self.settings.call_timeout,
             max_queued=self.settings.max_queued_calls,
             log_throttle=self._log_throttle,
+            on_refused=partial(self.router.refused, version),
         )
         # A Rejected station may only boot; its status is known from the handshake's read.
         connection.rejected = self._admitted.pop(websocket).registration_status == "Rejected"

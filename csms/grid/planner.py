@@ -334,9 +334,12 @@ class LivePlanner:
     def installed_limit_w(
         self, station_id: str, evse_id: int, transaction_id: str | None, at: datetime
     ) -> float | None:
-        """The limit of the profile this planner last sent the session, at `at` (W)."""
+        """The limit of the profile this planner last sent the session, at `at` (W); when
+        it sent none, the EVSE's default (the offline-safe TxDefaultProfile it accepted)."""
         sent = self._sent.get((station_id, evse_id, transaction_id or ""))
-        return None if sent is None else sent.at(at)
+        if sent is None:
+            return self._defaults.get((station_id, evse_id))
+        return sent.at(at)
 
     def trigger(self, reason: str) -> None:
         """Ask for a replan as soon as the current one (if any) is done."""
