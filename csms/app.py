@@ -15,12 +15,16 @@ from csms.api.server import bound_port, start_api, stop_api
 from csms.blocks.authorization import Authorization
 from csms.blocks.availability import Availability
 from csms.blocks.base import BlockContext, Clock, utc_now
+from csms.blocks.charging_limits import ChargingLimits
 from csms.blocks.data_transfer import DataTransferRouter
 from csms.blocks.device_model import DeviceModel
 from csms.blocks.diagnostics import Diagnostics
 from csms.blocks.ports import Handler
 from csms.blocks.provisioning import Provisioning
 from csms.blocks.remote_control import RemoteControl
+from csms.blocks.reports import KINDS as REPORT_KINDS
+from csms.blocks.reports import Reports
+from csms.blocks.reservation import Reservations
 from csms.blocks.smart_charging import SmartCharging
 from csms.blocks.transactions import Transactions
 from csms.config import Settings
@@ -54,6 +58,9 @@ class Csms:
         self.data_transfer = DataTransferRouter()
         # The registry is this process's transport; RemoteControl journals every command.
         self.remote_control = RemoteControl(context, self.registry, self.authorization)
+        self.charging_limits = ChargingLimits(context)
+        self.reports = Reports(context)
+        self.reservations = Reservations(context, self.remote_control, self.authorization)
         self.swap = SwapService(clock, self.registry, self.remote_control, self.writer)
         self.data_transfer.register(VENDOR_ID, self.swap.data_transfer)
         self.plan_state = StoredPlanState(self.writer)
@@ -89,7 +96,7 @@ class Csms:
         router.add("Heartbeat", self.provisioning.heartbeat)
         router.add("StatusNotification", self.availability.status_notification)
         router.add("Authorize", self.authorization.authorize)
-        router.add("TransactionEvent", self.transactions.transaction_event)
+        router.add("TransactionEvent", self.reservations.guard(self.transactions.transaction_event))
         router.add("MeterValues", self.transactions.meter_values)
         router.add("NotifyReport", self.device_model.notify_report)
         router.add("NotifyEVChargingNeeds", self.smart_charging.notify_ev_charging_needs)
@@ -99,13 +106,29 @@ class Csms:
             "SecurityEventNotification",
             "FirmwareStatusNotification",
             "LogStatusNotification",
+            "PublishFirmwareStatusNotification",
         ):
             router.add(kind, _recorder(self.diagnostics, kind))
+        self._block_routes(router)
         router.add("BatterySwap", self.swap.on_battery_swap, versions=("v21",))
         for action, hook in self.planner.observers().items():
             router.after(action, hook)
         router.after("NotifyEvent", self.swap.on_notify_event)
         return router
+
+    def _block_routes(self, router: Router) -> None:
+        """The station-initiated actions of the blocks beyond the core (K, H, N, O)."""
+        limits = self.charging_limits
+        router.add("NotifyChargingLimit", limits.notify_charging_limit)
+        router.add("ClearedChargingLimit", limits.cleared_charging_limit)
+        router.add("ReportChargingProfiles", limits.report_charging_profiles)
+        router.add("NotifyEVChargingSchedule", limits.notify_ev_charging_schedule)
+        router.add("ReservationStatusUpdate", self.reservations.status_update)
+        for kind in REPORT_KINDS:
+            router.add(kind, self.reports.handler(kind))
+        # A limit set or lifted at a station changes what may be planned there: replan now.
+        for action in ("NotifyChargingLimit", "ClearedChargingLimit"):
+            router.after(action, lambda *_: self.planner.trigger("station charging limit"))
 
     async def _on_connect(self, station_id: str, subprotocol: str) -> None:
         self.transactions.forget_station(station_id)

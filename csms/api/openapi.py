@@ -154,6 +154,13 @@ _SCHEMAS: dict[str, Any] = {
     },
 }
 
+
+def _command_actions() -> list[str]:
+    from csms.gateway import schemas
+
+    return sorted(schemas.actions("v201") | schemas.actions("v21"))
+
+
 _STATION_ID = {"name": "id", "in": "path", "required": True, "schema": _string()}
 
 
@@ -225,7 +232,13 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "Send any CSMS-to-station OCPP action; returns the station's answer",
                     "parameters": [
                         _STATION_ID,
-                        {"name": "action", "in": "path", "required": True, "schema": _string()},
+                        {
+                            "name": "action",
+                            "in": "path",
+                            "required": True,
+                            "description": "any CSMS-to-station action of OCPP 2.0.1 or 2.1",
+                            "schema": _string(enum=_command_actions()),
+                        },
                     ],
                     "requestBody": {
                         "content": {"application/json": {"schema": _ref("OcppPayload")}}

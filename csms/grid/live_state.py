@@ -11,6 +11,7 @@ from typing import Any
 
 from csms.analytics.alerts import derate_limits
 from csms.analytics.derate import derated
+from csms.blocks.charging_limits import caps_at, limits_in_force
 from csms.blocks.ports import Writer
 from csms.db.models import (
     ChargingNeeds,
@@ -69,8 +70,14 @@ class StoredPlanState:
         return self._topology[1]
 
     async def sessions(self, now: datetime) -> list[LiveSession]:
-        # Sessions a safety alert derated are planned within its cap until it is closed.
-        return derated(await live_sessions(now), await derate_limits())
+        # Sessions a safety alert derated are planned within its cap until it is closed,
+        # and sessions under a limit an EMS or the DSO set at the station within that.
+        sessions = await live_sessions(now)
+        caps = await derate_limits()
+        places = [(s.station_id, s.evse_id) for s in sessions]
+        for key, watts in caps_at(await limits_in_force(), places, now).items():
+            caps[key] = min(caps.get(key, watts), watts)
+        return derated(sessions, caps)
 
     async def events(self, now: datetime) -> list[GridEventValue]:
         return await list_events(active_at=now)
