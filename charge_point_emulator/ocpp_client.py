@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ocpp.exceptions import NotImplementedError as OcppNotImplemented
-from ocpp.exceptions import OCPPError
+from ocpp.exceptions import OccurrenceConstraintViolationError, OCPPError
 from ocpp.messages import MessageType, unpack
 from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint, call_result
 from websockets.asyncio.client import ClientConnection
 
+from charge_point_emulator.device_model import VariableKey
 from charge_point_emulator.faults import FaultKind
 
 if TYPE_CHECKING:
@@ -27,6 +29,13 @@ logger = logging.getLogger(__name__)
 SMART_CHARGING_ACTIONS = frozenset(
     {"SetChargingProfile", "GetCompositeSchedule", "ClearChargingProfile", "GetChargingProfiles"}
 )
+#: Requests whose size the station bounds: action -> (its device model component and
+#: instance of ItemsPerMessage/BytesPerMessage, the payload's list).
+BOUNDED = {
+    "GetVariables": ("DeviceDataCtrlr", "GetVariables", "getVariableData"),
+    "SetVariables": ("DeviceDataCtrlr", "SetVariables", "setVariableData"),
+    "SendLocalList": ("LocalAuthListCtrlr", None, "localAuthorizationList"),
+}
 
 
 class OcppClient(ChargePoint):
@@ -57,6 +66,11 @@ class OcppClient(ChargePoint):
                 refusal = msg.create_call_error(OcppNotImplemented(f"{msg.action} not supported"))
                 station.spawn(self._send(refusal.to_json()))
                 return
+            too_big = self._too_big(msg.action, msg.payload, raw_msg)
+            if too_big:
+                refusal = msg.create_call_error(OccurrenceConstraintViolationError(too_big))
+                station.spawn(self._send(refusal.to_json()))
+                return
             late = station.faults.take(FaultKind.LATE_ANSWER, elapsed, msg.action)
             delay = station.clock.real_seconds(late.delay_s) if late else 0.0
             # Handled in a task so a handler may itself send CALLs without blocking reads.
@@ -67,6 +81,26 @@ class OcppClient(ChargePoint):
             logger.info("%s: fault: losing the response to %s", station.station_id, msg.unique_id)
             return
         await super().route_message(raw_msg)
+
+    def _too_big(self, action: str, payload: Any, raw_msg: str) -> str | None:
+        """Why a request exceeds the station's ItemsPerMessage/BytesPerMessage, or None."""
+        bound = BOUNDED.get(action)
+        if bound is None or not isinstance(payload, dict):
+            return None
+        component, instance, items = bound
+        model = self.station.device_model
+        most = model.variables.get(
+            VariableKey(component, "ItemsPerMessage", variable_instance=instance)
+        )
+        size = model.variables.get(
+            VariableKey(component, "BytesPerMessage", variable_instance=instance)
+        )
+        count = len(payload.get(items) or ())
+        if most is not None and count > int(most.value):
+            return f"{count} items, at most {most.value} per {action}"
+        if size is not None and len(raw_msg.encode()) > int(size.value):
+            return f"{len(raw_msg.encode())} bytes, at most {size.value} per {action}"
+        return None
 
     async def _answer(self, raw_msg: str, delay: float) -> None:
         if delay:
@@ -189,6 +223,40 @@ class OcppClient(ChargePoint):
         return call_result.ChangeAvailability(
             status=self.station.change_availability(operational_status == "Operative", evse_id)
         )
+
+    @on("SetNetworkProfile")
+    def on_set_network_profile(
+        self, configuration_slot: int, connection_data: dict[str, Any], **_: Any
+    ) -> Any:
+        status = self.station.set_network_profile(configuration_slot, connection_data)
+        return call_result.SetNetworkProfile(status=status)
+
+    # --- reservations ----------------------------------------------------------------------
+
+    @on("ReserveNow")
+    def on_reserve_now(
+        self,
+        id: int,
+        expiry_date_time: str,
+        id_token: dict[str, Any],
+        evse_id: int | None = None,
+        connector_type: str | None = None,
+        group_id_token: dict[str, Any] | None = None,
+        **_: Any,
+    ) -> Any:
+        status = self.station.reserve_now(
+            id,
+            datetime.fromisoformat(expiry_date_time.replace("Z", "+00:00")),
+            id_token["id_token"],
+            evse_id,
+            connector_type,
+            group_id_token["id_token"] if group_id_token else None,
+        )
+        return call_result.ReserveNow(status=status)
+
+    @on("CancelReservation")
+    def on_cancel_reservation(self, reservation_id: int, **_: Any) -> Any:
+        return call_result.CancelReservation(status=self.station.cancel_reservation(reservation_id))
 
     # --- smart charging ----------------------------------------------------------------
 

@@ -19,8 +19,10 @@ from csms.blocks.charging_limits import ChargingLimits
 from csms.blocks.data_transfer import DataTransferRouter
 from csms.blocks.device_model import DeviceModel
 from csms.blocks.diagnostics import Diagnostics
+from csms.blocks.local_list import LocalLists
 from csms.blocks.ports import Handler
 from csms.blocks.provisioning import Provisioning
+from csms.blocks.registration import Registration
 from csms.blocks.remote_control import RemoteControl
 from csms.blocks.reports import KINDS as REPORT_KINDS
 from csms.blocks.reports import Reports
@@ -61,6 +63,8 @@ class Csms:
         self.charging_limits = ChargingLimits(context)
         self.reports = Reports(context)
         self.reservations = Reservations(context, self.remote_control, self.authorization)
+        self.local_lists = LocalLists(context, self.remote_control, self.authorization)
+        self.registration = Registration(self.remote_control, self.registry)
         self.swap = SwapService(clock, self.registry, self.remote_control, self.writer)
         self.data_transfer.register(VENDOR_ID, self.swap.data_transfer)
         self.plan_state = StoredPlanState(self.writer)

@@ -167,6 +167,8 @@ _STATION_ID = {"name": "id", "in": "path", "required": True, "schema": _string()
 def openapi_document() -> dict[str, Any]:
     # Each route module imports the server, which imports this module.
     from csms.api.alert_routes import openapi_paths as alert_paths
+    from csms.api.block_routes import STATION_PATCH
+    from csms.api.block_routes import openapi_paths as block_paths
     from csms.api.console_routes import openapi_paths as console_paths
     from csms.api.grid_routes import openapi_paths as grid_paths
     from csms.api.swap_routes import openapi_paths as swap_paths
@@ -249,18 +251,6 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
-            "/api/v1/stations/{id}/local-list": {
-                "post": {
-                    "summary": "Push the full local authorization list (next version)",
-                    "parameters": [_STATION_ID],
-                    "responses": {
-                        "200": json_content(
-                            _ref("OcppPayload"), "SendLocalList answer + versionNumber"
-                        ),
-                        **_errors(401, 409, 502, 504),
-                    },
-                }
-            },
             "/api/v1/stations/{id}/variables": {
                 "get": {
                     "summary": "The station's reported device model (from NotifyReport)",
@@ -316,5 +306,7 @@ def openapi_document() -> dict[str, Any]:
     }
     document["paths"].update(swap_paths())
     document["paths"].update(alert_paths())
+    document["paths"].update(block_paths())
+    document["paths"]["/api/v1/stations/{id}"]["patch"] = STATION_PATCH
     document["paths"].update(console_paths())
     return document

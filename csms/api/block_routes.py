@@ -1,0 +1,412 @@
+"""REST routes of the OCPP 2.0.1 blocks beyond the core: registration status and password
+(B), SetNetworkProfile (B), local lists (D), reservations (H), station-set charging limits
+and reported profiles (K), multi-part reports (N, O)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from csms.api.responses import (
+    ApiError,
+    body,
+    command_error,
+    error,
+    error_content,
+    json_content,
+    json_response,
+)
+from csms.api.responses import require as _require
+from csms.api.server import csms_of, station_answer
+from csms.blocks import charging_limits, reports, stations
+from csms.blocks.local_list import LocalListError, TokenRef, local_list_state
+from csms.blocks.message_split import TooLarge
+from csms.blocks.reservation import ReservationError, ReservationNotFound
+from csms.db.models import Station
+from csms.ocpp_errors import CommandError, OcppError
+
+
+async def _known(station_id: str) -> None:
+    if not await Station.exists(id=station_id):
+        raise ApiError(404, f"no station {station_id}")
+
+
+async def patch_station(request: web.Request) -> web.Response:
+    """Change a station's registration status and/or password."""
+    station_id = request.match_info["id"]
+    data = await body(request)
+    unknown = set(data) - {"registration_status", "password"}
+    if unknown or not data:
+        return error(422, "send registration_status and/or password")
+    await _known(station_id)
+    result: dict[str, Any] = {}
+    try:
+        if "password" in data:
+            await stations.set_password(station_id, _require(data, "password"))
+        if "registration_status" in data:
+            status = _require(data, "registration_status")
+            result = await csms_of(request).registration.set_status(station_id, status)
+    except ValueError as failure:
+        return error(422, str(failure))
+    except stations.NotFound as failure:
+        return error(404, str(failure))
+    if not result:
+        result = (await stations.get_station(station_id)).to_json()
+    return json_response(result)
+
+
+async def post_network_profile(request: web.Request) -> web.Response:
+    station_id = request.match_info["id"]
+    data = await body(request)
+    payload = {
+        "configurationSlot": _require(data, "configuration_slot", int),
+        "connectionData": _require(data, "connection_data", dict),
+    }
+    csms = csms_of(request)
+    return await station_answer(
+        station_id, lambda: csms.remote_control.send(station_id, "SetNetworkProfile", payload)
+    )
+
+
+def _refs(data: dict[str, Any], name: str) -> list[TokenRef] | None:
+    items = data.get(name)
+    if items is None:
+        return None
+    if not isinstance(items, list) or not all(
+        isinstance(i, dict) and isinstance(i.get("id_token"), str) for i in items
+    ):
+        raise ApiError(422, f"{name} must be a list of {{id_token, type?}}")
+    return [TokenRef(i["id_token"], str(i.get("type", "ISO14443"))) for i in items]
+
+
+async def post_local_list(request: web.Request) -> web.Response:
+    station_id = request.match_info["id"]
+    data = await body(request) if request.can_read_body else {}
+    update_type = data.get("update_type", "Full")
+    tokens, remove = _refs(data, "tokens"), _refs(data, "remove") or []
+    await _known(station_id)
+    try:
+        answer = await csms_of(request).local_lists.push(station_id, update_type, tokens, remove)
+    except (LocalListError, TooLarge) as failure:
+        return error(422, str(failure))
+    except (CommandError, OcppError) as failure:
+        return command_error(station_id, failure)
+    return json_response(answer)
+
+
+async def get_local_list(request: web.Request) -> web.Response:
+    station_id = request.match_info["id"]
+    await _known(station_id)
+    return json_response(await local_list_state(station_id))
+
+
+async def post_reservation(request: web.Request) -> web.Response:
+    station_id = request.match_info["id"]
+    data = await body(request)
+    try:
+        expires_at = datetime.fromisoformat(_require(data, "expires_at"))
+    except ValueError as failure:
+        return error(422, f"expires_at: {failure}")
+    evse_id = data.get("evse_id")
+    if evse_id is not None and (not isinstance(evse_id, int) or isinstance(evse_id, bool)):
+        return error(422, "evse_id must be an integer")
+    await _known(station_id)
+    try:
+        made = await csms_of(request).reservations.reserve(
+            station_id,
+            _require(data, "id_token"),
+            str(data.get("type", "ISO14443")),
+            expires_at,
+            evse_id,
+            data.get("connector_type"),
+            data.get("group_id_token"),
+        )
+    except ReservationError as failure:
+        return error(422, str(failure))
+    except (CommandError, OcppError) as failure:
+        return command_error(station_id, failure)
+    return json_response(made, status=201 if made["status"] == "Accepted" else 200)
+
+
+async def get_reservations(request: web.Request) -> web.Response:
+    return json_response(await csms_of(request).reservations.list(request.query.get("station")))
+
+
+async def post_cancel_reservation(request: web.Request) -> web.Response:
+    try:
+        reservation_id = int(request.match_info["id"])
+    except ValueError:
+        return error(404, "no such reservation")
+    try:
+        answer = await csms_of(request).reservations.cancel(reservation_id)
+    except ReservationNotFound as failure:
+        return error(404, str(failure))
+    except ReservationError as failure:
+        return error(409, str(failure))
+    except (CommandError, OcppError) as failure:
+        return command_error(str(reservation_id), failure)
+    return json_response(answer)
+
+
+async def get_charging_limits(request: web.Request) -> web.Response:
+    station_id = request.match_info["id"]
+    await _known(station_id)
+    everything = request.query.get("all") == "true"
+    return json_response(await charging_limits.list_limits(station_id, everything))
+
+
+async def get_reported_profiles(request: web.Request) -> web.Response:
+    station_id = request.match_info["id"]
+    await _known(station_id)
+    return json_response(await charging_limits.reported_profiles(station_id))
+
+
+#: URL names of the multi-part reports.
+REPORT_KINDS = {
+    "monitoring": "NotifyMonitoringReport",
+    "customer-information": "NotifyCustomerInformation",
+    "display-messages": "NotifyDisplayMessages",
+}
+
+
+async def get_report(request: web.Request) -> web.Response:
+    station_id = request.match_info["id"]
+    kind = REPORT_KINDS.get(request.match_info["kind"])
+    if kind is None:
+        return error(404, f"reports are {', '.join(REPORT_KINDS)}")
+    await _known(station_id)
+    raw = request.query.get("request_id")
+    try:
+        request_id = None if raw is None else int(raw)
+    except ValueError:
+        return error(422, "request_id must be an integer")
+    return json_response(await reports.report(station_id, kind, request_id))
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_patch("/api/v1/stations/{id}", patch_station)
+    app.router.add_post("/api/v1/stations/{id}/network-profile", post_network_profile)
+    app.router.add_post("/api/v1/stations/{id}/local-list", post_local_list)
+    app.router.add_get("/api/v1/stations/{id}/local-list", get_local_list)
+    app.router.add_post("/api/v1/stations/{id}/reservations", post_reservation)
+    app.router.add_get("/api/v1/reservations", get_reservations)
+    app.router.add_post("/api/v1/reservations/{id}/cancel", post_cancel_reservation)
+    app.router.add_get("/api/v1/stations/{id}/charging-limits", get_charging_limits)
+    app.router.add_get("/api/v1/stations/{id}/reported-profiles", get_reported_profiles)
+    app.router.add_get("/api/v1/stations/{id}/reports/{kind}", get_report)
+
+
+_STATION = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+_OBJECT: dict[str, Any] = {"type": "object"}
+_TOKEN_REF = {
+    "type": "object",
+    "required": ["id_token"],
+    "properties": {"id_token": {"type": "string"}, "type": {"type": "string"}},
+}
+_RESERVATION = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer", "description": "the reservationId sent to the station"},
+        "station_id": {"type": "string"},
+        "evse_id": {"type": ["integer", "null"]},
+        "connector_type": {"type": ["string", "null"]},
+        "id_token": {"type": "string"},
+        "id_token_type": {"type": "string"},
+        "group_id_token": {"type": ["string", "null"]},
+        "expires_at": {"type": "string", "format": "date-time"},
+        "status": {
+            "type": "string",
+            "description": "requested, then the ReserveNow answer (Accepted, Faulted, "
+            "Occupied, Rejected, Unavailable) or failed; an Accepted one ends Used, "
+            "Expired, Removed or Cancelled",
+        },
+    },
+}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    return {str(code): error_content("see the message") for code in codes}
+
+
+def _post(summary: str, request: dict[str, Any] | None, answer: str, *codes: int) -> Any:
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "parameters": [_STATION],
+        "responses": {"200": json_content(_OBJECT, answer), **_errors(*codes)},
+    }
+    if request is not None:
+        operation["requestBody"] = {"content": {"application/json": {"schema": request}}}
+    return operation
+
+
+STATION_PATCH: dict[str, Any] = {
+    "summary": "Change a station's registration status (Pending -> Accepted triggers its "
+    "BootNotification when connected) and/or its basic-auth password",
+    "parameters": [_STATION],
+    "requestBody": {
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "registration_status": {
+                            "type": "string",
+                            "enum": ["Accepted", "Pending", "Rejected"],
+                        },
+                        "password": {"type": "string", "minLength": 16, "maxLength": 40},
+                    },
+                }
+            }
+        }
+    },
+    "responses": {
+        "200": json_content(_OBJECT, "the station, with `trigger`: the TriggerMessage answer"),
+        **_errors(404, 422),
+    },
+}
+
+
+def openapi_paths() -> dict[str, Any]:
+    """These routes for the OpenAPI document."""
+    command_errors = (404, 409, 422, 502, 503, 504)
+    return {
+        "/api/v1/stations/{id}/network-profile": {
+            "post": _post(
+                "SetNetworkProfile: store connection data in a configuration slot",
+                {
+                    "type": "object",
+                    "required": ["configuration_slot", "connection_data"],
+                    "properties": {
+                        "configuration_slot": {"type": "integer"},
+                        "connection_data": {
+                            "type": "object",
+                            "description": "NetworkConnectionProfileType (camelCase)",
+                        },
+                    },
+                },
+                "the SetNetworkProfile answer",
+                *command_errors,
+            )
+        },
+        "/api/v1/stations/{id}/local-list": {
+            "post": _post(
+                "Push the local authorization list (SendLocalList), split to the station's "
+                "ItemsPerMessage/BytesPerMessage with versions never reused",
+                {
+                    "type": "object",
+                    "properties": {
+                        "update_type": {"type": "string", "enum": ["Full", "Differential"]},
+                        "tokens": {
+                            "type": "array",
+                            "items": _TOKEN_REF,
+                            "description": "Full: the list (absent: every known token; "
+                            "empty: an empty list). Differential: tokens added or updated",
+                        },
+                        "remove": {
+                            "type": "array",
+                            "items": _TOKEN_REF,
+                            "description": "Differential: tokens removed. Neither tokens "
+                            "nor remove: the difference to what the station last accepted",
+                        },
+                    },
+                },
+                "status, versionNumber (the last sent) and the answer of each part",
+                *command_errors,
+            ),
+            "get": {
+                "summary": "The list the station last accepted, and its version",
+                "parameters": [_STATION],
+                "responses": {"200": json_content(_OBJECT, "version, issued, entries")},
+            },
+        },
+        "/api/v1/stations/{id}/reservations": {
+            "post": {
+                **_post(
+                    "ReserveNow an EVSE, or any EVSE of a connector type",
+                    {
+                        "type": "object",
+                        "required": ["id_token", "expires_at"],
+                        "properties": {
+                            "id_token": {"type": "string"},
+                            "type": {"type": "string"},
+                            "expires_at": {"type": "string", "format": "date-time"},
+                            "evse_id": {"type": "integer"},
+                            "connector_type": {"type": "string"},
+                            "group_id_token": {
+                                "type": "string",
+                                "description": "default: the token's group",
+                            },
+                        },
+                    },
+                    "the reservation (not accepted by the station)",
+                    *command_errors,
+                ),
+                "responses": {
+                    "201": json_content(_RESERVATION, "accepted by the station"),
+                    "200": json_content(_RESERVATION, "answered otherwise (see status)"),
+                    **_errors(*command_errors),
+                },
+            }
+        },
+        "/api/v1/reservations": {
+            "get": {
+                "summary": "Reservations, newest first (past ones marked Expired)",
+                "parameters": [{"name": "station", "in": "query", "schema": {"type": "string"}}],
+                "responses": {
+                    "200": json_content({"type": "array", "items": _RESERVATION}, "reservations")
+                },
+            }
+        },
+        "/api/v1/reservations/{id}/cancel": {
+            "post": {
+                "summary": "CancelReservation",
+                "parameters": [
+                    {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+                ],
+                "responses": {
+                    "200": json_content(_RESERVATION, "with cancel_status, the station's answer"),
+                    **_errors(404, 409, 502, 503, 504),
+                },
+            }
+        },
+        "/api/v1/stations/{id}/charging-limits": {
+            "get": {
+                "summary": "Limits set at the station by an EMS or the grid operator "
+                "(NotifyChargingLimit); the planner keeps within them until cleared",
+                "parameters": [
+                    _STATION,
+                    {"name": "all", "in": "query", "schema": {"type": "boolean"}},
+                ],
+                "responses": {"200": json_content({"type": "array"}, "limits"), **_errors(404)},
+            }
+        },
+        "/api/v1/stations/{id}/reported-profiles": {
+            "get": {
+                "summary": "The profiles of the station's latest ReportChargingProfiles",
+                "parameters": [_STATION],
+                "responses": {"200": json_content({"type": "array"}, "profiles"), **_errors(404)},
+            }
+        },
+        "/api/v1/stations/{id}/reports/{kind}": {
+            "get": {
+                "summary": "A multi-part report: monitoring (NotifyMonitoringReport), "
+                "customer-information, display-messages",
+                "parameters": [
+                    _STATION,
+                    {
+                        "name": "kind",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "enum": list(REPORT_KINDS)},
+                    },
+                    {"name": "request_id", "in": "query", "schema": {"type": "integer"}},
+                ],
+                "responses": {
+                    "200": json_content(_OBJECT, "request_id, complete, parts"),
+                    **_errors(404, 422),
+                },
+            }
+        },
+    }
