@@ -28,6 +28,7 @@ from csms.blocks.reports import KINDS as REPORT_KINDS
 from csms.blocks.reports import Reports
 from csms.blocks.reservation import Reservations
 from csms.blocks.smart_charging import SmartCharging
+from csms.blocks.tariffs import Tariffs
 from csms.blocks.transactions import Transactions
 from csms.config import Settings
 from csms.db.database import close_database, open_database
@@ -65,6 +66,7 @@ class Csms:
         self.reservations = Reservations(context, self.remote_control, self.authorization)
         self.local_lists = LocalLists(context, self.remote_control, self.authorization)
         self.registration = Registration(self.remote_control, self.registry)
+        self.tariffs = Tariffs(context)
         self.swap = SwapService(clock, self.registry, self.remote_control, self.writer)
         self.data_transfer.register(VENDOR_ID, self.swap.data_transfer)
         self.plan_state = StoredPlanState(self.writer)
@@ -100,7 +102,11 @@ class Csms:
         router.add("Heartbeat", self.provisioning.heartbeat)
         router.add("StatusNotification", self.availability.status_notification)
         router.add("Authorize", self.authorization.authorize)
-        router.add("TransactionEvent", self.reservations.guard(self.transactions.transaction_event))
+        # Reservations check who may start; the tariff adds the running cost to the answer.
+        router.add(
+            "TransactionEvent",
+            self.reservations.guard(self.tariffs.costing(self.transactions.transaction_event)),
+        )
         router.add("MeterValues", self.transactions.meter_values)
         router.add("NotifyReport", self.device_model.notify_report)
         router.add("NotifyEVChargingNeeds", self.smart_charging.notify_ev_charging_needs)

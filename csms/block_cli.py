@@ -60,6 +60,32 @@ def register(commands: Commands) -> None:
     _api_options(cancel)
     cancel.set_defaults(func=cmd_reservations_cancel)
 
+    tariffs = commands.add_parser("tariffs", help="tariffs: running and final transaction cost")
+    tariff_commands = tariffs.add_subparsers(dest="action", required=True)
+    tariff_add = tariff_commands.add_parser("add", help="add a tariff")
+    tariff_add.add_argument("name")
+    tariff_add.add_argument("--group", help="token group it applies to (default: everyone)")
+    tariff_add.add_argument("--currency", default="EUR")
+    tariff_add.add_argument("--energy", type=float, default=0.0, help="price per kWh")
+    tariff_add.add_argument("--time", type=float, default=0.0, help="price per hour")
+    tariff_add.add_argument("--fee", type=float, default=0.0, help="price per session")
+    tariff_add.add_argument("--export", type=float, default=0.0, help="credit per kWh (V2G)")
+    tariff_add.add_argument(
+        "--window",
+        action="append",
+        default=[],
+        help="HH:MM-HH:MM=PRICE: energy price by time of day (UTC), repeatable",
+    )
+    _api_options(tariff_add)
+    tariff_add.set_defaults(func=cmd_tariffs_add)
+    tariff_list = tariff_commands.add_parser("list", help="all tariffs")
+    _api_options(tariff_list)
+    tariff_list.set_defaults(func=cmd_tariffs_list)
+    tariff_remove = tariff_commands.add_parser("remove", help="remove a tariff")
+    tariff_remove.add_argument("name")
+    _api_options(tariff_remove)
+    tariff_remove.set_defaults(func=cmd_tariffs_remove)
+
     limits = commands.add_parser(
         "limits", help="charging limits set at a station by an EMS or the grid operator"
     )
@@ -161,6 +187,54 @@ def cmd_reservations_cancel(args: argparse.Namespace) -> int:
     if answer["status"] != "Cancelled":
         raise CliError(f"the station answered {answer['cancel_status']}")
     console.print(f"[yellow]reservation {args.reservation} cancelled[/]")
+    return 0
+
+
+def _window(text: str) -> dict[str, Any]:
+    try:
+        span, price = text.split("=")
+        start, end = span.split("-")
+        return {"from": start, "to": end, "energy_price": float(price)}
+    except ValueError as error:
+        raise CliError(f"--window {text!r}: expected HH:MM-HH:MM=PRICE") from error
+
+
+def cmd_tariffs_add(args: argparse.Namespace) -> int:
+    payload = {
+        "name": args.name,
+        "group_id": args.group,
+        "currency": args.currency,
+        "energy_price": args.energy,
+        "time_price": args.time,
+        "session_fee": args.fee,
+        "export_credit": args.export,
+        "windows": [_window(text) for text in args.window],
+    }
+    made = call_api(args, "POST", "/api/v1/tariffs", payload)
+    console.print(f"[green]tariff {made['name']} added[/]")
+    return 0
+
+
+def cmd_tariffs_list(args: argparse.Namespace) -> int:
+    table = Table("name", "group", "currency", "kWh", "hour", "session", "export kWh", "windows")
+    for row in call_api(args, "GET", "/api/v1/tariffs"):
+        table.add_row(
+            row["name"],
+            row["group_id"] or "(default)",
+            row["currency"],
+            f"{row['energy_price']:g}",
+            f"{row['time_price']:g}",
+            f"{row['session_fee']:g}",
+            f"{row['export_credit']:g}",
+            ", ".join(f"{w['from']}-{w['to']}={w['energy_price']:g}" for w in row["windows"]),
+        )
+    console.print(table)
+    return 0
+
+
+def cmd_tariffs_remove(args: argparse.Namespace) -> int:
+    call_api(args, "DELETE", f"/api/v1/tariffs/{args.name}")
+    console.print(f"[yellow]tariff {args.name} removed[/]")
     return 0
 
 

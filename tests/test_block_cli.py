@@ -88,3 +88,29 @@ async def test_reservations_local_lists_limits_and_reports_from_the_cli(
     shown = await cli(db_url, "reports", "CS-1", "monitoring", *api)
     assert "request 4: 1 part(s), complete" in shown.stdout
     await peer.close()
+
+
+async def test_tariffs_are_added_listed_and_removed_from_the_cli(db_url: str, csms: Csms) -> None:
+    api = ("--api", f"http://127.0.0.1:{csms.api_port}")
+    added = await cli(
+        db_url,
+        "tariffs",
+        "add",
+        "night",
+        "--energy",
+        "0.4",
+        "--fee",
+        "1",
+        "--window",
+        "22:00-06:00=0.2",
+        *api,
+    )
+    assert added.returncode == 0, added.stdout + added.stderr
+    listed = await cli(db_url, "tariffs", "list", *api)
+    assert "night" in listed.stdout and "22:00-06:00=0.2" in listed.stdout
+    bad = await cli(db_url, "tariffs", "add", "x", "--window", "nonsense", *api)
+    assert bad.returncode == 1 and "HH:MM-HH:MM=PRICE" in bad.stdout
+    removed = await cli(db_url, "tariffs", "remove", "night", *api)
+    assert removed.returncode == 0
+    gone = await cli(db_url, "tariffs", "remove", "night", *api)
+    assert gone.returncode == 1 and "404" in gone.stdout

@@ -24,6 +24,7 @@ from csms.blocks import charging_limits, reports, stations
 from csms.blocks.local_list import LocalListError, TokenRef, local_list_state
 from csms.blocks.message_split import TooLarge
 from csms.blocks.reservation import ReservationError, ReservationNotFound
+from csms.blocks.tariffs import TariffError, TariffNotFound, list_tariffs, transaction_cost
 from csms.db.models import Station
 from csms.ocpp_errors import CommandError, OcppError
 
@@ -185,7 +186,38 @@ async def get_report(request: web.Request) -> web.Response:
     return json_response(await reports.report(station_id, kind, request_id))
 
 
+async def get_tariffs(request: web.Request) -> web.Response:
+    return json_response(await list_tariffs())
+
+
+async def post_tariff(request: web.Request) -> web.Response:
+    try:
+        made = await csms_of(request).tariffs.add(await body(request))
+    except TariffError as failure:
+        return error(422, str(failure))
+    return json_response(made, status=201)
+
+
+async def delete_tariff(request: web.Request) -> web.Response:
+    try:
+        await csms_of(request).tariffs.remove(request.match_info["name"])
+    except TariffNotFound as failure:
+        return error(404, str(failure))
+    return json_response({"deleted": request.match_info["name"]})
+
+
+async def get_cost(request: web.Request) -> web.Response:
+    found = await transaction_cost(request.match_info["id"], request.match_info["tx"])
+    if found is None:
+        return error(404, "no cost: no such transaction, or no tariff applies to it")
+    return json_response(found)
+
+
 def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/v1/tariffs", get_tariffs)
+    app.router.add_post("/api/v1/tariffs", post_tariff)
+    app.router.add_delete("/api/v1/tariffs/{name}", delete_tariff)
+    app.router.add_get("/api/v1/stations/{id}/transactions/{tx}/cost", get_cost)
     app.router.add_patch("/api/v1/stations/{id}", patch_station)
     app.router.add_post("/api/v1/stations/{id}/network-profile", post_network_profile)
     app.router.add_post("/api/v1/stations/{id}/local-list", post_local_list)
@@ -271,7 +303,65 @@ STATION_PATCH: dict[str, Any] = {
 def openapi_paths() -> dict[str, Any]:
     """These routes for the OpenAPI document."""
     command_errors = (404, 409, 422, 502, 503, 504)
+    tariff = {
+        "type": "object",
+        "required": ["name"],
+        "properties": {
+            "name": {"type": "string"},
+            "group_id": {"type": ["string", "null"], "description": "token group; null: default"},
+            "currency": {"type": "string", "description": "ISO 4217, default EUR"},
+            "energy_price": {"type": "number", "description": "per kWh imported"},
+            "time_price": {"type": "number", "description": "per hour of transaction"},
+            "session_fee": {"type": "number"},
+            "export_credit": {"type": "number", "description": "per kWh discharged (V2G)"},
+            "windows": {
+                "type": "array",
+                "description": "energy prices by time of day (UTC), first match wins",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "from": {"type": "string", "pattern": "^\\d\\d:\\d\\d$"},
+                        "to": {"type": "string", "pattern": "^\\d\\d:\\d\\d$"},
+                        "energy_price": {"type": "number"},
+                    },
+                },
+            },
+        },
+    }
     return {
+        "/api/v1/tariffs": {
+            "get": {
+                "summary": "Tariffs",
+                "responses": {"200": json_content({"type": "array", "items": tariff}, "tariffs")},
+            },
+            "post": {
+                "summary": "Add a tariff (its running cost goes out in TransactionEvent answers)",
+                "requestBody": {"content": {"application/json": {"schema": tariff}}},
+                "responses": {"201": json_content(tariff, "created"), **_errors(422)},
+            },
+        },
+        "/api/v1/tariffs/{name}": {
+            "delete": {
+                "summary": "Remove a tariff (costs already computed stay)",
+                "parameters": [
+                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {"200": json_content(_OBJECT, "deleted"), **_errors(404)},
+            }
+        },
+        "/api/v1/stations/{id}/transactions/{tx}/cost": {
+            "get": {
+                "summary": "A transaction's cost: running, or final once it ended",
+                "parameters": [
+                    _STATION,
+                    {"name": "tx", "in": "path", "required": True, "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": json_content(_OBJECT, "currency, total, parts, final"),
+                    **_errors(404),
+                },
+            }
+        },
         "/api/v1/stations/{id}/network-profile": {
             "post": _post(
                 "SetNetworkProfile: store connection data in a configuration slot",

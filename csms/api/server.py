@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from csms.blocks.registration import Registration
     from csms.blocks.remote_control import RemoteControl
     from csms.blocks.reservation import Reservations
+    from csms.blocks.tariffs import Tariffs
     from csms.config import Settings
     from csms.db.writer import DurableWriter
     from csms.grid.planner import LivePlanner
@@ -50,6 +51,7 @@ class Services(Protocol):
     registration: Registration
     local_lists: LocalLists
     reservations: Reservations
+    tariffs: Tariffs
 
 
 CSMS_KEY: web.AppKey[Services] = web.AppKey("csms")

@@ -115,3 +115,42 @@ class Reservation(Model):
 
     class Meta:
         table = "reservation"
+
+
+class Tariff(Model):
+    """A price list (I): per kWh, per hour, per session, with time-of-day energy prices,
+    for one token group (or the default when `group_id` is None)."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=64, unique=True)
+    group_id = fields.CharField(max_length=36, null=True, unique=True)
+    currency = fields.CharField(max_length=3, default="EUR")
+    energy_price = fields.FloatField(default=0.0)  # per kWh imported
+    time_price = fields.FloatField(default=0.0)  # per hour of transaction
+    session_fee = fields.FloatField(default=0.0)
+    export_credit = fields.FloatField(default=0.0)  # per kWh discharged (V2G)
+    #: [{"from": "HH:MM", "to": "HH:MM", "energy_price": x}] in UTC: energy price by time.
+    windows: Any = fields.JSONField(default=list)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "tariff"
+
+
+class TransactionCost(Model):
+    """The running, then final, cost of a transaction under the tariff chosen at its start."""
+
+    id = fields.IntField(primary_key=True)
+    station_id = fields.CharField(max_length=48)
+    transaction_id = fields.CharField(max_length=36)
+    tariff_id = fields.IntField()
+    currency = fields.CharField(max_length=3)
+    total = fields.FloatField(default=0.0)
+    #: {"energy", "time", "fee", "export_credit"} of the total.
+    parts: Any = fields.JSONField(default=dict)
+    final = fields.BooleanField(default=False)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "transaction_cost"
+        unique_together = (("station_id", "transaction_id"),)
