@@ -231,6 +231,31 @@ class OcppClient(ChargePoint):
         status = self.station.set_network_profile(configuration_slot, connection_data)
         return call_result.SetNetworkProfile(status=status)
 
+    # --- firmware ---------------------------------------------------------------------
+
+    @on("UpdateFirmware")
+    def on_update_firmware(self, request_id: int, firmware: dict[str, Any], **_: Any) -> Any:
+        return call_result.UpdateFirmware(status="Accepted")
+
+    @after("UpdateFirmware")
+    def after_update_firmware(
+        self,
+        request_id: int,
+        firmware: dict[str, Any],
+        retries: int | None = None,
+        retry_interval: int | None = None,
+        **_: Any,
+    ) -> None:
+        self.station.spawn(
+            self.station.update_firmware(
+                request_id,
+                firmware["location"],
+                retries or 0,
+                retry_interval or 10,
+                "signature" in firmware,
+            )
+        )
+
     # --- reservations ----------------------------------------------------------------------
 
     @on("ReserveNow")

@@ -1227,6 +1227,35 @@ class EmulatedStation:
             )
         )
 
+    async def update_firmware(
+        self, request_id: int, location: str, retries: int, retry_interval_s: int, signed: bool
+    ) -> None:
+        """Run an accepted UpdateFirmware (L01): download (retried `retries` times; a
+        location naming "broken" never downloads), verify a signed one, install, and
+        report each step with FirmwareStatusNotification."""
+
+        async def status(value: str) -> None:
+            await self._call_quietly(
+                call.FirmwareStatusNotification(status=value, request_id=request_id)
+            )
+
+        for attempt in range(retries + 1):
+            await status("Downloading")
+            await self.clock.sleep(5)
+            if "broken" not in location:
+                break
+            if attempt < retries:
+                await self.clock.sleep(retry_interval_s)
+        else:
+            await status("DownloadFailed")
+            return
+        await status("Downloaded")
+        if signed:
+            await status("SignatureVerified")
+        await status("Installing")
+        await self.clock.sleep(5)
+        await status("Installed")
+
     async def _call_quietly_none(self, payload: Any) -> None:
         await self._call_quietly(payload)
 

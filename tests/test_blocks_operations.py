@@ -23,7 +23,7 @@ from csms.app import Csms
 from csms.blocks.authorization import add_token, set_token_status
 from csms.blocks.stations import add_station
 from csms.db.block_models import Reservation
-from csms.db.models import Command, DeviceVariable, Station, Transaction
+from csms.db.models import Command, DeviceVariable, Station, StationEvent, Transaction
 from tests.ocpp_wire import open_peer
 from tests.stations import boot, tx_event
 from tests.waiting import eventually
@@ -382,3 +382,79 @@ async def test_reservations_expire_are_cancelled_and_take_any_evse_of_a_type(
         json={"id_token": "R-3", "expires_at": _in(-1), "evse_id": 1},
     )
     assert past.status == 422
+
+
+# --- L: bulk commands and firmware campaigns ------------------------------------------------
+
+
+async def test_a_firmware_campaign_reaches_many_stations_and_its_progress_is_shown(
+    make_station: StationFactory, http: aiohttp.ClientSession
+) -> None:
+    stations = [await make_station(f"EMU-{n}") for n in (1, 2, 3)]
+    for station in stations:
+        await station.wait_until(lambda station=station: station.online)
+    await add_station("EMU-OFF", PASSWORD)
+    firmware = {
+        "requestId": 42,
+        "retries": 2,
+        "retryInterval": 30,
+        "firmware": {
+            "location": "https://firmware.example/v2.bin",
+            "retrieveDateTime": datetime.now(UTC).isoformat(),
+            "signingCertificate": "-----BEGIN CERTIFICATE-----",
+            "signature": "c2lnbmF0dXJl",
+        },
+    }
+    answer = await post(
+        http,
+        "/api/v1/commands/UpdateFirmware",
+        {
+            "stations": ["EMU-1", "EMU-2", "EMU-3", "EMU-OFF"],
+            "payload": firmware,
+            "max_in_flight": 2,
+        },
+    )
+    assert answer["summary"] == {"answered": 3, "accepted": 3, "not_connected": 1}
+    assert [r["station_id"] for r in answer["results"]] == ["EMU-1", "EMU-2", "EMU-3", "EMU-OFF"]
+
+    async def installed() -> bool:
+        progress = await (await http.get("/api/v1/firmware?request_id=42")).json()
+        return bool(progress["summary"] == {"Installed": 3})
+
+    await eventually(installed)
+    unknown = await http.post(
+        "/api/v1/commands/Reset", json={"stations": ["NOPE"], "payload": {"type": "Immediate"}}
+    )
+    assert unknown.status == 404
+    neither = await http.post("/api/v1/commands/Reset", json={"payload": {"type": "Immediate"}})
+    assert neither.status == 422
+
+
+async def test_a_download_that_keeps_failing_is_retried_then_reported(
+    make_station: StationFactory, http: aiohttp.ClientSession
+) -> None:
+    station = await make_station()
+    await station.wait_until(lambda: station.online)
+    firmware = {
+        "requestId": 7,
+        "retries": 2,
+        "retryInterval": 30,
+        "firmware": {
+            "location": "https://firmware.example/broken.bin",
+            "retrieveDateTime": datetime.now(UTC).isoformat(),
+        },
+    }
+    answer = await post(
+        http, "/api/v1/commands/UpdateFirmware", {"stations": ["EMU-1"], "payload": firmware}
+    )
+    assert answer["summary"]["accepted"] == 1
+
+    async def failed() -> bool:
+        progress = await (await http.get("/api/v1/firmware?station=EMU-1")).json()
+        return bool(progress["summary"] == {"DownloadFailed": 1})
+
+    await eventually(failed)
+    downloads = await StationEvent.filter(
+        station_id="EMU-1", kind="FirmwareStatusNotification"
+    ).values_list("payload", flat=True)
+    assert [p["status"] for p in downloads].count("Downloading") == 3  # the first + 2 retries

@@ -20,12 +20,14 @@ from csms.api.responses import (
 )
 from csms.api.responses import require as _require
 from csms.api.server import csms_of, station_answer
-from csms.blocks import charging_limits, reports, stations
+from csms.blocks import bulk, charging_limits, reports, stations
 from csms.blocks.local_list import LocalListError, TokenRef, local_list_state
 from csms.blocks.message_split import TooLarge
 from csms.blocks.reservation import ReservationError, ReservationNotFound
 from csms.blocks.tariffs import TariffError, TariffNotFound, list_tariffs, transaction_cost
-from csms.db.models import Station
+from csms.db.models import Station, StationEvent
+from csms.gateway import schemas
+from csms.grid.live_state import load_topology
 from csms.ocpp_errors import CommandError, OcppError
 
 
@@ -213,7 +215,76 @@ async def get_cost(request: web.Request) -> web.Response:
     return json_response(found)
 
 
+async def _targets(data: dict[str, Any]) -> list[str]:
+    """The stations a bulk command names: a list, or every station under a grid node."""
+    if "stations" in data:
+        ids = data["stations"]
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise ApiError(422, "stations must be a list of station ids")
+        known = set(await Station.filter(id__in=ids).values_list("id", flat=True))
+        unknown = [i for i in ids if i not in known]
+        if unknown:
+            raise ApiError(404, f"no stations {', '.join(unknown[:10])}")
+        return list(ids)
+    node = data.get("node")
+    if not isinstance(node, str):
+        raise ApiError(422, "name the stations (a list) or a grid node")
+    loaded = await load_topology()
+    if loaded is None or loaded[1].node(node) is None:
+        raise ApiError(404, f"no grid node {node}")
+    under = [place.id for place in loaded[1].stations_under(node)]
+    provisioned = set(await Station.filter(id__in=under).values_list("id", flat=True))
+    return [station_id for station_id in under if station_id in provisioned]
+
+
+async def post_bulk_command(request: web.Request) -> web.Response:
+    """One action to many stations; the answer holds every station's outcome."""
+    action = request.match_info["action"]
+    if action not in schemas.actions("v201") | schemas.actions("v21"):
+        return error(404, f"unknown OCPP action {action!r}")
+    data = await body(request)
+    payload = data.get("payload", {})
+    if not isinstance(payload, dict):
+        return error(422, "payload must be an OCPP payload object")
+    in_flight = data.get("max_in_flight", bulk.DEFAULT_IN_FLIGHT)
+    if not isinstance(in_flight, int) or isinstance(in_flight, bool) or in_flight < 1:
+        return error(422, "max_in_flight must be a positive integer")
+    targets = await _targets(data)
+    if len(targets) > bulk.MAX_STATIONS:
+        return error(422, f"at most {bulk.MAX_STATIONS} stations per call")
+    sender = csms_of(request).remote_control
+    results = await bulk.send_to_many(sender, targets, action, payload, in_flight)
+    return json_response({"summary": bulk.summary(results), "results": results})
+
+
+async def get_firmware(request: web.Request) -> web.Response:
+    """Where each station is in a firmware update: its latest FirmwareStatusNotification
+    (of `request_id` when given), for following a campaign."""
+    query = StationEvent.filter(kind="FirmwareStatusNotification")
+    station = request.query.get("station")
+    if station is not None:
+        query = query.filter(station_id=station)
+    raw = request.query.get("request_id")
+    latest: dict[str, dict[str, Any]] = {}
+    for row in await query.order_by("id"):
+        if raw is not None and str(row.payload.get("requestId")) != raw:
+            continue
+        latest[row.station_id] = {
+            "station_id": row.station_id,
+            "status": row.payload.get("status"),
+            "request_id": row.payload.get("requestId"),
+            "at": row.timestamp.isoformat(),
+        }
+    found = sorted(latest.values(), key=lambda r: r["station_id"])
+    counts: dict[str, int] = {}
+    for item in found:
+        counts[str(item["status"])] = counts.get(str(item["status"]), 0) + 1
+    return json_response({"summary": counts, "stations": found})
+
+
 def add_routes(app: web.Application) -> None:
+    app.router.add_post("/api/v1/commands/{action}", post_bulk_command)
+    app.router.add_get("/api/v1/firmware", get_firmware)
     app.router.add_get("/api/v1/tariffs", get_tariffs)
     app.router.add_post("/api/v1/tariffs", post_tariff)
     app.router.add_delete("/api/v1/tariffs/{name}", delete_tariff)
@@ -329,6 +400,56 @@ def openapi_paths() -> dict[str, Any]:
         },
     }
     return {
+        "/api/v1/commands/{action}": {
+            "post": {
+                "summary": "Send one CSMS-to-station action to many stations (a list, or "
+                "every station under a grid node), at most max_in_flight at once; e.g. a "
+                "firmware campaign with UpdateFirmware",
+                "parameters": [
+                    {
+                        "name": "action",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "requestBody": {
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "stations": {"type": "array", "items": {"type": "string"}},
+                                    "node": {"type": "string"},
+                                    "payload": {"type": "object"},
+                                    "max_in_flight": {"type": "integer", "minimum": 1},
+                                },
+                            }
+                        }
+                    }
+                },
+                "responses": {
+                    "200": json_content(
+                        _OBJECT,
+                        "summary (outcome -> count, accepted) and results: per station "
+                        "outcome (answered, not_connected, timeout, rejected, invalid, busy) "
+                        "with the response or error",
+                    ),
+                    **_errors(404, 422),
+                },
+            }
+        },
+        "/api/v1/firmware": {
+            "get": {
+                "summary": "Firmware update progress: each station's latest "
+                "FirmwareStatusNotification, with counts by status",
+                "parameters": [
+                    {"name": "station", "in": "query", "schema": {"type": "string"}},
+                    {"name": "request_id", "in": "query", "schema": {"type": "integer"}},
+                ],
+                "responses": {"200": json_content(_OBJECT, "summary and stations")},
+            }
+        },
         "/api/v1/tariffs": {
             "get": {
                 "summary": "Tariffs",
