@@ -231,6 +231,94 @@ class OcppClient(ChargePoint):
         status = self.station.set_network_profile(configuration_slot, connection_data)
         return call_result.SetNetworkProfile(status=status)
 
+    # --- display messages, monitoring, customer information ----------------------------
+
+    @on("SetDisplayMessage")
+    def on_set_display_message(self, message: dict[str, Any], **_: Any) -> Any:
+        return call_result.SetDisplayMessage(status=self.station.display_messages.set(message))
+
+    @on("GetDisplayMessages")
+    def on_get_display_messages(
+        self,
+        request_id: int,
+        id: list[int] | None = None,
+        priority: str | None = None,
+        state: str | None = None,
+        **_: Any,
+    ) -> Any:
+        found = self.station.display_messages.select(id, priority, state)
+        return call_result.GetDisplayMessages(status="Accepted" if found else "Unknown")
+
+    @after("GetDisplayMessages")
+    def after_get_display_messages(
+        self,
+        request_id: int,
+        id: list[int] | None = None,
+        priority: str | None = None,
+        state: str | None = None,
+        **_: Any,
+    ) -> None:
+        found = self.station.display_messages.select(id, priority, state)
+        if found:
+            self.station.spawn(self.station.report_display_messages(request_id, found))
+
+    @on("ClearDisplayMessage")
+    def on_clear_display_message(self, id: int, **_: Any) -> Any:
+        return call_result.ClearDisplayMessage(status=self.station.display_messages.clear(id))
+
+    @on("SetVariableMonitoring")
+    def on_set_variable_monitoring(
+        self, set_monitoring_data: list[dict[str, Any]], **_: Any
+    ) -> Any:
+        results = []
+        for data in set_monitoring_data:
+            status, _value = self.station.device_model.get(_key_of(data))
+            known = status.value not in ("UnknownComponent", "UnknownVariable")
+            results.append(self.station.monitors.set(data, known))
+        return call_result.SetVariableMonitoring(set_monitoring_result=results)
+
+    @on("ClearVariableMonitoring")
+    def on_clear_variable_monitoring(self, id: list[int], **_: Any) -> Any:
+        return call_result.ClearVariableMonitoring(
+            clear_monitoring_result=self.station.monitors.clear(id)
+        )
+
+    @on("SetMonitoringBase")
+    def on_set_monitoring_base(self, monitoring_base: str, **_: Any) -> Any:
+        self.station.monitors.base = monitoring_base
+        return call_result.SetMonitoringBase(status="Accepted")
+
+    @on("SetMonitoringLevel")
+    def on_set_monitoring_level(self, severity: int, **_: Any) -> Any:
+        self.station.monitors.level = severity
+        return call_result.SetMonitoringLevel(status="Accepted")
+
+    @on("GetMonitoringReport")
+    def on_get_monitoring_report(self, request_id: int, **_: Any) -> Any:
+        status = "Accepted" if self.station.monitors.by_id else "EmptyResultSet"
+        return call_result.GetMonitoringReport(status=status)
+
+    @after("GetMonitoringReport")
+    def after_get_monitoring_report(self, request_id: int, **_: Any) -> None:
+        if self.station.monitors.by_id:
+            self.station.spawn(self.station.report_monitors(request_id))
+
+    @on("CustomerInformation")
+    def on_customer_information(self, request_id: int, report: bool, clear: bool, **_: Any) -> Any:
+        return call_result.CustomerInformation(status="Accepted")
+
+    @after("CustomerInformation")
+    def after_customer_information(
+        self,
+        request_id: int,
+        report: bool,
+        clear: bool,
+        id_token: dict[str, Any] | None = None,
+        **_: Any,
+    ) -> None:
+        token = id_token["id_token"] if id_token else None
+        self.station.spawn(self.station.report_customer(request_id, token, clear))
+
     # --- firmware ---------------------------------------------------------------------
 
     @on("UpdateFirmware")
@@ -340,3 +428,16 @@ class OcppClient(ChargePoint):
         if schedule is None:
             return call_result.GetCompositeSchedule(status="Rejected")
         return call_result.GetCompositeSchedule(status="Accepted", schedule=schedule)
+
+
+def _key_of(data: dict[str, Any]) -> VariableKey:
+    component, variable = data["component"], data["variable"]
+    evse = component.get("evse") or {}
+    return VariableKey(
+        component["name"],
+        variable["name"],
+        evse.get("id"),
+        evse.get("connector_id"),
+        component.get("instance"),
+        variable.get("instance"),
+    )

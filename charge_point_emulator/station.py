@@ -33,6 +33,7 @@ from charge_point_emulator.device_model import (
     chunks,
     standard_model,
 )
+from charge_point_emulator.displays_monitors import DisplayMessages, Monitors
 from charge_point_emulator.ev import EvSpec, clamp_power, energy_needed_wh
 from charge_point_emulator.evse import (
     ChargingState,
@@ -147,6 +148,8 @@ class EmulatedStation:
         self.profiles = ProfileStore()
         self.local_list = LocalList()
         self.reservations = ReservationBook()
+        self.display_messages = DisplayMessages()
+        self.monitors = Monitors()
         #: SetNetworkProfile data by configuration slot (stored, not dialled).
         self.network_profiles: dict[int, dict[str, Any]] = {}
         #: Set by a TriggerMessage BootNotification while Pending: boot again at once.
@@ -1255,6 +1258,44 @@ class EmulatedStation:
         await status("Installing")
         await self.clock.sleep(5)
         await status("Installed")
+
+    async def report_display_messages(self, request_id: int, found: list[dict[str, Any]]) -> None:
+        await self._call_quietly(
+            call.NotifyDisplayMessages(request_id=request_id, message_info=found, tbc=False)
+        )
+
+    async def report_monitors(self, request_id: int) -> None:
+        await self._call_quietly(
+            call.NotifyMonitoringReport(
+                request_id=request_id,
+                seq_no=0,
+                generated_at=ocpp_time(self.clock.now()),
+                monitor=self.monitors.report() or None,
+                tbc=False,
+            )
+        )
+
+    async def report_customer(self, request_id: int, id_token: str | None, clear: bool) -> None:
+        """Answer CustomerInformation: what the station holds on the token (its local list
+        entry and sessions here), then forget it when asked to clear."""
+        entries = [k for k in self.local_list.entries if id_token is None or k[0] == id_token]
+        sessions = sum(
+            1 for e in self.evses.values() if e.tx is not None and e.tx.id_token == id_token
+        )
+        data = f"token {id_token}: local list entries {len(entries)}, sessions now {sessions}"
+        if clear:
+            for key in entries:
+                del self.local_list.entries[key]
+            data += "; cleared"
+        await self._call_quietly(
+            call.NotifyCustomerInformation(
+                data=data,
+                seq_no=0,
+                generated_at=ocpp_time(self.clock.now()),
+                request_id=request_id,
+                tbc=False,
+            )
+        )
 
     async def _call_quietly_none(self, payload: Any) -> None:
         await self._call_quietly(payload)

@@ -16,6 +16,7 @@ from csms.blocks.authorization import Authorization
 from csms.blocks.availability import Availability
 from csms.blocks.base import BlockContext, Clock, utc_now
 from csms.blocks.charging_limits import ChargingLimits
+from csms.blocks.customer import Customers
 from csms.blocks.data_transfer import DataTransferRouter
 from csms.blocks.device_model import DeviceModel
 from csms.blocks.diagnostics import Diagnostics
@@ -67,6 +68,7 @@ class Csms:
         self.local_lists = LocalLists(context, self.remote_control, self.authorization)
         self.registration = Registration(self.remote_control, self.registry)
         self.tariffs = Tariffs(context)
+        self.customers = Customers(context, self.remote_control)
         self.swap = SwapService(clock, self.registry, self.remote_control, self.writer)
         self.data_transfer.register(VENDOR_ID, self.swap.data_transfer)
         self.plan_state = StoredPlanState(self.writer)

@@ -458,3 +458,113 @@ async def test_a_download_that_keeps_failing_is_retried_then_reported(
         station_id="EMU-1", kind="FirmwareStatusNotification"
     ).values_list("payload", flat=True)
     assert [p["status"] for p in downloads].count("Downloading") == 3  # the first + 2 retries
+
+
+# --- O, N: display messages, monitoring, customer information --------------------------------
+
+
+async def test_display_messages_are_set_reported_and_cleared(
+    make_station: StationFactory, http: aiohttp.ClientSession
+) -> None:
+    station = await make_station()
+    await station.wait_until(lambda: station.online)
+    message = {
+        "id": 5,
+        "priority": "NormalCycle",
+        "message": {"format": "UTF8", "content": "0.30 EUR/kWh, 1 EUR per session"},
+    }
+    path = "/api/v1/stations/EMU-1/commands"
+    assert await post(http, f"{path}/SetDisplayMessage", {"message": message}) == {
+        "status": "Accepted"
+    }
+    assert (await post(http, f"{path}/GetDisplayMessages", {"requestId": 11}))["status"] == (
+        "Accepted"
+    )
+
+    async def reported_back() -> bool:
+        report = await (await http.get("/api/v1/stations/EMU-1/reports/display-messages")).json()
+        return bool(report["complete"])
+
+    await eventually(reported_back)
+    report = await (await http.get("/api/v1/stations/EMU-1/reports/display-messages")).json()
+    assert report["request_id"] == 11
+    assert report["parts"][0]["messageInfo"][0]["message"]["content"].startswith("0.30 EUR")
+    assert await post(http, f"{path}/ClearDisplayMessage", {"id": 5}) == {"status": "Accepted"}
+    assert station.display_messages.by_id == {}
+
+
+async def test_monitors_are_set_reported_and_cleared(
+    make_station: StationFactory, http: aiohttp.ClientSession
+) -> None:
+    station = await make_station()
+    await station.wait_until(lambda: station.online)
+    path = "/api/v1/stations/EMU-1/commands"
+    data = [
+        {
+            "value": 90,
+            "type": "UpperThreshold",
+            "severity": 4,
+            "component": {"name": "OCPPCommCtrlr"},
+            "variable": {"name": "HeartbeatInterval"},
+        },
+        {
+            "value": 1,
+            "type": "Delta",
+            "severity": 8,
+            "component": {"name": "NoSuchCtrlr"},
+            "variable": {"name": "Nothing"},
+        },
+    ]
+    answer = await post(http, f"{path}/SetVariableMonitoring", {"setMonitoringData": data})
+    statuses = [r["status"] for r in answer["setMonitoringResult"]]
+    assert statuses == ["Accepted", "UnknownVariable"]
+    assert await post(http, f"{path}/SetMonitoringLevel", {"severity": 5}) == {"status": "Accepted"}
+    assert await post(http, f"{path}/SetMonitoringBase", {"monitoringBase": "FactoryDefault"}) == {
+        "status": "Accepted"
+    }
+    await post(http, f"{path}/GetMonitoringReport", {"requestId": 12})
+
+    async def reported_back() -> bool:
+        report = await (await http.get("/api/v1/stations/EMU-1/reports/monitoring")).json()
+        return bool(report["complete"])
+
+    await eventually(reported_back)
+    report = await (await http.get("/api/v1/stations/EMU-1/reports/monitoring")).json()
+    (monitor,) = report["parts"][0]["monitor"]
+    assert monitor["variableMonitoring"][0]["value"] == 90
+    monitor_id = answer["setMonitoringResult"][0]["id"]
+    cleared = await post(http, f"{path}/ClearVariableMonitoring", {"id": [monitor_id]})
+    assert cleared["clearMonitoringResult"] == [{"id": monitor_id, "status": "Accepted"}]
+
+
+async def test_a_forgotten_customer_is_cleared_at_the_station_and_here(
+    make_station: StationFactory, http: aiohttp.ClientSession
+) -> None:
+    station = await make_station()
+    await station.wait_until(lambda: station.online)
+    await add_token("GDPR-1")
+    await add_token("KEEP-1")
+    await post(http, "/api/v1/stations/EMU-1/local-list")
+    station.arrive(1, EvSpec(), 0.3, 0.8, 600, "GDPR-1")
+    await eventually(lambda: Transaction.filter(id_token="GDPR-1").exists())
+    station.unplug(1)
+    await eventually(lambda: Transaction.filter(state="ended").exists())
+
+    answer = await post(http, "/api/v1/tokens/GDPR-1/forget", {"stations": ["EMU-1"]})
+    assert answer["summary"] == {"answered": 1, "accepted": 1}
+    assert answer["erased"] == {"tokens": 1, "transactions": 1, "reservations": 0}
+    assert ("GDPR-1", "ISO14443") not in station.local_list.entries
+    assert ("KEEP-1", "ISO14443") in station.local_list.entries
+    assert not await Transaction.filter(id_token="GDPR-1").exists()
+    tokens = await (await http.get("/api/v1/tokens")).json()
+    assert [t["id_token"] for t in tokens] == ["KEEP-1"]
+
+    async def reported_back() -> bool:
+        report = await (
+            await http.get("/api/v1/stations/EMU-1/reports/customer-information")
+        ).json()
+        return bool(report["complete"])
+
+    await eventually(reported_back)
+    report = await (await http.get("/api/v1/stations/EMU-1/reports/customer-information")).json()
+    assert "cleared" in report["parts"][0]["data"]

@@ -282,7 +282,26 @@ async def get_firmware(request: web.Request) -> web.Response:
     return json_response({"summary": counts, "stations": found})
 
 
+async def post_forget_token(request: web.Request) -> web.Response:
+    """Forget a customer: stations report and clear the token, the CSMS erases it."""
+    data = await body(request) if request.can_read_body else {}
+    token_type = data.get("type", "ISO14443")
+    if not isinstance(token_type, str):
+        return error(422, "type must be a string")
+    if "stations" in data or "node" in data:
+        targets = await _targets(data)
+    else:
+        targets = [
+            str(i) for i in await Station.filter(connected=True).values_list("id", flat=True)
+        ]
+    answer = await csms_of(request).customers.forget(
+        request.match_info["id_token"], token_type, targets
+    )
+    return json_response(answer)
+
+
 def add_routes(app: web.Application) -> None:
+    app.router.add_post("/api/v1/tokens/{id_token}/forget", post_forget_token)
     app.router.add_post("/api/v1/commands/{action}", post_bulk_command)
     app.router.add_get("/api/v1/firmware", get_firmware)
     app.router.add_get("/api/v1/tariffs", get_tariffs)
@@ -400,6 +419,41 @@ def openapi_paths() -> dict[str, Any]:
         },
     }
     return {
+        "/api/v1/tokens/{id_token}/forget": {
+            "post": {
+                "summary": "Forget a customer: CustomerInformation (report and clear) to "
+                "the stations named (a list or a grid node; default: all connected), then "
+                "the token is deleted and taken off stored transactions and reservations",
+                "parameters": [
+                    {
+                        "name": "id_token",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "requestBody": {
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "type": {"type": "string"},
+                                    "stations": {"type": "array", "items": {"type": "string"}},
+                                    "node": {"type": "string"},
+                                },
+                            }
+                        }
+                    }
+                },
+                "responses": {
+                    "200": json_content(
+                        _OBJECT, "request_id, erased (counts), summary, results per station"
+                    ),
+                    **_errors(404, 422),
+                },
+            }
+        },
         "/api/v1/commands/{action}": {
             "post": {
                 "summary": "Send one CSMS-to-station action to many stations (a list, or "

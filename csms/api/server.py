@@ -23,6 +23,7 @@ from csms.ocpp_errors import CommandError, OcppError
 if TYPE_CHECKING:
     from csms.analytics.service import SafetyAnalytics
     from csms.blocks.base import Clock
+    from csms.blocks.customer import Customers
     from csms.blocks.device_model import DeviceModel
     from csms.blocks.diagnostics import Diagnostics
     from csms.blocks.local_list import LocalLists
@@ -52,6 +53,7 @@ class Services(Protocol):
     local_lists: LocalLists
     reservations: Reservations
     tariffs: Tariffs
+    customers: Customers
 
 
 CSMS_KEY: web.AppKey[Services] = web.AppKey("csms")
