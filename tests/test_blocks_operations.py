@@ -568,3 +568,70 @@ async def test_a_forgotten_customer_is_cleared_at_the_station_and_here(
     await eventually(reported_back)
     report = await (await http.get("/api/v1/stations/EMU-1/reports/customer-information")).json()
     assert "cleared" in report["parts"][0]["data"]
+
+
+# --- K: what the station holds against what the CSMS installed -------------------------------
+
+
+async def test_profile_drift_shows_a_profile_the_station_lost(
+    make_station: StationFactory, http: aiohttp.ClientSession
+) -> None:
+    station = await make_station()
+    await station.wait_until(lambda: station.online)
+    profile = {
+        "id": 77,
+        "stackLevel": 1,
+        "chargingProfilePurpose": "TxDefaultProfile",
+        "chargingProfileKind": "Relative",
+        "chargingSchedule": [
+            {
+                "id": 1,
+                "chargingRateUnit": "W",
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 7000.0}],
+            }
+        ],
+    }
+    path = "/api/v1/stations/EMU-1/commands"
+    answer = await post(
+        http, f"{path}/SetChargingProfile", {"evseId": 1, "chargingProfile": profile}
+    )
+    assert answer["status"] == "Accepted"
+
+    async def reported(request_id: int) -> None:
+        asked = {"requestId": request_id, "chargingProfile": {"chargingLimitSource": ["CSO"]}}
+        await post(http, f"{path}/GetChargingProfiles", asked)
+
+        async def stored() -> bool:
+            drift = await (await http.get("/api/v1/stations/EMU-1/profile-drift")).json()
+            return bool(drift["request_id"] == request_id)
+
+        await eventually(stored)
+
+    await reported(1)
+    drift = await (await http.get("/api/v1/stations/EMU-1/profile-drift")).json()
+    assert drift["drift"] == []
+    station.profiles.clear(77, None, None, None)  # lost, e.g. by a factory reset
+    theirs = {
+        "id": 78,
+        "stack_level": 2,
+        "charging_profile_purpose": "TxDefaultProfile",
+        "charging_profile_kind": "Relative",
+        "charging_schedule": [
+            {
+                "id": 1,
+                "charging_rate_unit": "W",
+                "charging_schedule_period": [{"start_period": 0, "limit": 5e3}],
+            }
+        ],
+    }
+    assert station.set_charging_profile(1, theirs) == ("Accepted", None)  # set locally
+    await reported(2)
+    drift = await (await http.get("/api/v1/stations/EMU-1/profile-drift")).json()
+    assert drift["drift"] == [
+        {"evse_id": 1, "profile_id": 77, "drift": "missing"},
+        {"evse_id": 1, "profile_id": 78, "drift": "extra"},
+    ]
+    station.profiles.clear(78, None, None, None)
+    await reported(3)  # NoProfiles: no report comes, the answer says it all
+    drift = await (await http.get("/api/v1/stations/EMU-1/profile-drift")).json()
+    assert drift["drift"] == [{"evse_id": 1, "profile_id": 77, "drift": "missing"}]

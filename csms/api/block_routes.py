@@ -300,7 +300,14 @@ async def post_forget_token(request: web.Request) -> web.Response:
     return json_response(answer)
 
 
+async def get_profile_drift(request: web.Request) -> web.Response:
+    station_id = request.match_info["id"]
+    await _known(station_id)
+    return json_response(await charging_limits.drift(station_id))
+
+
 def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/v1/stations/{id}/profile-drift", get_profile_drift)
     app.router.add_post("/api/v1/tokens/{id_token}/forget", post_forget_token)
     app.router.add_post("/api/v1/commands/{action}", post_bulk_command)
     app.router.add_get("/api/v1/firmware", get_firmware)
@@ -652,6 +659,18 @@ def openapi_paths() -> dict[str, Any]:
                 "summary": "The profiles of the station's latest ReportChargingProfiles",
                 "parameters": [_STATION],
                 "responses": {"200": json_content({"type": "array"}, "profiles"), **_errors(404)},
+            }
+        },
+        "/api/v1/stations/{id}/profile-drift": {
+            "get": {
+                "summary": "Profiles the CSMS installed (accepted SetChargingProfile, not "
+                "cleared) against the station's latest ReportChargingProfiles (ask with "
+                "GetChargingProfiles): each missing, extra or different profile",
+                "parameters": [_STATION],
+                "responses": {
+                    "200": json_content(_OBJECT, "request_id and drift items"),
+                    **_errors(404),
+                },
             }
         },
         "/api/v1/stations/{id}/reports/{kind}": {

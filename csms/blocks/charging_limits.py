@@ -17,6 +17,7 @@ from typing import Any
 from csms.blocks.base import BlockContext
 from csms.blocks.meter import parse_timestamp
 from csms.db.block_models import ChargingLimit, EvChargingSchedule, ReportedProfile
+from csms.db.models import Command, Transaction
 from csms.db.writer import Batch
 
 log = logging.getLogger(__name__)
@@ -293,3 +294,65 @@ async def reported_profiles(station_id: str) -> list[dict[str, Any]]:
         }
         for row in rows
     ]
+
+
+async def installed_profiles(station_id: str) -> dict[int, list[dict[str, Any]]]:
+    """EVSE -> the profiles the CSMS installed and the station should still hold, from the
+    command journal: accepted SetChargingProfile CALLs, less those an accepted
+    ClearChargingProfile removed by id, less TxProfiles of transactions that ended."""
+    commands = await Command.filter(
+        station_id=station_id,
+        action__in=("SetChargingProfile", "ClearChargingProfile"),
+        status="answered",
+    ).order_by("id")
+    held: dict[int, tuple[int, dict[str, Any]]] = {}  # profile id -> (EVSE, profile)
+    for command in commands:
+        if (command.response or {}).get("status") != "Accepted":
+            continue
+        if command.action == "SetChargingProfile":
+            profile = command.payload["chargingProfile"]
+            held[profile["id"]] = (command.payload["evseId"], profile)
+        elif "chargingProfileId" in command.payload:
+            held.pop(command.payload["chargingProfileId"], None)
+        else:
+            held.clear()  # cleared by criteria: what remains is for the report to say
+    ended = set(
+        await Transaction.filter(station_id=station_id, state="ended").values_list(
+            "transaction_id", flat=True
+        )
+    )
+    out: dict[int, list[dict[str, Any]]] = {}
+    for evse_id, profile in held.values():
+        if profile.get("transactionId") in ended:
+            continue
+        out.setdefault(evse_id, []).append(profile)
+    return out
+
+
+async def drift(station_id: str) -> dict[str, Any]:
+    """Installed against the station's latest ReportChargingProfiles (CSO profiles only:
+    limits of other sources are not ours to install)."""
+    reported: dict[int, list[dict[str, Any]]] = {}
+    latest = await reported_profiles(station_id)
+    request_id = latest[0]["request_id"] if latest else None
+    for item in latest:
+        if item["source"] == "CSO":
+            reported.setdefault(item["evse_id"], []).append(item["charging_profile"])
+    # A station holding no profile answers NoProfiles and sends no report: an empty one.
+    asked = (
+        await Command.filter(station_id=station_id, action="GetChargingProfiles", status="answered")
+        .order_by("-id")
+        .first()
+    )
+    newest_report = latest[0]["received_at"] if latest else None
+    if (
+        asked is not None
+        and (asked.response or {}).get("status") == "NoProfiles"
+        and asked.completed_at is not None
+        and (newest_report is None or asked.completed_at.isoformat() > newest_report)
+    ):
+        reported, request_id = {}, asked.payload["requestId"]
+    return {
+        "request_id": request_id,
+        "drift": profile_drift(await installed_profiles(station_id), reported),
+    }
