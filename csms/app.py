@@ -38,6 +38,7 @@ from csms.gateway.router import Router
 from csms.gateway.server import ConnectionRegistry, Gateway
 from csms.grid.live_state import StoredPlanState
 from csms.grid.planner import LivePlanner
+from csms.grid.station_max import StationMax
 from swap_orchestrator.live import VENDOR_ID, SwapService
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ class Csms:
         self.planner = LivePlanner(
             settings, clock, self.registry, self.remote_control, self.plan_state
         )
+        self.station_max = StationMax(self.plan_state, self.remote_control)
         self.router = self._routes()
         # Judging a meter jump needs the EVSE's rated power, which the grid topology holds:
         # read from the plan state's cache, loaded at start, so never from the planner's
@@ -138,6 +140,8 @@ class Csms:
         router.add("ReservationStatusUpdate", self.reservations.status_update)
         for kind in REPORT_KINDS:
             router.add(kind, self.reports.handler(kind))
+        if self.settings.station_max_profile:
+            router.after("BootNotification", self.station_max.booted)
         # A limit set or lifted at a station changes what may be planned there: replan now.
         for action in ("NotifyChargingLimit", "ClearedChargingLimit"):
             router.after(action, lambda *_: self.planner.trigger("station charging limit"))
@@ -189,6 +193,7 @@ class Csms:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.station_max.stop()
         await self.swap.stop()
         if self._api_runner is not None:
             await stop_api(self._api_runner)

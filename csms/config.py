@@ -48,6 +48,10 @@ class Settings:
     #: How long a station found unable or unwilling to follow profiles is planned as a
     #: fixed load before it is tried again (s); boot and firmware changes re-probe at once.
     reprobe_interval: float = 3600.0
+    #: Send each station that boots a ChargingStationMaxProfile from the grid topology
+    #: (its EVSEs' ratings or the tightest node import limit above it). Off by default: the
+    #: planner's per-EVSE fallback profiles already keep offline stations within the nodes.
+    station_max_profile: bool = False
     #: Max time the durable writer waits to fill a group commit (s).
     commit_window: float = 0.002
     #: Max writes in one group commit.

@@ -15,8 +15,14 @@ from csms.blocks.charging_limits import (
     profile_drift,
     schedule_limit_w,
 )
+from csms.blocks.stations import add_station
 from csms.db.block_models import ChargingLimit, EvChargingSchedule, ReportedProfile
-from tests.ocpp_wire import WirePeer
+from csms.grid.live_state import save_topology
+from csms.grid.profiles import RateUnit
+from csms.grid.station_max import station_max_profile, station_max_w
+from csms.grid.topology import parse_topology
+from tests.conftest import PEER_PASSWORD, settings_for
+from tests.ocpp_wire import WirePeer, open_peer
 from tests.stations import boot, tx_event
 
 T = datetime(2026, 1, 5, 12, tzinfo=UTC)
@@ -158,3 +164,59 @@ async def test_the_planner_sees_a_station_limit_as_the_session_cap(
     assert (await peer.call("NotifyChargingLimit", notify))[0] == 3
     (session,) = await csms.plan_state.sessions(datetime.now(UTC))
     assert session.needs is not None and session.needs.max_charge_w == 16 * 3 * 230
+
+
+def test_the_station_maximum_is_its_rating_or_the_tightest_node_above() -> None:
+    document = {
+        "version": 1,
+        "tariff": {"import_price_by_hour": [0.2] * 24},
+        "node": [
+            {"id": "feeder", "import_limit_w": 500_000},
+            {"id": "tx", "parent": "feeder", "import_limit_w": 30_000},
+        ],
+        "station": [
+            {
+                "id": "CS-1",
+                "node": "tx",
+                "evse": [{"id": 1, "max_import_w": 22_000}, {"id": 2, "max_import_w": 22_000}],
+            },
+            {"id": "CS-2", "node": "feeder", "evse": [{"id": 1, "max_import_w": 11_000}]},
+        ],
+    }
+    topology = parse_topology(document)
+    assert station_max_w(topology, "CS-1") == 30_000
+    assert station_max_w(topology, "CS-2") == 11_000
+    assert station_max_w(topology, "CS-3") is None
+    amps = station_max_profile(topology, "CS-1", RateUnit.A)
+    assert amps is not None and amps["evseId"] == 0
+    (period,) = amps["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"]
+    assert period == {"startPeriod": 0, "limit": 43.4, "numberPhases": 3}
+
+
+async def test_a_booting_station_gets_its_maximum_from_the_topology(
+    db_url: str, kernel_loaded: None
+) -> None:
+    csms = Csms(settings_for(db_url, station_max_profile=True))
+    await csms.start()
+    try:
+        await add_station("CS-1", PEER_PASSWORD)
+        peer = await open_peer(csms, "CS-1", PEER_PASSWORD)
+        document = {
+            "version": 1,
+            "tariff": {"import_price_by_hour": [0.2] * 24},
+            "node": [{"id": "tx", "import_limit_w": 30_000}],
+            "station": [{"id": "CS-1", "node": "tx", "evse": [{"id": 1, "max_import_w": 5e4}]}],
+        }
+        await save_topology(document, datetime.now(UTC))
+        assert (await peer.call("BootNotification", boot()))[2]["status"] == "Accepted"
+        call = await peer.expect_call(timeout=30)
+        while call[2] != "SetChargingProfile" or call[3]["evseId"] != 0:
+            await peer.answer(call[1], {"status": "Accepted"})
+            call = await peer.expect_call(timeout=30)
+        profile = call[3]["chargingProfile"]
+        assert profile["chargingProfilePurpose"] == "ChargingStationMaxProfile"
+        assert profile["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"] == 30_000
+        await peer.answer(call[1], {"status": "Accepted"})
+        await peer.close()
+    finally:
+        await csms.stop()
