@@ -289,7 +289,7 @@ def _in(minutes: float) -> str:
 
 
 async def test_a_reserved_evse_starts_only_for_its_token_and_the_reservation_is_used(
-    make_station: StationFactory, http: aiohttp.ClientSession
+    csms: Csms, make_station: StationFactory, http: aiohttp.ClientSession
 ) -> None:
     station = await make_station(evses=(EvseSpec(), EvseSpec()))
     await station.wait_until(lambda: station.online)
@@ -303,6 +303,8 @@ async def test_a_reserved_evse_starts_only_for_its_token_and_the_reservation_is_
     )
     assert made["status"] == "Accepted"
     await station.wait_until(lambda: station.evses[1].status.value == "Reserved")
+    # The planner keeps the reserved EVSE's rating free until the reservation is used.
+    assert await csms.plan_state.reserved(datetime.now(UTC)) == {("EMU-1", 1)}
 
     station.arrive(1, EvSpec(), 0.3, 0.8, 3600, "OTHER")
     station.arrive(2, EvSpec(), 0.3, 0.8, 3600, "OTHER")
@@ -315,6 +317,7 @@ async def test_a_reserved_evse_starts_only_for_its_token_and_the_reservation_is_
         return (await Reservation.get(id=made["id"])).status == "Used"
 
     await eventually(used)
+    assert await csms.plan_state.reserved(datetime.now(UTC)) == set()
     assert (await Transaction.get(station_id="EMU-1", evse_id=1)).id_token == "OWNER"
 
 

@@ -13,6 +13,8 @@ from csms.analytics.alerts import derate_limits
 from csms.analytics.derate import derated
 from csms.blocks.charging_limits import caps_at, limits_in_force
 from csms.blocks.ports import Writer
+from csms.blocks.reservation import HOLDING
+from csms.db.block_models import Reservation
 from csms.db.models import (
     ChargingNeeds,
     DeviceVariable,
@@ -84,6 +86,12 @@ class StoredPlanState:
 
     async def rate_units(self, station_ids: set[str]) -> dict[str, RateUnit]:
         return await rate_units(station_ids)
+
+    async def reserved(self, now: datetime) -> set[tuple[str, int]]:
+        rows = await Reservation.filter(
+            status__in=HOLDING, evse_id__isnull=False, expires_at__gt=now
+        ).values_list("station_id", "evse_id")
+        return {(str(station_id), int(evse_id)) for station_id, evse_id in rows}
 
     async def store(self, plan: dict[str, Any], now: datetime) -> None:
         async def write(batch: Batch) -> None:
