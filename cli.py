@@ -15,7 +15,7 @@ from csms.console import CliError, console
 
 def build_parser() -> argparse.ArgumentParser:
     from charge_point_emulator import cli as emulator_cli
-    from csms import operator_cli
+    from csms import block_cli, operator_cli
     from csms.analytics import cli as alerts_cli
     from csms.grid import cli as grid_cli
     from swap_orchestrator import cli as swap_cli
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     operator_cli.register(commands)
+    block_cli.register(commands)
     grid_cli.register(commands)
     emulator_cli.register(commands)
     swap_cli.register(commands)

@@ -51,6 +51,9 @@ STANDARD_COMPONENTS = (
     "SmartChargingCtrlr",
     "AuthCtrlr",
     "SampledDataCtrlr",
+    "DeviceDataCtrlr",
+    "LocalAuthListCtrlr",
+    "ReservationCtrlr",
 )
 
 
@@ -304,4 +307,30 @@ def standard_model(
         DataType.MEMBER_LIST,
     )
     dm.define(VariableKey(sd, "TxEndedInterval"), 0, DataType.INTEGER)
+    # How much one request may carry (B06.FR.05, D01): the CSMS splits what exceeds it.
+    dd = "DeviceDataCtrlr"
+    for instance in ("GetReport", "GetVariables", "SetVariables"):
+        dm.define(
+            VariableKey(dd, "ItemsPerMessage", variable_instance=instance),
+            MESSAGE_ITEMS,
+            DataType.INTEGER,
+        )
+        dm.define(
+            VariableKey(dd, "BytesPerMessage", variable_instance=instance),
+            MESSAGE_BYTES,
+            DataType.INTEGER,
+        )
+    la = "LocalAuthListCtrlr"
+    dm.define(VariableKey(la, "Enabled"), True, DataType.BOOLEAN)
+    dm.define(VariableKey(la, "Entries"), 0, DataType.INTEGER)
+    dm.define(VariableKey(la, "ItemsPerMessage"), MESSAGE_ITEMS, DataType.INTEGER)
+    dm.define(VariableKey(la, "BytesPerMessage"), MESSAGE_BYTES, DataType.INTEGER)
+    dm.define(VariableKey("ReservationCtrlr", "Enabled"), True, DataType.BOOLEAN)
+    dm.define(VariableKey("ReservationCtrlr", "NonEvseSpecific"), True, DataType.BOOLEAN)
     return dm
+
+
+#: Default items and bytes the emulated station takes in one GetVariables, SetVariables or
+#: SendLocalList (tests lower them through `DeviceModel.define`).
+MESSAGE_ITEMS = 50
+MESSAGE_BYTES = 65_000

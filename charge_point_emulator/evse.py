@@ -78,6 +78,8 @@ class EvseState:
     # A RequestStartTransaction that arrived before the EV: (id token, remote start id).
     #: A remote start waiting for the EV: (idToken, remoteStartId, idToken type).
     remote_start: tuple[str, int, str] | None = None
+    #: A reservation holds the EVSE (only its token or group may start here).
+    reserved: bool = False
 
     def wanted_status(self) -> ConnectorStatus:
         """The connector status the EVSE's state implies."""
@@ -85,6 +87,8 @@ class EvseState:
             return ConnectorStatus.OCCUPIED
         if not self.operative:
             return ConnectorStatus.UNAVAILABLE
+        if self.reserved:
+            return ConnectorStatus.RESERVED
         return ConnectorStatus.AVAILABLE
 
     def integrate(self, seconds: float) -> float:

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ocpp.exceptions import NotImplementedError as OcppNotImplemented
-from ocpp.exceptions import OCPPError
+from ocpp.exceptions import OccurrenceConstraintViolationError, OCPPError
 from ocpp.messages import MessageType, unpack
 from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint, call_result
 from websockets.asyncio.client import ClientConnection
 
+from charge_point_emulator.device_model import VariableKey
 from charge_point_emulator.faults import FaultKind
 
 if TYPE_CHECKING:
@@ -27,6 +29,13 @@ logger = logging.getLogger(__name__)
 SMART_CHARGING_ACTIONS = frozenset(
     {"SetChargingProfile", "GetCompositeSchedule", "ClearChargingProfile", "GetChargingProfiles"}
 )
+#: Requests whose size the station bounds: action -> (its device model component and
+#: instance of ItemsPerMessage/BytesPerMessage, the payload's list).
+BOUNDED = {
+    "GetVariables": ("DeviceDataCtrlr", "GetVariables", "getVariableData"),
+    "SetVariables": ("DeviceDataCtrlr", "SetVariables", "setVariableData"),
+    "SendLocalList": ("LocalAuthListCtrlr", None, "localAuthorizationList"),
+}
 
 
 class OcppClient(ChargePoint):
@@ -57,6 +66,11 @@ class OcppClient(ChargePoint):
                 refusal = msg.create_call_error(OcppNotImplemented(f"{msg.action} not supported"))
                 station.spawn(self._send(refusal.to_json()))
                 return
+            too_big = self._too_big(msg.action, msg.payload, raw_msg)
+            if too_big:
+                refusal = msg.create_call_error(OccurrenceConstraintViolationError(too_big))
+                station.spawn(self._send(refusal.to_json()))
+                return
             late = station.faults.take(FaultKind.LATE_ANSWER, elapsed, msg.action)
             delay = station.clock.real_seconds(late.delay_s) if late else 0.0
             # Handled in a task so a handler may itself send CALLs without blocking reads.
@@ -67,6 +81,26 @@ class OcppClient(ChargePoint):
             logger.info("%s: fault: losing the response to %s", station.station_id, msg.unique_id)
             return
         await super().route_message(raw_msg)
+
+    def _too_big(self, action: str, payload: Any, raw_msg: str) -> str | None:
+        """Why a request exceeds the station's ItemsPerMessage/BytesPerMessage, or None."""
+        bound = BOUNDED.get(action)
+        if bound is None or not isinstance(payload, dict):
+            return None
+        component, instance, items = bound
+        model = self.station.device_model
+        most = model.variables.get(
+            VariableKey(component, "ItemsPerMessage", variable_instance=instance)
+        )
+        size = model.variables.get(
+            VariableKey(component, "BytesPerMessage", variable_instance=instance)
+        )
+        count = len(payload.get(items) or ())
+        if most is not None and count > int(most.value):
+            return f"{count} items, at most {most.value} per {action}"
+        if size is not None and len(raw_msg.encode()) > int(size.value):
+            return f"{len(raw_msg.encode())} bytes, at most {size.value} per {action}"
+        return None
 
     async def _answer(self, raw_msg: str, delay: float) -> None:
         if delay:
@@ -190,6 +224,153 @@ class OcppClient(ChargePoint):
             status=self.station.change_availability(operational_status == "Operative", evse_id)
         )
 
+    @on("SetNetworkProfile")
+    def on_set_network_profile(
+        self, configuration_slot: int, connection_data: dict[str, Any], **_: Any
+    ) -> Any:
+        status = self.station.set_network_profile(configuration_slot, connection_data)
+        return call_result.SetNetworkProfile(status=status)
+
+    # --- display messages, monitoring, customer information ----------------------------
+
+    @on("SetDisplayMessage")
+    def on_set_display_message(self, message: dict[str, Any], **_: Any) -> Any:
+        return call_result.SetDisplayMessage(status=self.station.display_messages.set(message))
+
+    @on("GetDisplayMessages")
+    def on_get_display_messages(
+        self,
+        request_id: int,
+        id: list[int] | None = None,
+        priority: str | None = None,
+        state: str | None = None,
+        **_: Any,
+    ) -> Any:
+        found = self.station.display_messages.select(id, priority, state)
+        return call_result.GetDisplayMessages(status="Accepted" if found else "Unknown")
+
+    @after("GetDisplayMessages")
+    def after_get_display_messages(
+        self,
+        request_id: int,
+        id: list[int] | None = None,
+        priority: str | None = None,
+        state: str | None = None,
+        **_: Any,
+    ) -> None:
+        found = self.station.display_messages.select(id, priority, state)
+        if found:
+            self.station.spawn(self.station.report_display_messages(request_id, found))
+
+    @on("ClearDisplayMessage")
+    def on_clear_display_message(self, id: int, **_: Any) -> Any:
+        return call_result.ClearDisplayMessage(status=self.station.display_messages.clear(id))
+
+    @on("SetVariableMonitoring")
+    def on_set_variable_monitoring(
+        self, set_monitoring_data: list[dict[str, Any]], **_: Any
+    ) -> Any:
+        results = []
+        for data in set_monitoring_data:
+            status, _value = self.station.device_model.get(_key_of(data))
+            known = status.value not in ("UnknownComponent", "UnknownVariable")
+            results.append(self.station.monitors.set(data, known))
+        return call_result.SetVariableMonitoring(set_monitoring_result=results)
+
+    @on("ClearVariableMonitoring")
+    def on_clear_variable_monitoring(self, id: list[int], **_: Any) -> Any:
+        return call_result.ClearVariableMonitoring(
+            clear_monitoring_result=self.station.monitors.clear(id)
+        )
+
+    @on("SetMonitoringBase")
+    def on_set_monitoring_base(self, monitoring_base: str, **_: Any) -> Any:
+        self.station.monitors.base = monitoring_base
+        return call_result.SetMonitoringBase(status="Accepted")
+
+    @on("SetMonitoringLevel")
+    def on_set_monitoring_level(self, severity: int, **_: Any) -> Any:
+        self.station.monitors.level = severity
+        return call_result.SetMonitoringLevel(status="Accepted")
+
+    @on("GetMonitoringReport")
+    def on_get_monitoring_report(self, request_id: int, **_: Any) -> Any:
+        status = "Accepted" if self.station.monitors.by_id else "EmptyResultSet"
+        return call_result.GetMonitoringReport(status=status)
+
+    @after("GetMonitoringReport")
+    def after_get_monitoring_report(self, request_id: int, **_: Any) -> None:
+        if self.station.monitors.by_id:
+            self.station.spawn(self.station.report_monitors(request_id))
+
+    @on("CustomerInformation")
+    def on_customer_information(self, request_id: int, report: bool, clear: bool, **_: Any) -> Any:
+        return call_result.CustomerInformation(status="Accepted")
+
+    @after("CustomerInformation")
+    def after_customer_information(
+        self,
+        request_id: int,
+        report: bool,
+        clear: bool,
+        id_token: dict[str, Any] | None = None,
+        **_: Any,
+    ) -> None:
+        token = id_token["id_token"] if id_token else None
+        self.station.spawn(self.station.report_customer(request_id, token, clear))
+
+    # --- firmware ---------------------------------------------------------------------
+
+    @on("UpdateFirmware")
+    def on_update_firmware(self, request_id: int, firmware: dict[str, Any], **_: Any) -> Any:
+        return call_result.UpdateFirmware(status="Accepted")
+
+    @after("UpdateFirmware")
+    def after_update_firmware(
+        self,
+        request_id: int,
+        firmware: dict[str, Any],
+        retries: int | None = None,
+        retry_interval: int | None = None,
+        **_: Any,
+    ) -> None:
+        self.station.spawn(
+            self.station.update_firmware(
+                request_id,
+                firmware["location"],
+                retries or 0,
+                retry_interval or 10,
+                "signature" in firmware,
+            )
+        )
+
+    # --- reservations ----------------------------------------------------------------------
+
+    @on("ReserveNow")
+    def on_reserve_now(
+        self,
+        id: int,
+        expiry_date_time: str,
+        id_token: dict[str, Any],
+        evse_id: int | None = None,
+        connector_type: str | None = None,
+        group_id_token: dict[str, Any] | None = None,
+        **_: Any,
+    ) -> Any:
+        status = self.station.reserve_now(
+            id,
+            datetime.fromisoformat(expiry_date_time.replace("Z", "+00:00")),
+            id_token["id_token"],
+            evse_id,
+            connector_type,
+            group_id_token["id_token"] if group_id_token else None,
+        )
+        return call_result.ReserveNow(status=status)
+
+    @on("CancelReservation")
+    def on_cancel_reservation(self, reservation_id: int, **_: Any) -> Any:
+        return call_result.CancelReservation(status=self.station.cancel_reservation(reservation_id))
+
     # --- smart charging ----------------------------------------------------------------
 
     @on("SetChargingProfile")
@@ -247,3 +428,16 @@ class OcppClient(ChargePoint):
         if schedule is None:
             return call_result.GetCompositeSchedule(status="Rejected")
         return call_result.GetCompositeSchedule(status="Accepted", schedule=schedule)
+
+
+def _key_of(data: dict[str, Any]) -> VariableKey:
+    component, variable = data["component"], data["variable"]
+    evse = component.get("evse") or {}
+    return VariableKey(
+        component["name"],
+        variable["name"],
+        evse.get("id"),
+        evse.get("connector_id"),
+        component.get("instance"),
+        variable.get("instance"),
+    )

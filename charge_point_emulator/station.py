@@ -33,6 +33,7 @@ from charge_point_emulator.device_model import (
     chunks,
     standard_model,
 )
+from charge_point_emulator.displays_monitors import DisplayMessages, Monitors
 from charge_point_emulator.ev import EvSpec, clamp_power, energy_needed_wh
 from charge_point_emulator.evse import (
     ChargingState,
@@ -55,6 +56,7 @@ from charge_point_emulator.profiles import (
     profile_to_ocpp,
     share_station_max,
 )
+from charge_point_emulator.reservations import EvseView, ReservationBook
 from charge_point_emulator.scenario import EvseSpec
 from charge_point_emulator.telemetry import Sensors, temperature_event
 from charge_point_emulator.truth import StationTruth
@@ -146,6 +148,13 @@ class EmulatedStation:
         self.safety_telemetry = safety_telemetry
         self.profiles = ProfileStore()
         self.local_list = LocalList()
+        self.reservations = ReservationBook()
+        self.display_messages = DisplayMessages()
+        self.monitors = Monitors()
+        #: SetNetworkProfile data by configuration slot (stored, not dialled).
+        self.network_profiles: dict[int, dict[str, Any]] = {}
+        #: Set by a TriggerMessage BootNotification while Pending: boot again at once.
+        self._boot_now = asyncio.Event()
         self.queue = OfflineQueue(max_queue)
         self.state = ConnectionState.OFFLINE
         self.boot_reason = "PowerUp"
@@ -336,6 +345,8 @@ class EmulatedStation:
         """BootNotification until Accepted; Pending/Rejected wait `interval` and retry."""
         attempt = 0
         while True:
+            # Cleared before the boot is sent: a trigger that comes with its answer counts.
+            self._boot_now.clear()
             response = await self._call(
                 call.BootNotification(
                     charging_station={
@@ -359,7 +370,15 @@ class EmulatedStation:
             logger.info("%s: boot %s, retrying", self.station_id, response.status)
             wait = interval or backoff_delay(attempt, 2, 10, 5, self.rng)
             attempt += 1
-            await self.clock.sleep(wait)
+            # The CSMS may ask for the boot sooner with TriggerMessage (B02.FR.xx).
+            waits = [
+                asyncio.create_task(self.clock.sleep(wait)),
+                asyncio.create_task(self._boot_now.wait()),
+            ]
+            try:
+                await asyncio.wait([*waits, reader], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                await cancel_and_wait(waits)
             if reader.done():
                 raise ConnectionError("connection closed while booting")
 
@@ -584,12 +603,17 @@ class EmulatedStation:
 
     async def _authorize_and_start(self, evse: EvseState, token: str) -> None:
         status = "Accepted"
+        group = None
         if self.state is ConnectionState.ONLINE:
             response = await self._call_quietly(
                 call.Authorize(id_token={"id_token": token, "type": "ISO14443"})
             )
             if response is not None:
                 status = response.id_token_info["status"]
+                group = (response.id_token_info.get("group_id_token") or {}).get("id_token")
+        if not self.reservations.admits(evse.evse_id, token, group):
+            logger.info("%s: EVSE %d is reserved for another", self.station_id, evse.evse_id)
+            return
         # Offline (or no answer): LocalAuthorizeOffline lets the driver charge anyway.
         if status != "Accepted" or evse.ev is None or evse.tx is not None:
             logger.info("%s: token %s not accepted (%s)", self.station_id, token, status)
@@ -621,14 +645,20 @@ class EmulatedStation:
             str(uuid.uuid4()), now, token, remote_start_id=remote_start_id, id_token_type=token_type
         )
         evse.tx = tx
+        reservation = self.reservations.on_evse(evse.evse_id)
+        if reservation is not None:
+            # The reservation ends with the transaction it was for (H01.FR.xx).
+            self.reservations.cancel(reservation.reservation_id)
+            evse.reserved = False
         self.truth.start(tx.transaction_id, evse.evse_id, now)
         self._allocate(now)
         tx.charging_state = self._charging_state(evse)
         interval = self.device_model.int_value("SampledDataCtrlr", "TxUpdatedInterval", 60)
         tx.next_sample_at = now + timedelta(seconds=interval) if interval > 0 else None
-        self._enqueue(
-            self._tx_event(evse, "Started", trigger, now, "Transaction.Begin", id_token=True)
-        )
+        started = self._tx_event(evse, "Started", trigger, now, "Transaction.Begin", id_token=True)
+        if reservation is not None:
+            started.reservation_id = reservation.reservation_id
+        self._enqueue(started)
 
     def _end_transaction(self, evse: EvseState, trigger: str, reason: str, now: datetime) -> None:
         tx = evse.tx
@@ -788,6 +818,10 @@ class EmulatedStation:
                     self._tx_event(evse, "Updated", "MeterValuePeriodic", now, "Sample.Periodic"),
                     droppable=True,
                 )
+        for ended in self.reservations.expire(now):
+            self.evses[ended.evse_id].reserved = False
+            self._emit_status(self.evses[ended.evse_id])
+            self.spawn(self._reservation_ended(ended.reservation_id, "Expired"))
         if self._reset_pending == "OnIdle" and all(e.tx is None for e in self.evses.values()):
             self._reset_pending = None
             self.spawn(self._reboot())
@@ -954,7 +988,10 @@ class EmulatedStation:
     async def triggered(self, message: str, evse_id: int | None) -> None:
         now = self.clock.now()
         targets = [self.evses[evse_id]] if evse_id in self.evses else list(self.evses.values())
-        if message == "BootNotification":
+        if message == "BootNotification" and self.state is ConnectionState.PENDING:
+            self.boot_reason = "Triggered"
+            self._boot_now.set()
+        elif message == "BootNotification":
             await self._call_quietly(
                 call.BootNotification(
                     charging_station={"model": self.model, "vendor_name": self.vendor},
@@ -1153,6 +1190,153 @@ class EmulatedStation:
                 for p in periods
             ],
         }
+
+    # --- reservations, network profiles, external limits -------------------------------
+
+    def reserve_now(
+        self,
+        reservation_id: int,
+        expires_at: datetime,
+        id_token: str,
+        evse_id: int | None,
+        connector_type: str | None,
+        group_id_token: str | None,
+    ) -> str:
+        views = {
+            n: EvseView(
+                "cCCS2" if e.spec.dc else "cType2", e.ev is None and e.tx is None, e.operative
+            )
+            for n, e in self.evses.items()
+        }
+        replaced = self.reservations.cancel(reservation_id)
+        if replaced is not None:
+            self.evses[replaced.evse_id].reserved = False
+        status, made = self.reservations.reserve(
+            reservation_id, evse_id, connector_type, id_token, group_id_token, expires_at, views
+        )
+        if made is not None:
+            self.evses[made.evse_id].reserved = True
+        for evse in self.evses.values():
+            self._emit_status(evse)
+        return status
+
+    def cancel_reservation(self, reservation_id: int) -> str:
+        cancelled = self.reservations.cancel(reservation_id)
+        if cancelled is None:
+            return "Rejected"
+        evse = self.evses[cancelled.evse_id]
+        evse.reserved = False
+        self._emit_status(evse)
+        return "Accepted"
+
+    async def _reservation_ended(self, reservation_id: int, status: str) -> None:
+        await self._call_quietly(
+            call.ReservationStatusUpdate(
+                reservation_id=reservation_id, reservation_update_status=status
+            )
+        )
+
+    def set_network_profile(self, slot: int, data: dict[str, Any]) -> str:
+        self.network_profiles[slot] = data
+        return "Accepted"
+
+    def external_limit(
+        self, source: str, limit_w: float | None, evse_id: int | None = None
+    ) -> None:
+        """An EMS or the grid operator sets (a number, W) or lifts (None) a limit at the
+        station, reported to the CSMS with NotifyChargingLimit / ClearedChargingLimit (the
+        emulated power does not follow it: the CSMS's plan is what tests check)."""
+        if limit_w is None:
+            self.spawn(
+                self._call_quietly_none(
+                    call.ClearedChargingLimit(charging_limit_source=source, evse_id=evse_id)
+                )
+            )
+            return
+        schedule = {
+            "id": 1,
+            "charging_rate_unit": "W",
+            "charging_schedule_period": [{"start_period": 0, "limit": limit_w}],
+        }
+        self.spawn(
+            self._call_quietly_none(
+                call.NotifyChargingLimit(
+                    charging_limit={"charging_limit_source": source},
+                    charging_schedule=[schedule],
+                    evse_id=evse_id,
+                )
+            )
+        )
+
+    async def update_firmware(
+        self, request_id: int, location: str, retries: int, retry_interval_s: int, signed: bool
+    ) -> None:
+        """Run an accepted UpdateFirmware (L01): download (retried `retries` times; a
+        location naming "broken" never downloads), verify a signed one, install, and
+        report each step with FirmwareStatusNotification."""
+
+        async def status(value: str) -> None:
+            await self._call_quietly(
+                call.FirmwareStatusNotification(status=value, request_id=request_id)
+            )
+
+        for attempt in range(retries + 1):
+            await status("Downloading")
+            await self.clock.sleep(5)
+            if "broken" not in location:
+                break
+            if attempt < retries:
+                await self.clock.sleep(retry_interval_s)
+        else:
+            await status("DownloadFailed")
+            return
+        await status("Downloaded")
+        if signed:
+            await status("SignatureVerified")
+        await status("Installing")
+        await self.clock.sleep(5)
+        await status("Installed")
+
+    async def report_display_messages(self, request_id: int, found: list[dict[str, Any]]) -> None:
+        await self._call_quietly(
+            call.NotifyDisplayMessages(request_id=request_id, message_info=found, tbc=False)
+        )
+
+    async def report_monitors(self, request_id: int) -> None:
+        await self._call_quietly(
+            call.NotifyMonitoringReport(
+                request_id=request_id,
+                seq_no=0,
+                generated_at=ocpp_time(self.clock.now()),
+                monitor=self.monitors.report() or None,
+                tbc=False,
+            )
+        )
+
+    async def report_customer(self, request_id: int, id_token: str | None, clear: bool) -> None:
+        """Answer CustomerInformation: what the station holds on the token (its local list
+        entry and sessions here), then forget it when asked to clear."""
+        entries = [k for k in self.local_list.entries if id_token is None or k[0] == id_token]
+        sessions = sum(
+            1 for e in self.evses.values() if e.tx is not None and e.tx.id_token == id_token
+        )
+        data = f"token {id_token}: local list entries {len(entries)}, sessions now {sessions}"
+        if clear:
+            for key in entries:
+                del self.local_list.entries[key]
+            data += "; cleared"
+        await self._call_quietly(
+            call.NotifyCustomerInformation(
+                data=data,
+                seq_no=0,
+                generated_at=ocpp_time(self.clock.now()),
+                request_id=request_id,
+                tbc=False,
+            )
+        )
+
+    async def _call_quietly_none(self, payload: Any) -> None:
+        await self._call_quietly(payload)
 
     # --- fault schedule -----------------------------------------------------------------
 

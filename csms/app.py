@@ -15,14 +15,22 @@ from csms.api.server import bound_port, start_api, stop_api
 from csms.blocks.authorization import Authorization
 from csms.blocks.availability import Availability
 from csms.blocks.base import BlockContext, Clock, utc_now
+from csms.blocks.charging_limits import ChargingLimits
+from csms.blocks.customer import Customers
 from csms.blocks.data_transfer import DataTransferRouter
 from csms.blocks.device_model import DeviceModel
 from csms.blocks.diagnostics import Diagnostics
+from csms.blocks.local_list import LocalLists
 from csms.blocks.ports import Handler
 from csms.blocks.provisioning import Provisioning
 from csms.blocks.reconciliation import Reconciliation
+from csms.blocks.registration import Registration
 from csms.blocks.remote_control import RemoteControl
+from csms.blocks.reports import KINDS as REPORT_KINDS
+from csms.blocks.reports import Reports
+from csms.blocks.reservation import Reservations
 from csms.blocks.smart_charging import SmartCharging
+from csms.blocks.tariffs import Tariffs
 from csms.blocks.transactions import Transactions
 from csms.config import Settings
 from csms.db.database import close_database, open_database
@@ -31,6 +39,7 @@ from csms.gateway.router import Router
 from csms.gateway.server import ConnectionRegistry, Gateway
 from csms.grid.live_state import StoredPlanState
 from csms.grid.planner import LivePlanner
+from csms.grid.station_max import StationMax
 from swap_orchestrator.live import VENDOR_ID, SwapService
 
 log = logging.getLogger(__name__)
@@ -55,6 +64,13 @@ class Csms:
         self.data_transfer = DataTransferRouter()
         # The registry is this process's transport; RemoteControl journals every command.
         self.remote_control = RemoteControl(context, self.registry, self.authorization)
+        self.charging_limits = ChargingLimits(context)
+        self.reports = Reports(context)
+        self.reservations = Reservations(context, self.remote_control, self.authorization)
+        self.local_lists = LocalLists(context, self.remote_control, self.authorization)
+        self.registration = Registration(self.remote_control, self.registry)
+        self.tariffs = Tariffs(context)
+        self.customers = Customers(context, self.remote_control)
         self.swap = SwapService(clock, self.registry, self.remote_control, self.writer)
         self.data_transfer.register(VENDOR_ID, self.swap.data_transfer)
         self.plan_state = StoredPlanState(self.writer)
@@ -69,6 +85,7 @@ class Csms:
             settings.reconcile_grace,
             on_ended=self.planner.trigger,
         )
+        self.station_max = StationMax(self.plan_state, self.remote_control)
         self.router = self._routes()
         # Judging a meter jump needs the EVSE's rated power, which the grid topology holds:
         # read from the plan state's cache, loaded at start, so never from the planner's
@@ -99,7 +116,11 @@ class Csms:
         router.add("Heartbeat", self.provisioning.heartbeat)
         router.add("StatusNotification", self.availability.status_notification)
         router.add("Authorize", self.authorization.authorize)
-        router.add("TransactionEvent", self.transactions.transaction_event)
+        # Reservations check who may start; the tariff adds the running cost to the answer.
+        router.add(
+            "TransactionEvent",
+            self.reservations.guard(self.tariffs.costing(self.transactions.transaction_event)),
+        )
         router.add("MeterValues", self.transactions.meter_values)
         router.add("NotifyReport", self.device_model.notify_report)
         router.add("NotifyEVChargingNeeds", self.smart_charging.notify_ev_charging_needs)
@@ -109,8 +130,10 @@ class Csms:
             "SecurityEventNotification",
             "FirmwareStatusNotification",
             "LogStatusNotification",
+            "PublishFirmwareStatusNotification",
         ):
             router.add(kind, _recorder(self.diagnostics, kind))
+        self._block_routes(router)
         router.add("BatterySwap", self.swap.on_battery_swap, versions=("v21",))
         for action, hook in self.planner.observers().items():
             router.after(action, hook)
@@ -118,6 +141,22 @@ class Csms:
         # GetTransactionStatus and TransactionEvent are 2.0.1/2.1's (1.6 has neither).
         router.after("BootNotification", self.reconciliation.booted, versions=("v201", "v21"))
         return router
+
+    def _block_routes(self, router: Router) -> None:
+        """The station-initiated actions of the blocks beyond the core (K, H, N, O)."""
+        limits = self.charging_limits
+        router.add("NotifyChargingLimit", limits.notify_charging_limit)
+        router.add("ClearedChargingLimit", limits.cleared_charging_limit)
+        router.add("ReportChargingProfiles", limits.report_charging_profiles)
+        router.add("NotifyEVChargingSchedule", limits.notify_ev_charging_schedule)
+        router.add("ReservationStatusUpdate", self.reservations.status_update)
+        for kind in REPORT_KINDS:
+            router.add(kind, self.reports.handler(kind))
+        if self.settings.station_max_profile:
+            router.after("BootNotification", self.station_max.booted)
+        # A limit set or lifted at a station changes what may be planned there: replan now.
+        for action in ("NotifyChargingLimit", "ClearedChargingLimit"):
+            router.after(action, lambda *_: self.planner.trigger("station charging limit"))
 
     async def _on_connect(self, station_id: str, subprotocol: str) -> None:
         self.transactions.forget_station(station_id)
@@ -167,6 +206,7 @@ class Csms:
                 await task
         self._tasks.clear()
         await self.reconciliation.stop()
+        await self.station_max.stop()
         await self.swap.stop()
         if self._api_runner is not None:
             await stop_api(self._api_runner)

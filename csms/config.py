@@ -52,6 +52,10 @@ class Settings:
     #: GetTransactionStatus) stays active waiting for its events before it is ended as not
     #: resumed (s); keep it above the stations' TxUpdatedInterval.
     reconcile_grace: float = 300.0
+    #: Send each station that boots a ChargingStationMaxProfile from the grid topology
+    #: (its EVSEs' ratings or the tightest node import limit above it). Off by default: the
+    #: planner's per-EVSE fallback profiles already keep offline stations within the nodes.
+    station_max_profile: bool = False
     #: Max time the durable writer waits to fill a group commit (s).
     commit_window: float = 0.002
     #: Max writes in one group commit.

@@ -106,6 +106,20 @@ def register(commands: Commands) -> None:
     show.add_argument("id")
     _add_common(show)
     show.set_defaults(func=cmd_stations_show)
+    set_status = station_commands.add_parser(
+        "set-status",
+        help="what its BootNotification answers (Pending -> Accepted: it boots again at once)",
+    )
+    set_status.add_argument("id")
+    set_status.add_argument("status", choices=stations.REGISTRATION_STATUSES)
+    set_status.add_argument("--api", help="API base URL (default from CSMS_API_HOST/PORT)")
+    set_status.add_argument("--config", help="TOML settings file ([csms] table)")
+    set_status.set_defaults(func=cmd_stations_set_status)
+    set_password = station_commands.add_parser("set-password", help="replace its password")
+    set_password.add_argument("id")
+    set_password.add_argument("--password", required=True, help="basic-auth password, 16-40")
+    _add_common(set_password)
+    set_password.set_defaults(func=cmd_stations_set_password)
 
     token = commands.add_parser("tokens", help="id tokens for authorization")
     token_commands = token.add_subparsers(dest="action", required=True)
@@ -291,6 +305,31 @@ def cmd_stations_show(args: argparse.Namespace) -> int:
             statuses.get((view.id, evse), "managed") if evse else "-",
         )
     console.print(connectors)
+    return 0
+
+
+def cmd_stations_set_status(args: argparse.Namespace) -> int:
+    # Through the server: a connected Pending station is asked to boot again at once.
+    timeout = settings_from(args).call_timeout + 5
+    answer = call_api(
+        args, "PATCH", f"/api/v1/stations/{args.id}", {"registration_status": args.status}, timeout
+    )
+    console.print(f"[green]station {args.id} is {answer['registration_status']}[/]")
+    trigger = answer.get("trigger")
+    if trigger is not None:
+        console.print(f"boot trigger: {trigger.get('status') or trigger.get('error')}")
+    return 0
+
+
+def cmd_stations_set_password(args: argparse.Namespace) -> int:
+    async def work() -> None:
+        try:
+            await stations.set_password(args.id, args.password)
+        except (ValueError, stations.NotFound) as error:
+            raise CliError(str(error)) from error
+
+    with_database(args, work)
+    console.print(f"[green]password of station {args.id} replaced[/]")
     return 0
 
 

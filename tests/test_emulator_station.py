@@ -480,7 +480,8 @@ async def test_call_error_from_station_for_unknown_evse(
     result = await csms.send("CS1", call.GetCompositeSchedule(duration=60, evse_id=7))
     assert result.status == "Rejected"
     with pytest.raises(OCPPError):
-        await csms.send("CS1", call.CancelReservation(reservation_id=1))
+        # Only a local controller publishes firmware: the emulated station does not.
+        await csms.send("CS1", call.UnpublishFirmware(checksum="0" * 32))
 
 
 async def test_power_follows_profile_periods_to_the_second_even_with_coarse_ticks(

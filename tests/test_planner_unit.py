@@ -26,6 +26,7 @@ class MemoryState:
     def __init__(self, topology: Topology | None, sessions: list[LiveSession] | None = None):
         self.topo = topology
         self.live = sessions or []
+        self.held: set[tuple[str, int]] = set()
         self.stored: list[dict[str, Any]] = []
         self._stored = asyncio.Event()
 
@@ -40,6 +41,9 @@ class MemoryState:
 
     async def rate_units(self, station_ids: set[str]) -> dict[str, RateUnit]:
         return {}
+
+    async def reserved(self, now: datetime) -> set[tuple[str, int]]:
+        return self.held
 
     async def store(self, plan: dict[str, Any], now: datetime) -> None:
         self.stored.append(plan)
@@ -266,3 +270,23 @@ async def test_a_refused_cut_holds_back_the_raises_that_rely_on_it() -> None:
     assert {h["station_id"] for h in plan["profiles"]["held"]} == {"CS-1", "CS-2"}
     to_cs2 = [payload for station, _, payload in sender.calls[sent:] if station == "CS-2"]
     assert all(max(_limits(p)) <= 7_500 for p in to_cs2)
+
+
+async def test_a_reserved_evse_keeps_its_rating_free_for_the_car_to_come() -> None:
+    def planned_limit(held: set[tuple[str, int]]) -> float:
+        return float(
+            sender.calls[-1][2]["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"][
+                0
+            ]["limit"]
+        )
+
+    clock, sender = FakeClock(), FakeSender()
+    state = MemoryState(two_stations(), [session(clock)])
+    await planner(state, FakeLinks(**{"CS-1": "v201"}), sender, clock).replan("test")
+    free = planned_limit(set())
+    clock, sender = FakeClock(), FakeSender()
+    state = MemoryState(two_stations(), [session(clock)])
+    state.held = {("CS-2", 1)}
+    await planner(state, FakeLinks(**{"CS-1": "v201"}), sender, clock).replan("test")
+    # 15 kW under the transformer, 11 kW kept for CS-2's reserved EVSE.
+    assert planned_limit(state.held) <= 4_000 < free

@@ -160,12 +160,21 @@ _SCHEMAS: dict[str, Any] = {
     },
 }
 
+
+def _command_actions() -> list[str]:
+    from csms.gateway import schemas
+
+    return sorted(schemas.actions("v201") | schemas.actions("v21"))
+
+
 _STATION_ID = {"name": "id", "in": "path", "required": True, "schema": _string()}
 
 
 def openapi_document() -> dict[str, Any]:
     # Each route module imports the server, which imports this module.
     from csms.api.alert_routes import openapi_paths as alert_paths
+    from csms.api.block_routes import STATION_PATCH
+    from csms.api.block_routes import openapi_paths as block_paths
     from csms.api.console_routes import openapi_paths as console_paths
     from csms.api.grid_routes import openapi_paths as grid_paths
     from csms.api.swap_routes import openapi_paths as swap_paths
@@ -231,7 +240,13 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "Send any CSMS-to-station OCPP action; returns the station's answer",
                     "parameters": [
                         _STATION_ID,
-                        {"name": "action", "in": "path", "required": True, "schema": _string()},
+                        {
+                            "name": "action",
+                            "in": "path",
+                            "required": True,
+                            "description": "any CSMS-to-station action of OCPP 2.0.1 or 2.1",
+                            "schema": _string(enum=_command_actions()),
+                        },
                     ],
                     "requestBody": {
                         "content": {"application/json": {"schema": _ref("OcppPayload")}}
@@ -239,18 +254,6 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {
                         "200": json_content(_ref("OcppPayload"), "the CALLRESULT payload"),
                         **_errors(401, 404, 409, 422, 502, 503, 504),
-                    },
-                }
-            },
-            "/api/v1/stations/{id}/local-list": {
-                "post": {
-                    "summary": "Push the full local authorization list (next version)",
-                    "parameters": [_STATION_ID],
-                    "responses": {
-                        "200": json_content(
-                            _ref("OcppPayload"), "SendLocalList answer + versionNumber"
-                        ),
-                        **_errors(401, 409, 502, 504),
                     },
                 }
             },
@@ -309,5 +312,7 @@ def openapi_document() -> dict[str, Any]:
     }
     document["paths"].update(swap_paths())
     document["paths"].update(alert_paths())
+    document["paths"].update(block_paths())
+    document["paths"]["/api/v1/stations/{id}"]["patch"] = STATION_PATCH
     document["paths"].update(console_paths())
     return document

@@ -13,7 +13,7 @@ from aiohttp import web
 from csms.api.openapi import openapi_document
 from csms.api.responses import body, command_error, error, json_body, json_response
 from csms.api.responses import require as _require
-from csms.blocks import authorization, stations
+from csms.blocks import authorization, message_split, stations
 from csms.blocks.transactions import list_transactions, transaction_json
 from csms.db.models import Station
 from csms.gateway import schemas
@@ -23,9 +23,14 @@ from csms.ocpp_errors import CommandError, OcppError
 if TYPE_CHECKING:
     from csms.analytics.service import SafetyAnalytics
     from csms.blocks.base import Clock
+    from csms.blocks.customer import Customers
     from csms.blocks.device_model import DeviceModel
     from csms.blocks.diagnostics import Diagnostics
+    from csms.blocks.local_list import LocalLists
+    from csms.blocks.registration import Registration
     from csms.blocks.remote_control import RemoteControl
+    from csms.blocks.reservation import Reservations
+    from csms.blocks.tariffs import Tariffs
     from csms.config import Settings
     from csms.db.writer import DurableWriter
     from csms.grid.planner import LivePlanner
@@ -44,6 +49,11 @@ class Services(Protocol):
     safety: SafetyAnalytics
     planner: LivePlanner
     swap: SwapService
+    registration: Registration
+    local_lists: LocalLists
+    reservations: Reservations
+    tariffs: Tariffs
+    customers: Customers
 
 
 CSMS_KEY: web.AppKey[Services] = web.AppKey("csms")
@@ -214,15 +224,22 @@ async def post_command(request: web.Request) -> web.Response:
         return error(404, f"unknown OCPP action {action!r}")
     payload = await body(request)
     csms = csms_of(request)
+    if action in SPLIT_ACTIONS:
+        # Split to the station's ItemsPerMessage/BytesPerMessage (B06.FR.05).
+        try:
+            return await station_answer(
+                station_id,
+                lambda: message_split.send_split(csms.remote_control, station_id, action, payload),
+            )
+        except message_split.TooLarge as failure:
+            return error(422, str(failure))
     return await station_answer(
         station_id, lambda: csms.remote_control.send(station_id, action, payload)
     )
 
 
-async def post_local_list(request: web.Request) -> web.Response:
-    station_id = request.match_info["id"]
-    csms = csms_of(request)
-    return await station_answer(station_id, lambda: csms.remote_control.push_local_list(station_id))
+#: Commands sent in as many parts as the station takes (answers joined).
+SPLIT_ACTIONS = frozenset({"GetVariables", "SetVariables"})
 
 
 async def station_answer(
@@ -255,7 +272,6 @@ def build_app(csms: Services) -> web.Application:
     app.router.add_post("/api/v1/stations", post_station)
     app.router.add_get("/api/v1/stations/{id}", get_station)
     app.router.add_post("/api/v1/stations/{id}/commands/{action}", post_command)
-    app.router.add_post("/api/v1/stations/{id}/local-list", post_local_list)
     app.router.add_get("/api/v1/stations/{id}/variables", get_variables)
     app.router.add_get("/api/v1/tokens", get_tokens)
     app.router.add_post("/api/v1/tokens", post_token)
@@ -268,9 +284,10 @@ def build_app(csms: Services) -> web.Application:
     from csms.api import swap_routes  # imports this module too
 
     swap_routes.add_routes(app)
-    from csms.api import alert_routes
+    from csms.api import alert_routes, block_routes
 
     alert_routes.add_routes(app)
+    block_routes.add_routes(app)
     from csms.api import console_routes
     from csms.web import console
 

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from csms.blocks.authorization import Authorization
 from csms.blocks.base import BlockContext
 from csms.blocks.ports import CommandSender, Writer
-from csms.db.models import Command, Station
+from csms.db.models import Command
 from csms.db.writer import Batch
 from csms.ocpp_errors import (
     CommandQueueFull,
@@ -129,25 +129,3 @@ class RemoteControl:
 
     async def _finish(self, command_id: int, outcome: Outcome) -> None:
         await self.journal.closed(command_id, outcome, self.context.clock())
-
-    async def push_local_list(self, station_id: str) -> dict[str, Any]:
-        """Send the full token list with the next version; the version is kept if Accepted."""
-        station = await Station.get(id=station_id)
-        version = station.local_list_version + 1
-        entries = await self.authorization.local_list()
-        response = await self.send(
-            station_id,
-            "SendLocalList",
-            {"versionNumber": version, "updateType": "Full", "localAuthorizationList": entries},
-        )
-        if response.get("status") == "Accepted":
-
-            async def write(batch: Batch) -> None:
-                await (
-                    Station.filter(id=station_id)
-                    .using_db(batch.conn)
-                    .update(local_list_version=version)
-                )
-
-            await self.context.writer.submit(write)
-        return {**response, "versionNumber": version}

@@ -201,6 +201,27 @@ async def add_stations(items: Sequence[NewStation]) -> list[ImportResult]:
     return [result for result in results if result is not None]
 
 
+async def set_registration_status(station_id: str, status: str) -> str:
+    """Set what BootNotification answers from now on; returns the status before.
+
+    Raises ValueError (not Accepted, Pending or Rejected) or NotFound."""
+    _check_status(status)
+    async with in_transaction() as conn:
+        station = await Station.filter(id=station_id).using_db(conn).select_for_update().first()
+        if station is None:
+            raise NotFound(f"no station {station_id}")
+        await Station.filter(id=station_id).using_db(conn).update(registration_status=status)
+    return station.registration_status
+
+
+async def set_password(station_id: str, password: str) -> None:
+    """Replace the station's basic-auth password (its hash). Raises ValueError or NotFound."""
+    check_password_strength(password)
+    digest = await asyncio.to_thread(hash_password, password)
+    if not await Station.filter(id=station_id).update(password_hash=digest):
+        raise NotFound(f"no station {station_id}")
+
+
 async def list_stations() -> list[StationView]:
     return [_view(station) for station in await Station.all().order_by("id")]
 

@@ -6,7 +6,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tortoise import Tortoise
 
-MODELS = ["csms.db.models"]
+MODELS = ["csms.db.models", "csms.db.block_models"]
 
 
 def normalise_db_url(url: str) -> str:

@@ -38,6 +38,10 @@ class Router:
         for version in versions:
             self._routes[version][action] = handler
 
+    def handles(self, version: Version, action: str) -> bool:
+        """Whether `action` has a handler in `version`."""
+        return action in self._routes[version]
+
     def after(
         self, action: str, hook: AfterHook, versions: tuple[Version, ...] = _VERSIONS
     ) -> None:

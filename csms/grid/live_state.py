@@ -11,7 +11,10 @@ from typing import Any
 
 from csms.analytics.alerts import derate_limits
 from csms.analytics.derate import derated
+from csms.blocks.charging_limits import caps_at, limits_in_force
 from csms.blocks.ports import Writer
+from csms.blocks.reservation import HOLDING
+from csms.db.block_models import Reservation
 from csms.db.models import (
     ChargingNeeds,
     DeviceVariable,
@@ -69,14 +72,26 @@ class StoredPlanState:
         return self._topology[1]
 
     async def sessions(self, now: datetime) -> list[LiveSession]:
-        # Sessions a safety alert derated are planned within its cap until it is closed.
-        return derated(await live_sessions(now), await derate_limits())
+        # Sessions a safety alert derated are planned within its cap until it is closed,
+        # and sessions under a limit an EMS or the DSO set at the station within that.
+        sessions = await live_sessions(now)
+        caps = await derate_limits()
+        places = [(s.station_id, s.evse_id) for s in sessions]
+        for key, watts in caps_at(await limits_in_force(), places, now).items():
+            caps[key] = min(caps.get(key, watts), watts)
+        return derated(sessions, caps)
 
     async def events(self, now: datetime) -> list[GridEventValue]:
         return await list_events(active_at=now)
 
     async def rate_units(self, station_ids: set[str]) -> dict[str, RateUnit]:
         return await rate_units(station_ids)
+
+    async def reserved(self, now: datetime) -> set[tuple[str, int]]:
+        rows = await Reservation.filter(
+            status__in=HOLDING, evse_id__isnull=False, expires_at__gt=now
+        ).values_list("station_id", "evse_id")
+        return {(str(station_id), int(evse_id)) for station_id, evse_id in rows}
 
     async def store(self, plan: dict[str, Any], now: datetime) -> None:
         async def write(batch: Batch) -> None:

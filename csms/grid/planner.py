@@ -172,6 +172,10 @@ class PlanState(Protocol):
 
     async def rate_units(self, station_ids: set[str]) -> dict[str, RateUnit]: ...
 
+    async def reserved(self, now: datetime) -> set[tuple[str, int]]:
+        """(station, EVSE) held by a reservation at `now` (its car may come any time)."""
+        ...
+
     async def store(self, plan: dict[str, Any], now: datetime) -> None: ...
 
 
@@ -410,8 +414,14 @@ class LivePlanner:
         sessions = await self.state.sessions(now)
         events = await self.state.events(now)
         fixed = self._fixed_loads(topology, sessions)
-        reserve = fallback_limits(topology) if self.reserve_fallback else None
-        instance, placed = build_instance(topology, sessions, events, now, reserve, fixed)
+        reserve = fallback_limits(topology) if self.reserve_fallback else {}
+        # A reserved EVSE keeps its whole rating free: the reserving car may come any time.
+        for station_id, evse_id in await self.state.reserved(now):
+            place = topology.station(station_id)
+            evse = place.evse(evse_id) if place else None
+            if evse is not None:
+                reserve[(station_id, evse_id)] = evse.max_import_w
+        instance, placed = build_instance(topology, sessions, events, now, reserve or None, fixed)
         log.info("solving %d sessions (%s)", len(placed), reason)
         schedule = await asyncio.to_thread(solve, instance)
         solved = time.perf_counter()
