@@ -22,12 +22,14 @@ from csms.blocks.ports import Handler
 from csms.blocks.provisioning import Provisioning
 from csms.blocks.remote_control import RemoteControl
 from csms.blocks.smart_charging import SmartCharging
+from csms.blocks.transaction_ids import TransactionIds
 from csms.blocks.transactions import Transactions
 from csms.config import Settings
 from csms.db.database import close_database, open_database
 from csms.db.writer import DurableWriter
 from csms.gateway.router import Router
 from csms.gateway.server import ConnectionRegistry, Gateway
+from csms.gateway.v16.adapter import V16Adapter
 from csms.grid.live_state import StoredPlanState
 from csms.grid.planner import LivePlanner
 from swap_orchestrator.live import VENDOR_ID, SwapService
@@ -61,6 +63,16 @@ class Csms:
             settings, clock, self.registry, self.remote_control, self.plan_state
         )
         self.router = self._routes()
+        # OCPP 1.6 stations: translated onto the 2.0.1 routes above (observers included).
+        self.v16 = V16Adapter(
+            self.router.handler_for("v201"),
+            TransactionIds(context),
+            self.authorization.type_of,
+            self.diagnostics.record,
+            clock,
+        )
+        for action, handler in self.v16.routes().items():
+            self.router.add(action, handler, versions=("v16",))
         # Judging a meter jump needs the EVSE's rated power, which the grid topology holds:
         # read from the plan state's cache, loaded at start, so never from the planner's
         # (which waits for the kernel) and the same from the first event on.
@@ -109,6 +121,7 @@ class Csms:
 
     async def _on_connect(self, station_id: str, subprotocol: str) -> None:
         self.transactions.forget_station(station_id)
+        self.v16.forget_station(station_id)
         await self.provisioning.mark_connected(station_id, subprotocol)
 
     async def _on_disconnect(self, station_id: str) -> None:

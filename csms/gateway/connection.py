@@ -27,11 +27,19 @@ from csms.ocpp_errors import (
     ErrorCode,
     OcppError,
     StationNotConnected,
+    wire_code,
 )
 
 log = logging.getLogger(__name__)
 
 InboundHandler = Callable[[str, str, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+#: The websocket subprotocol each OCPP version is negotiated as.
+SUBPROTOCOL_NAMES: dict[schemas.Version, str] = {
+    "v16": "ocpp1.6",
+    "v201": "ocpp2.0.1",
+    "v21": "ocpp2.1",
+}
 
 
 class StationConnection:
@@ -79,7 +87,7 @@ class StationConnection:
 
     @property
     def subprotocol(self) -> str:
-        return "ocpp2.1" if self.version == "v21" else "ocpp2.0.1"
+        return SUBPROTOCOL_NAMES[self.version]
 
     async def serve(self) -> None:
         """Read frames until the socket closes."""
@@ -100,7 +108,11 @@ class StationConnection:
                 self._log(logging.WARNING, "dropped unreadable frame: %s", error)
                 return
             self._log(logging.INFO, "frame refused: %s %s", error.code, error)
-            await self._send(ocppj.call_error_frame(error.unique_id, error.code, str(error)))
+            await self._send(
+                ocppj.call_error_frame(
+                    error.unique_id, wire_code(error.code, self.version), str(error)
+                )
+            )
             return
         if isinstance(message, Call):
             await self._answer(message)
@@ -120,12 +132,17 @@ class StationConnection:
         except OcppError as error:
             self._log(logging.INFO, "%s refused: %s %s", call.action, error.code, error)
             frame = ocppj.call_error_frame(
-                call.unique_id, error.code, error.description, error.details
+                call.unique_id,
+                wire_code(error.code, self.version),
+                error.description,
+                error.details,
             )
         except Exception:
             self._log(logging.ERROR, "%s failed", call.action, exc_info=True)
             frame = ocppj.call_error_frame(
-                call.unique_id, ErrorCode.INTERNAL_ERROR, "the CSMS could not process this"
+                call.unique_id,
+                wire_code(ErrorCode.INTERNAL_ERROR, self.version),
+                "the CSMS could not process this",
             )
         else:
             frame = ocppj.call_result_frame(call.unique_id, response)

@@ -33,7 +33,7 @@ from csms.passwords import hash_password, is_slow_to_verify, needs_rehash, verif
 
 log = logging.getLogger(__name__)
 
-SUBPROTOCOLS: dict[str, Version] = {"ocpp2.1": "v21", "ocpp2.0.1": "v201"}
+SUBPROTOCOLS: dict[str, Version] = {"ocpp2.1": "v21", "ocpp2.0.1": "v201", "ocpp1.6": "v16"}
 PATH_PREFIX = "/ocpp/"
 #: Seconds a station refused with 503 is asked to wait (a hint; OCPP back-off rules apply).
 RETRY_AFTER_S = 5

@@ -1,0 +1,102 @@
+"""The pure 1.6 <-> 2.0.1 translation and the seqNo book."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from csms.gateway import schemas
+from csms.gateway.v16 import messages
+from csms.gateway.v16.sequence import SeqBook
+from csms.ocpp_errors import ErrorCode, OcppError, wire_code
+
+T0 = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def test_every_16_request_schema_is_found_and_compiles() -> None:
+    actions = schemas.actions("v16")
+    assert {"StartTransaction", "StopTransaction", "MeterValues", "Heartbeat"} <= actions
+    assert not any(action.endswith("Response") for action in actions)
+    schemas.validate("v16", "Heartbeat", "Request", {})
+    schemas.validate("v16", "StartTransaction", "Response", {
+        "transactionId": 1, "idTagInfo": {"status": "Accepted"}
+    })  # fmt: skip
+
+
+def test_error_codes_are_spelled_for_the_link() -> None:
+    assert wire_code(ErrorCode.FORMAT_VIOLATION, "v16") == "FormationViolation"
+    assert wire_code(ErrorCode.FORMAT_VIOLATION, "v201") == "FormatViolation"
+    assert wire_code(ErrorCode.OCCURRENCE_CONSTRAINT_VIOLATION, "v16") == (
+        "OccurenceConstraintViolation"
+    )
+    assert wire_code(ErrorCode.NOT_SUPPORTED, "v16") == "NotSupported"
+
+
+def test_translated_16_messages_are_valid_201_messages() -> None:
+    start = {"connectorId": 2, "idTag": "T", "meterStart": 10, "timestamp": "2026-12-01T00:00:00Z"}
+    schemas.validate(
+        "v201", "TransactionEvent", "Request", messages.started(start, 7, 0, "ISO14443")
+    )
+    stop = {"transactionId": 7, "meterStop": 20, "timestamp": "2026-12-01T01:00:00Z"}
+    schemas.validate("v201", "TransactionEvent", "Request", messages.ended(stop, 2, None))
+    boot = {"chargePointVendor": "V", "chargePointModel": "M", "iccid": "1"}
+    schemas.validate("v201", "BootNotification", "Request", messages.boot_notification(boot))
+    status = {"connectorId": 0, "errorCode": "NoError", "status": "Charging"}
+    translated = messages.status_notification(status, "2026-12-01T00:00:00Z")
+    schemas.validate("v201", "StatusNotification", "Request", translated)
+    assert (translated["evseId"], translated["connectorId"]) == (0, 0)
+    assert translated["connectorStatus"] == "Occupied"
+
+
+def test_signed_values_are_kept_aside_and_numbers_converted() -> None:
+    values = [
+        {
+            "timestamp": "2026-12-01T00:00:00Z",
+            "sampledValue": [
+                {"value": "1.5", "unit": "kWh"},
+                {"value": "AbCd==", "format": "SignedData"},
+            ],
+        }
+    ]
+    assert messages.meter_values(values) == [
+        {"timestamp": "2026-12-01T00:00:00Z", "sampledValue": [
+            {"value": 1.5, "unitOfMeasure": {"unit": "kWh"}}
+        ]}
+    ]  # fmt: skip
+    event = messages.updated({"connectorId": 1, "transactionId": 3, "meterValue": values}, 1)
+    assert event["customData"]["request"]["meterValue"] == values
+    with pytest.raises(OcppError) as refused:
+        messages.meter_values([{"timestamp": "x", "sampledValue": [{"value": "n/a"}]}])
+    assert refused.value.code == ErrorCode.PROPERTY_CONSTRAINT_VIOLATION
+
+
+def test_id_tag_info_keeps_what_16_can_say() -> None:
+    info = {
+        "status": "NotAtThisTime",
+        "cacheExpiryDateTime": "2027-01-01T00:00:00Z",
+        "groupIdToken": {"idToken": "G" * 21, "type": "Central"},
+    }
+    assert messages.id_tag_info(info) == {"status": "Invalid", "expiryDate": "2027-01-01T00:00:00Z"}
+
+
+def test_a_message_seen_again_gets_its_number_again() -> None:
+    book = SeqBook()
+    assert book.number("Started", T0) == 0
+    assert book.number("Updated", T0 + timedelta(minutes=1)) == 1
+    assert book.number("Started", T0) == 0
+    assert book.number("Ended", T0 + timedelta(minutes=2)) == 2
+    again = SeqBook.of([("Started", T0, 0), ("Ended", T0 + timedelta(minutes=2), 2)])
+    assert again.number("Ended", T0 + timedelta(minutes=2)) == 2
+    assert again.number("Updated", T0 + timedelta(minutes=3)) == 3
+
+
+@given(st.lists(st.integers(min_value=0, max_value=20), max_size=60))
+def test_numbers_are_contiguous_and_stable(minutes: list[int]) -> None:
+    book = SeqBook()
+    numbers = [book.number("Updated", T0 + timedelta(minutes=m)) for m in minutes]
+    assert sorted(set(numbers)) == list(range(len(set(minutes))))
+    for minute, number in zip(minutes, numbers, strict=True):
+        assert book.number("Updated", T0 + timedelta(minutes=minute)) == number
