@@ -91,6 +91,7 @@ class Csms:
             self.registry,
             self._on_connect,
             self._on_disconnect,
+            outbound={"v16": self.v16},
         )
         self._api_runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []

@@ -7,12 +7,10 @@ from __future__ import annotations
 import argparse
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from charge_point_emulator.cli import CliError, add_arguments, build_config
-from charge_point_emulator.clock import SimClock
 from charge_point_emulator.ev import EvSpec
 from charge_point_emulator.faults import Fault, FaultKind
 from charge_point_emulator.fleet import Fleet, FleetConfig
@@ -24,36 +22,14 @@ from csms.app import Csms
 from csms.blocks.authorization import add_token
 from csms.blocks.stations import add_station, get_station
 from csms.db.models import Transaction, TransactionEvent
+from tests.emulated16 import PASSWORD, SPEED, Factory, stations16
 from tests.waiting import eventually
-
-PASSWORD = "emulated-station-password"
-SPEED = 600.0
 
 
 @pytest.fixture
-async def make_station16(csms: Csms) -> AsyncIterator[Callable[..., Awaitable[EmulatedStation16]]]:
-    started: list[EmulatedStation16] = []
-
-    async def factory(station_id: str = "EMU16-1", **options: Any) -> EmulatedStation16:
-        await add_station(station_id, PASSWORD)
-        settings: dict[str, Any] = {
-            "clock": SimClock(SPEED),
-            "sample_interval_s": 60,
-            "tick_real_s": 0.02,
-            "response_timeout_s": 3.0,
-        }
-        settings.update(options)
-        station = EmulatedStation16(
-            station_id, PASSWORD, f"ws://127.0.0.1:{csms.ocpp_port}/ocpp", **settings
-        )
-        started.append(station)
-        await station.start()
-        await station.wait_until(lambda: station.online)
-        return station
-
-    yield factory
-    for station in started:
-        await station.stop()
+async def make_station16(csms: Csms) -> AsyncIterator[Factory]:
+    async with stations16(csms) as factory:
+        yield factory
 
 
 async def ended(station_id: str, count: int = 1) -> bool:

@@ -20,10 +20,11 @@ from csms.db.models import (
     TransactionEvent,
 )
 from tests.ocpp_wire import WirePeer, open_peer
+from tests.stations import at
 
 PASSWORD = "correct-horse-battery"
 BOOT = {"chargePointVendor": "Vendor16", "chargePointModel": "Model16"}
-T0 = "2026-12-01T10:00:00Z"
+T0 = at(0)
 
 
 @pytest.fixture
@@ -38,10 +39,6 @@ def result(frame: list[Any]) -> dict[str, Any]:
     assert frame[0] == 3, frame
     payload: dict[str, Any] = frame[2]
     return payload
-
-
-def at(minute: int) -> str:
-    return f"2026-12-01T10:{minute:02d}:00Z"
 
 
 def sample(value: str, **fields: str) -> dict[str, Any]:

@@ -9,9 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from csms.gateway import schemas
-from csms.gateway.v16 import messages
+from csms.gateway.v16 import configuration, messages, outbound
 from csms.gateway.v16.sequence import SeqBook
-from csms.ocpp_errors import ErrorCode, OcppError, wire_code
+from csms.ocpp_errors import CommandRejected, ErrorCode, OcppError, wire_code
 
 T0 = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -100,3 +100,59 @@ def test_numbers_are_contiguous_and_stable(minutes: list[int]) -> None:
     assert sorted(set(numbers)) == list(range(len(set(minutes))))
     for minute, number in zip(minutes, numbers, strict=True):
         assert book.number("Updated", T0 + timedelta(minutes=minute)) == number
+
+
+def test_16_commands_go_as_they_are_and_201_ones_are_translated() -> None:
+    as_is = outbound.prepare("Reset", {"type": "Soft"})
+    assert (as_is.action, as_is.payload, as_is.asked) == ("Reset", {"type": "Soft"}, None)
+    reset = outbound.prepare("Reset", {"type": "Immediate"})
+    assert (reset.action, reset.payload, reset.asked) == ("Reset", {"type": "Hard"}, "Reset")
+    profile = {
+        "evseId": 0,
+        "chargingProfile": {
+            "id": 1,
+            "stackLevel": 0,
+            "chargingProfilePurpose": "ChargingStationMaxProfile",
+            "chargingProfileKind": "Absolute",
+            "chargingSchedule": [
+                {
+                    "id": 1,
+                    "startSchedule": "2026-12-01T00:00:00Z",
+                    "chargingRateUnit": "A",
+                    "chargingSchedulePeriod": [
+                        {"startPeriod": 0, "limit": 31.66, "numberPhases": 3},
+                        {"startPeriod": 60, "limit": -16},
+                    ],
+                }
+            ],
+        },
+    }
+    sent = outbound.prepare("SetChargingProfile", profile)
+    schemas.validate("v16", sent.action, "Request", sent.payload)
+    converted = sent.payload["csChargingProfiles"]
+    assert converted["chargingProfilePurpose"] == "ChargePointMaxProfile"
+    periods = converted["chargingSchedule"]["chargingSchedulePeriod"]
+    assert [p["limit"] for p in periods] == [31.7, 0.0]
+    assert sent.back({"status": "Accepted"}) == {"status": "Accepted"}
+    with pytest.raises(CommandRejected) as refused:
+        sent.back({"status": "NotSupported"})
+    assert refused.value.code == ErrorCode.NOT_SUPPORTED
+    external = {**profile["chargingProfile"], "chargingProfilePurpose": "PriorityCharging"}
+    with pytest.raises(OcppError):
+        outbound.prepare("SetChargingProfile", {"evseId": 1, "chargingProfile": external})
+
+
+def test_configuration_keys_land_where_the_planner_reads_them() -> None:
+    keys = [
+        {"key": "SupportedFeatureProfiles", "readonly": True, "value": "Core,RemoteTrigger"},
+        {"key": "ChargingScheduleAllowedChargingRateUnit", "readonly": True, "value": "Current"},
+        {"key": "VendorThing", "readonly": False},
+    ]
+    items = {
+        (i["component"]["name"], i["variable"]["name"]): i["variableAttribute"][0]
+        for i in configuration.report_data(keys)
+    }
+    assert items[("SmartChargingCtrlr", "Available")]["value"] == "false"
+    assert items[("SmartChargingCtrlr", "RateUnit")]["value"] == "A"
+    assert "value" not in items[(configuration.CONFIGURATION, "VendorThing")]
+    assert items[(configuration.CONFIGURATION, "VendorThing")]["mutability"] == "ReadWrite"

@@ -12,7 +12,7 @@ import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -20,6 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from csms.gateway import ocppj, schemas
 from csms.gateway.log_throttle import LogThrottle
 from csms.gateway.ocppj import Call, CallError, CallResult, FrameError
+from csms.gateway.v16.outbound import Prepared
 from csms.ocpp_errors import (
     CommandQueueFull,
     CommandRejected,
@@ -40,6 +41,17 @@ SUBPROTOCOL_NAMES: dict[schemas.Version, str] = {
     "v201": "ocpp2.0.1",
     "v21": "ocpp2.1",
 }
+
+
+class OutboundAdapter(Protocol):
+    """Commands to a station of a version the services do not speak (1.6): what goes on
+    the wire, and what the answer tells the CSMS about the station."""
+
+    def prepare(self, action: str, payload: dict[str, Any]) -> Prepared: ...
+
+    async def answered(
+        self, station_id: str, prepared: Prepared, response: dict[str, Any]
+    ) -> None: ...
 
 
 class StationConnection:
@@ -65,6 +77,7 @@ class StationConnection:
         max_queued: int = 100,
         rejected: bool = False,
         log_throttle: LogThrottle | None = None,
+        outbound: OutboundAdapter | None = None,
     ):
         self.station_id = station_id
         self.websocket = websocket
@@ -75,6 +88,7 @@ class StationConnection:
         #: Registration Rejected at the last boot: only BootNotification is answered (B03).
         self.rejected = rejected
         self.log_throttle = log_throttle or LogThrottle()
+        self.outbound = outbound
         self._call_lock = asyncio.Lock()
         self._waiting = 0
         self._pending: tuple[str, str, asyncio.Future[dict[str, Any]]] | None = None
@@ -189,6 +203,10 @@ class StationConnection:
         Raises OcppError (schema), CommandQueueFull, CommandTimeout, CommandRejected or
         StationNotConnected.
         """
+        prepared = None
+        if self.outbound is not None:
+            prepared = self.outbound.prepare(action, payload)
+            action, payload = prepared.action, prepared.payload
         schemas.validate(self.version, action, "Request", payload)
         if self._waiting >= self.max_queued + 1:
             raise CommandQueueFull(f"{self.max_queued} commands already wait for {self.station_id}")
@@ -202,7 +220,7 @@ class StationConnection:
                 self._pending = (unique_id, action, future)
                 try:
                     await self.websocket.send(ocppj.call_frame(unique_id, action, payload))
-                    return await future
+                    response = await future
                 except ConnectionClosed as error:
                     raise StationNotConnected(self.station_id) from error
                 finally:
@@ -213,6 +231,10 @@ class StationConnection:
             ) from error
         finally:
             self._waiting -= 1
+        if prepared is None or self.outbound is None:
+            return response
+        await self.outbound.answered(self.station_id, prepared, response)
+        return prepared.back(response)
 
     async def close(self, reason: str) -> None:
         await self.websocket.close(1000, reason)

@@ -23,7 +23,7 @@ from csms.config import Settings
 from csms.db.credentials import CredentialReader, StationAccess
 from csms.db.models import Station
 from csms.gateway.admission import HandshakeBound
-from csms.gateway.connection import StationConnection
+from csms.gateway.connection import OutboundAdapter, StationConnection
 from csms.gateway.log_throttle import LogThrottle
 from csms.gateway.router import Router
 from csms.gateway.schemas import Version
@@ -91,8 +91,11 @@ class Gateway:
         registry: ConnectionRegistry,
         on_connect: Callable[[str, str], Awaitable[None]],
         on_disconnect: Callable[[str], Awaitable[None]],
+        outbound: dict[Version, OutboundAdapter] | None = None,
     ):
         self.settings = settings
+        #: Per version whose commands need translating (1.6): its adapter.
+        self.outbound = outbound or {}
         self.router = router
         self.registry = registry
         self.on_connect = on_connect
@@ -263,6 +266,7 @@ class Gateway:
             timeout=self.settings.call_timeout,
             max_queued=self.settings.max_queued_calls,
             log_throttle=self._log_throttle,
+            outbound=self.outbound.get(version),
         )
         # A Rejected station may only boot; its status is known from the handshake's read.
         connection.rejected = self._admitted.pop(websocket).registration_status == "Rejected"

@@ -1,6 +1,9 @@
 """The OCPP 1.6 adapter: each 1.6 station -> CSMS action translated to the 2.0.1 action of
 the same meaning, answered by the same block services through 2.0.1's routes, and its
-answer translated back. Answers come after the data is committed, as for 2.0.1."""
+answer translated back. Answers come after the data is committed, as for 2.0.1.
+
+Commands to a 1.6 station go through `prepare` (1.6 as is, 2.0.1 translated) and
+`answered` (a station's configuration stored like a 2.0.1 device model report)."""
 
 from __future__ import annotations
 
@@ -13,7 +16,8 @@ from csms.blocks.base import Clock, ocpp_time
 from csms.blocks.meter import parse_timestamp
 from csms.blocks.ports import Handler
 from csms.blocks.transaction_ids import TransactionIds
-from csms.gateway.v16 import messages
+from csms.gateway.v16 import configuration, messages, outbound
+from csms.gateway.v16.outbound import Prepared
 from csms.gateway.v16.sequence import SeqBook
 from csms.ocpp_errors import ErrorCode, OcppError
 
@@ -204,3 +208,30 @@ class V16Adapter:
     async def firmware_status_notification(self, station_id: str, payload: Payload) -> Payload:
         await self.dispatch(station_id, "FirmwareStatusNotification", payload)
         return {}
+
+    # --- CSMS -> station -----------------------------------------------------------------
+
+    def prepare(self, action: str, payload: Payload) -> Prepared:
+        return outbound.prepare(action, payload)
+
+    async def answered(self, station_id: str, prepared: Prepared, response: Payload) -> None:
+        """Store what an answer says about the station: its configuration keys."""
+        if prepared.action == "GetConfiguration":
+            keys = response.get("configurationKey") or []
+        elif prepared.action == "ChangeConfiguration" and response["status"] in (
+            "Accepted",
+            "RebootRequired",
+        ):
+            request = prepared.payload
+            keys = [{"key": request["key"], "value": request["value"], "readonly": False}]
+        else:
+            return
+        if not keys:
+            return
+        report = {
+            "requestId": 0,
+            "generatedAt": ocpp_time(self.clock()),
+            "seqNo": 0,
+            "reportData": configuration.report_data(keys),
+        }
+        await self.dispatch(station_id, "NotifyReport", report)
