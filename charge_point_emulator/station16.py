@@ -153,9 +153,15 @@ class EmulatedStation16(EmulatedStation):
                     if sample.get("measurand") == "Energy.Active.Import.Register":
                         register = float(sample["value"])
             if register is not None:
-                self.truth.acknowledge(str(request.transaction_id), register, 0.0)
+                self.truth.acknowledge(self._known_as(request.transaction_id), register, 0.0)
         elif isinstance(request, call.StopTransaction):
-            self.truth.acknowledge(str(request.transaction_id), float(request.meter_stop), 0.0)
+            self.truth.acknowledge(
+                self._known_as(request.transaction_id), float(request.meter_stop), 0.0
+            )
+
+    def _known_as(self, transaction_id: int | str) -> str:
+        """The id a queued message's transaction has now (the CSMS's, once assigned)."""
+        return str(self.csms_ids.get(str(transaction_id), transaction_id))
 
     def _assigned(self, own: str, csms_id: int) -> None:
         """The CSMS numbered the transaction the station called `own`."""

@@ -70,6 +70,7 @@ class Csms:
             self.authorization.type_of,
             self.diagnostics.record,
             clock,
+            self.remote_control,
         )
         for action, handler in self.v16.routes().items():
             self.router.add(action, handler, versions=("v16",))
@@ -162,6 +163,7 @@ class Csms:
         written; then the background work; the writer drains last."""
         linked = self.registry.station_ids()
         await self.gateway.stop()
+        await self.v16.close()
         await self.provisioning.mark_all_disconnected(linked)
         for task in self._tasks:
             task.cancel()

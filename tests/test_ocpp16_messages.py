@@ -37,11 +37,9 @@ def test_error_codes_are_spelled_for_the_link() -> None:
 
 def test_translated_16_messages_are_valid_201_messages() -> None:
     start = {"connectorId": 2, "idTag": "T", "meterStart": 10, "timestamp": "2026-12-01T00:00:00Z"}
-    schemas.validate(
-        "v201", "TransactionEvent", "Request", messages.started(start, 7, 0, "ISO14443")
-    )
+    schemas.validate("v201", "TransactionEvent", "Request", messages.started(start, 7, "ISO14443"))
     stop = {"transactionId": 7, "meterStop": 20, "timestamp": "2026-12-01T01:00:00Z"}
-    schemas.validate("v201", "TransactionEvent", "Request", messages.ended(stop, 2, None))
+    schemas.validate("v201", "TransactionEvent", "Request", messages.ended(stop, None))
     boot = {"chargePointVendor": "V", "chargePointModel": "M", "iccid": "1"}
     schemas.validate("v201", "BootNotification", "Request", messages.boot_notification(boot))
     status = {"connectorId": 0, "errorCode": "NoError", "status": "Charging"}
@@ -66,7 +64,7 @@ def test_signed_values_are_kept_aside_and_numbers_converted() -> None:
             {"value": 1.5, "unitOfMeasure": {"unit": "kWh"}}
         ]}
     ]  # fmt: skip
-    event = messages.updated({"connectorId": 1, "transactionId": 3, "meterValue": values}, 1)
+    event = messages.updated({"connectorId": 1, "transactionId": 3, "meterValue": values})
     assert event["customData"]["request"]["meterValue"] == values
     with pytest.raises(OcppError) as refused:
         messages.meter_values([{"timestamp": "x", "sampledValue": [{"value": "n/a"}]}])
@@ -88,7 +86,12 @@ def test_a_message_seen_again_gets_its_number_again() -> None:
     assert book.number("Updated", T0 + timedelta(minutes=1)) == 1
     assert book.number("Started", T0) == 0
     assert book.number("Ended", T0 + timedelta(minutes=2)) == 2
-    again = SeqBook.of([("Started", T0, 0), ("Ended", T0 + timedelta(minutes=2), 2)])
+    again = SeqBook.of(
+        [
+            ("Started", "Authorized", T0, 0),
+            ("Ended", "StopAuthorized", T0 + timedelta(minutes=2), 2),
+        ]
+    )
     assert again.number("Ended", T0 + timedelta(minutes=2)) == 2
     assert again.number("Updated", T0 + timedelta(minutes=3)) == 3
 
@@ -96,10 +99,16 @@ def test_a_message_seen_again_gets_its_number_again() -> None:
 @given(st.lists(st.integers(min_value=0, max_value=20), max_size=60))
 def test_numbers_are_contiguous_and_stable(minutes: list[int]) -> None:
     book = SeqBook()
-    numbers = [book.number("Updated", T0 + timedelta(minutes=m)) for m in minutes]
+    numbers = [
+        book.number("Updated:MeterValuePeriodic", T0 + timedelta(minutes=m)) for m in minutes
+    ]
     assert sorted(set(numbers)) == list(range(len(set(minutes))))
     for minute, number in zip(minutes, numbers, strict=True):
-        assert book.number("Updated", T0 + timedelta(minutes=minute)) == number
+        assert book.number("Updated:MeterValuePeriodic", T0 + timedelta(minutes=minute)) == number
+    # A status change in the same second as a meter value is another message.
+    if minutes:
+        status = book.number("Updated:ChargingStateChanged", T0 + timedelta(minutes=minutes[0]))
+        assert status == len(set(minutes))
 
 
 def test_16_commands_go_as_they_are_and_201_ones_are_translated() -> None:

@@ -9,8 +9,8 @@ from csms.blocks.base import BlockContext
 from csms.db.models import Ocpp16Transaction, TransactionEvent
 from csms.db.writer import Batch
 
-#: (eventType, timestamp, seqNo) of one stored event of a transaction.
-StoredEvent = tuple[str, datetime, int]
+#: (eventType, triggerReason, timestamp, seqNo) of one stored event of a transaction.
+StoredEvent = tuple[str, str, datetime, int]
 
 
 class TransactionIds:
@@ -47,5 +47,5 @@ class TransactionIds:
         """The events stored for a transaction, to number the next ones after them."""
         rows = await TransactionEvent.filter(
             station_id=station_id, transaction_id=transaction_id
-        ).values_list("event_type", "timestamp", "seq_no")
-        return [(str(kind), at, int(seq)) for kind, at, seq in rows]
+        ).values_list("event_type", "trigger_reason", "timestamp", "seq_no")
+        return [(str(kind), str(trigger), at, int(seq)) for kind, trigger, at, seq in rows]

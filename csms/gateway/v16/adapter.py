@@ -7,6 +7,8 @@ Commands to a 1.6 station go through `prepare` (1.6 as is, 2.0.1 translated) and
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -14,12 +16,12 @@ from typing import Any
 
 from csms.blocks.base import Clock, ocpp_time
 from csms.blocks.meter import parse_timestamp
-from csms.blocks.ports import Handler
+from csms.blocks.ports import CommandSender, Handler
 from csms.blocks.transaction_ids import TransactionIds
 from csms.gateway.v16 import configuration, messages, outbound
 from csms.gateway.v16.outbound import Prepared
-from csms.gateway.v16.sequence import SeqBook
-from csms.ocpp_errors import ErrorCode, OcppError
+from csms.gateway.v16.sequence import SeqBook, kind_of
+from csms.ocpp_errors import CommandError, ErrorCode, OcppError
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ class V16Adapter:
         token_type: TokenType,
         record: Recorder,
         clock: Clock,
+        commands: CommandSender | None = None,
         cache_stations: int = 20_000,
         cache_per_station: int = 16,
     ):
@@ -56,6 +59,8 @@ class V16Adapter:
         self.token_type = token_type
         self.record = record
         self.clock = clock
+        self.commands = commands
+        self._tasks: set[asyncio.Task[None]] = set()
         self.cache_stations = cache_stations
         self.cache_per_station = cache_per_station
         self._books: OrderedDict[str, OrderedDict[str, SeqBook]] = OrderedDict()
@@ -95,9 +100,12 @@ class V16Adapter:
         books.move_to_end(transaction_id)
         return book
 
-    async def _seq(self, station_id: str, transaction_id: int, kind: str, timestamp: str) -> int:
-        book = await self._book(station_id, str(transaction_id))
-        return book.number(kind, parse_timestamp(timestamp))
+    async def _numbered(self, station_id: str, event: Payload) -> Payload:
+        """The event with its seqNo (see sequence.SeqBook)."""
+        book = await self._book(station_id, event["transactionInfo"]["transactionId"])
+        kind = kind_of(event["eventType"], event["triggerReason"])
+        event["seqNo"] = book.number(kind, parse_timestamp(event["timestamp"]))
+        return event
 
     # --- station -> CSMS ---------------------------------------------------------------
 
@@ -105,7 +113,25 @@ class V16Adapter:
         response = await self.dispatch(
             station_id, "BootNotification", messages.boot_notification(payload)
         )
+        if response["status"] == "Accepted" and self.commands is not None:
+            task = asyncio.create_task(self._ask_configuration(station_id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return {key: response[key] for key in ("currentTime", "interval", "status")}
+
+    async def _ask_configuration(self, station_id: str) -> None:
+        assert self.commands is not None
+        try:
+            await self.commands.send(station_id, "GetConfiguration", {})
+        except (CommandError, OcppError) as error:
+            log.info("[%s] configuration not read: %s", station_id, error)
+
+    async def close(self) -> None:
+        """Cancel the configuration reads still waiting (at shutdown)."""
+        for task in list(self._tasks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def heartbeat(self, station_id: str, payload: Payload) -> Payload:
         return await self.dispatch(station_id, "Heartbeat", {})
@@ -121,12 +147,11 @@ class V16Adapter:
         connector = payload["connectorId"]
         transaction_id = self._active.get((station_id, connector))
         if transaction_id is not None and payload["status"] in messages.CHARGING_STATE:
-            timestamp = payload.get("timestamp") or now
-            seq = await self._seq(station_id, transaction_id, "Updated", timestamp)
+            event = messages.charging_state(
+                transaction_id, payload["status"], payload.get("timestamp") or now
+            )
             await self.dispatch(
-                station_id,
-                "TransactionEvent",
-                messages.charging_state(transaction_id, payload["status"], timestamp, seq),
+                station_id, "TransactionEvent", await self._numbered(station_id, event)
             )
         return {}
 
@@ -148,13 +173,10 @@ class V16Adapter:
             payload["meterStart"],
             payload["idTag"],
         )
-        event = messages.started(
-            payload,
-            transaction_id,
-            await self._seq(station_id, transaction_id, "Started", payload["timestamp"]),
-            token_type,
+        event = messages.started(payload, transaction_id, token_type)
+        response = await self.dispatch(
+            station_id, "TransactionEvent", await self._numbered(station_id, event)
         )
-        response = await self.dispatch(station_id, "TransactionEvent", event)
         self._active[(station_id, connector)] = transaction_id
         log.debug(
             "[%s] transaction %d started on connector %d", station_id, transaction_id, connector
@@ -175,18 +197,17 @@ class V16Adapter:
                     {"evseId": payload["connectorId"], "meterValue": values},
                 )
             return {}
-        timestamp = messages.first_timestamp(payload["meterValue"])
-        seq = await self._seq(station_id, transaction_id, "Updated", timestamp)
-        await self.dispatch(station_id, "TransactionEvent", messages.updated(payload, seq))
+        event = messages.updated(payload)
+        await self.dispatch(station_id, "TransactionEvent", await self._numbered(station_id, event))
         return {}
 
     async def stop_transaction(self, station_id: str, payload: Payload) -> Payload:
         id_tag = payload.get("idTag")
         token_type = None if id_tag is None else await self.token_type(id_tag)
         transaction_id = payload["transactionId"]
-        seq = await self._seq(station_id, transaction_id, "Ended", payload["timestamp"])
+        event = messages.ended(payload, token_type)
         response = await self.dispatch(
-            station_id, "TransactionEvent", messages.ended(payload, seq, token_type)
+            station_id, "TransactionEvent", await self._numbered(station_id, event)
         )
         for key in [k for k, v in self._active.items() if k[0] == station_id]:
             if self._active[key] == transaction_id:

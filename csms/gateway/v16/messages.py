@@ -177,13 +177,14 @@ def register_reading(timestamp: str, wh: int, context: str) -> Payload:
     }
 
 
-def started(payload: Payload, transaction_id: int, seq_no: int, token_type: str) -> Payload:
-    """StartTransaction -> TransactionEvent(Started) carrying meterStart."""
+def started(payload: Payload, transaction_id: int, token_type: str) -> Payload:
+    """StartTransaction -> TransactionEvent(Started) carrying meterStart. Events are built
+    with seqNo 0: the adapter numbers them (sequence.SeqBook)."""
     event: Payload = {
         "eventType": "Started",
         "timestamp": payload["timestamp"],
         "triggerReason": "Authorized",
-        "seqNo": seq_no,
+        "seqNo": 0,
         "transactionInfo": {"transactionId": str(transaction_id)},
         "evse": evse_of(payload["connectorId"]),
         "idToken": id_token(payload["idTag"], token_type),
@@ -196,7 +197,7 @@ def started(payload: Payload, transaction_id: int, seq_no: int, token_type: str)
     return event
 
 
-def updated(payload: Payload, seq_no: int) -> Payload:
+def updated(payload: Payload) -> Payload:
     """MeterValues with a transactionId -> TransactionEvent(Updated)."""
     values = meter_values(payload["meterValue"])
     contexts = [s.get("context") for v in payload["meterValue"] for s in v["sampledValue"]]
@@ -207,7 +208,7 @@ def updated(payload: Payload, seq_no: int) -> Payload:
         "eventType": "Updated",
         "timestamp": first_timestamp(payload["meterValue"]),
         "triggerReason": trigger,
-        "seqNo": seq_no,
+        "seqNo": 0,
         "transactionInfo": {"transactionId": str(payload["transactionId"])},
     }
     if payload["connectorId"] > 0:
@@ -219,7 +220,7 @@ def updated(payload: Payload, seq_no: int) -> Payload:
     return event
 
 
-def ended(payload: Payload, seq_no: int, token_type: str | None) -> Payload:
+def ended(payload: Payload, token_type: str | None) -> Payload:
     """StopTransaction -> TransactionEvent(Ended) carrying transactionData and meterStop."""
     reason = payload.get("reason", "Local")
     values = meter_values(payload.get("transactionData") or [])
@@ -228,7 +229,7 @@ def ended(payload: Payload, seq_no: int, token_type: str | None) -> Payload:
         "eventType": "Ended",
         "timestamp": payload["timestamp"],
         "triggerReason": STOP_TRIGGER.get(reason, "AbnormalCondition"),
-        "seqNo": seq_no,
+        "seqNo": 0,
         "transactionInfo": {
             "transactionId": str(payload["transactionId"]),
             "stoppedReason": STOP_REASON.get(reason, reason),
@@ -241,13 +242,13 @@ def ended(payload: Payload, seq_no: int, token_type: str | None) -> Payload:
     return event
 
 
-def charging_state(transaction_id: int, status: str, timestamp: str, seq_no: int) -> Payload:
+def charging_state(transaction_id: int, status: str, timestamp: str) -> Payload:
     """A 1.6 connector status inside a transaction -> TransactionEvent(Updated)."""
     return {
         "eventType": "Updated",
         "timestamp": timestamp,
         "triggerReason": "ChargingStateChanged",
-        "seqNo": seq_no,
+        "seqNo": 0,
         "transactionInfo": {
             "transactionId": str(transaction_id),
             "chargingState": CHARGING_STATE[status],
