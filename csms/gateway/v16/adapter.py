@@ -125,6 +125,8 @@ class V16Adapter:
             await self.commands.send(station_id, "GetConfiguration", {})
         except (CommandError, OcppError) as error:
             log.info("[%s] configuration not read: %s", station_id, error)
+        except Exception:
+            log.exception("[%s] configuration not read", station_id)
 
     async def close(self) -> None:
         """Cancel the configuration reads still waiting (at shutdown)."""
