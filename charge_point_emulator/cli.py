@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
@@ -14,6 +15,7 @@ from rich.console import Console
 from charge_point_emulator.fleet import Fleet, FleetConfig
 from charge_point_emulator.passwords import PasswordBook, PasswordFileError, load_passwords
 from charge_point_emulator.scenario import (
+    OCPP_VERSIONS,
     EvseSpec,
     EvseType,
     ScenarioError,
@@ -38,6 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--password-file", type=Path, help="STATION_ID:PASSWORD lines")
     parser.add_argument("--scenario", type=Path, help="scenario file (.toml or .json)")
+    parser.add_argument(
+        "--ocpp",
+        choices=OCPP_VERSIONS,
+        help="OCPP version every station speaks (default: the scenario's, else 2.0.1)",
+    )
     parser.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
     parser.add_argument(
         "--duration", type=float, help="simulated seconds to run (default: forever)"
@@ -74,6 +81,9 @@ def build_config(args: argparse.Namespace) -> FleetConfig:
                 horizon_s=args.duration or 86_400,
                 evse=EvseSpec(EvseType.AC, args.evse_kw * 1000.0),
             )
+        if args.ocpp is not None:
+            stations = tuple(replace(spec, ocpp=args.ocpp) for spec in scenario.stations)
+            scenario = replace(scenario, stations=stations)
         passwords = load_passwords(args.password_file) if args.password_file else PasswordBook()
     except (ScenarioError, PasswordFileError, ValueError) as error:
         raise CliError(str(error)) from error

@@ -17,6 +17,7 @@ from charge_point_emulator.faults import SAFETY_FAULTS
 from charge_point_emulator.passwords import PasswordBook
 from charge_point_emulator.scenario import Arrival, Scenario
 from charge_point_emulator.station import ConnectionState, EmulatedStation
+from charge_point_emulator.station16 import EmulatedStation16
 from charge_point_emulator.truth import StationTruth, write_truth
 
 logger = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ class Fleet:
         self.clock = clock or SimClock(config.speed)
         scenario = config.scenario
         self.stations: dict[str, EmulatedStation] = {
-            spec.id: EmulatedStation(
+            spec.id: (EmulatedStation16 if spec.ocpp == "1.6" else EmulatedStation)(
                 spec.id,
                 config.passwords.for_station(spec.id),
                 config.csms_url,

@@ -38,22 +38,21 @@ BOUNDED = {
 }
 
 
-class OcppClient(ChargePoint):
-    """The `ocpp` library's ChargePoint, routing CALLs to the station and injecting faults."""
+class FaultInjection:
+    """Routing for the `ocpp` library's ChargePoint of any version (mixed in before it):
+    each CSMS CALL answered in a task of the station, faults injected on the way.
 
-    def __init__(self, station: EmulatedStation, connection: ClientConnection) -> None:
-        super().__init__(
-            station.station_id, connection, response_timeout=station.response_timeout_s
-        )
-        self.station = station
-        self.lost_ids: set[str] = set()
+    The class mixing it in sets `station` and `lost_ids`."""
+
+    station: EmulatedStation
+    lost_ids: set[str]
 
     async def route_message(self, raw_msg: str) -> None:
         station = self.station
         try:
             msg = unpack(raw_msg)
         except OCPPError:
-            await super().route_message(raw_msg)
+            await super().route_message(raw_msg)  # type: ignore[misc]
             return
         if msg.message_type_id == MessageType.Call:
             elapsed = station.clock.elapsed()
@@ -64,12 +63,12 @@ class OcppClient(ChargePoint):
                 FaultKind.NO_SMART_CHARGING, elapsed
             ):
                 refusal = msg.create_call_error(OcppNotImplemented(f"{msg.action} not supported"))
-                station.spawn(self._send(refusal.to_json()))
+                station.spawn(self._send(refusal.to_json()))  # type: ignore[attr-defined]
                 return
             too_big = self._too_big(msg.action, msg.payload, raw_msg)
             if too_big:
                 refusal = msg.create_call_error(OccurrenceConstraintViolationError(too_big))
-                station.spawn(self._send(refusal.to_json()))
+                station.spawn(self._send(refusal.to_json()))  # type: ignore[attr-defined]
                 return
             late = station.faults.take(FaultKind.LATE_ANSWER, elapsed, msg.action)
             delay = station.clock.real_seconds(late.delay_s) if late else 0.0
@@ -80,7 +79,7 @@ class OcppClient(ChargePoint):
             self.lost_ids.discard(msg.unique_id)
             logger.info("%s: fault: losing the response to %s", station.station_id, msg.unique_id)
             return
-        await super().route_message(raw_msg)
+        await super().route_message(raw_msg)  # type: ignore[misc]
 
     def _too_big(self, action: str, payload: Any, raw_msg: str) -> str | None:
         """Why a request exceeds the station's ItemsPerMessage/BytesPerMessage, or None."""
@@ -105,7 +104,18 @@ class OcppClient(ChargePoint):
     async def _answer(self, raw_msg: str, delay: float) -> None:
         if delay:
             await asyncio.sleep(delay)
-        await super().route_message(raw_msg)
+        await super().route_message(raw_msg)  # type: ignore[misc]
+
+
+class OcppClient(FaultInjection, ChargePoint):
+    """The `ocpp` library's ChargePoint, routing CALLs to the station and injecting faults."""
+
+    def __init__(self, station: EmulatedStation, connection: ClientConnection) -> None:
+        super().__init__(
+            station.station_id, connection, response_timeout=station.response_timeout_s
+        )
+        self.station = station
+        self.lost_ids: set[str] = set()
 
     # --- provisioning and device model -------------------------------------------------
 

@@ -53,11 +53,17 @@ class Arrival:
     id_token: str = "EMULATED"
 
 
+#: OCPP versions an emulated station can speak (scenario `ocpp`, CLI `--ocpp`).
+OCPP_VERSIONS = ("1.6", "2.0.1")
+
+
 @dataclass(frozen=True, slots=True)
 class StationSpec:
     id: str
     evses: tuple[EvseSpec, ...]
     faults: tuple[Fault, ...] = ()
+    #: The OCPP version the station speaks: "2.0.1" or "1.6" (OCPP_VERSIONS).
+    ocpp: str = "2.0.1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,9 +145,12 @@ def parse_scenario(data: dict[str, Any]) -> Scenario:
                 f"{raw.get('id_prefix', raw.get('id', 'EMU'))}{n:04d}" for n in range(1, count + 1)
             ]
         )
+        ocpp = str(raw.get("ocpp", defaults.get("ocpp", "2.0.1")))
+        if ocpp not in OCPP_VERSIONS:
+            raise ScenarioError(f"{where}.ocpp must be one of {', '.join(OCPP_VERSIONS)}")
         for station_id in ids:
             faults = faults_by_station.get(station_id, []) + faults_by_station.get("*", [])
-            stations.append(StationSpec(station_id, evses, tuple(faults)))
+            stations.append(StationSpec(station_id, evses, tuple(faults), ocpp))
     if not stations:
         raise ScenarioError("a scenario needs at least one station")
     known = {s.id: s for s in stations}

@@ -98,7 +98,12 @@ class EmulatedStation:
 
     Resource bounds: `max_queue` TransactionEvents (about 1 kB each) are held while
     offline; `response_timeout_s` (real seconds) bounds each CALL.
+
+    It speaks OCPP 2.0.1; the `_..._request` and `_delivered` methods are where a station
+    of another version (station16.EmulatedStation16) says the same in its own messages.
     """
+
+    subprotocol: Subprotocol = SUBPROTOCOL
 
     def __init__(
         self,
@@ -165,7 +170,7 @@ class EmulatedStation:
         self.online_sessions = 0  # connections that got online (booted or not)
         self.sent: list[SentCall] = []
         self.keep_sent = False  # record outgoing CALLs (tests)
-        self._client: OcppClient | None = None
+        self._client: Any = None  # the `ocpp` library's ChargePoint of this version
         self._ws: ClientConnection | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._main: list[asyncio.Task[None]] = []
@@ -281,14 +286,14 @@ class EmulatedStation:
             try:
                 async with connect(
                     self.url,
-                    subprotocols=[SUBPROTOCOL],
+                    subprotocols=[self.subprotocol],
                     additional_headers=self._headers(),
                     open_timeout=self.response_timeout_s,
                     max_size=2**20,
                 ) as ws:
                     self._ws = ws
-                    if ws.subprotocol != SUBPROTOCOL:
-                        raise ConnectionError("the CSMS did not agree to ocpp2.0.1")
+                    if ws.subprotocol != self.subprotocol:
+                        raise ConnectionError(f"the CSMS did not agree to {self.subprotocol}")
                     await self._session(ws)
             except (OSError, TimeoutError, OCPPError, websockets.WebSocketException) as error:
                 # OCPPError: the CSMS answered a boot with a CALLERROR or an invalid payload.
@@ -314,7 +319,7 @@ class EmulatedStation:
 
     async def _session(self, ws: ClientConnection) -> None:
         """One websocket connection: boot, then heartbeat, statuses and the queue."""
-        client = OcppClient(self, ws)
+        client = self._client_for(ws)
         self._client = client
         reader = asyncio.create_task(client.start(), name=f"{self.station_id}-reader")
         workers: list[asyncio.Task[None]] = [reader]
@@ -341,23 +346,44 @@ class EmulatedStation:
         finally:
             await cancel_and_wait(workers)
 
+    def _client_for(self, ws: ClientConnection) -> Any:
+        return OcppClient(self, ws)
+
+    def _boot_request(self) -> Any:
+        return call.BootNotification(
+            charging_station={
+                "model": self.model,
+                "vendor_name": self.vendor,
+                "serial_number": self.station_id,
+                "firmware_version": "emulator-1",
+            },
+            reason=self.boot_reason,
+        )
+
+    def _heartbeat_request(self) -> Any:
+        return call.Heartbeat()
+
+    def _status_request(self, evse_id: int, status: ConnectorStatus) -> Any:
+        return call.StatusNotification(
+            timestamp=ocpp_time(self.clock.now()),
+            connector_status=status.value,
+            evse_id=evse_id,
+            connector_id=1,
+        )
+
+    def _authorize_request(self, token: str) -> Any:
+        return call.Authorize(id_token={"id_token": token, "type": "ISO14443"})
+
+    def _authorization_status(self, response: Any) -> str:
+        return str(response.id_token_info["status"])
+
     async def _boot(self, reader: asyncio.Task[None]) -> None:
         """BootNotification until Accepted; Pending/Rejected wait `interval` and retry."""
         attempt = 0
         while True:
             # Cleared before the boot is sent: a trigger that comes with its answer counts.
             self._boot_now.clear()
-            response = await self._call(
-                call.BootNotification(
-                    charging_station={
-                        "model": self.model,
-                        "vendor_name": self.vendor,
-                        "serial_number": self.station_id,
-                        "firmware_version": "emulator-1",
-                    },
-                    reason=self.boot_reason,
-                )
-            )
+            response = await self._call(self._boot_request())
             interval = int(response.interval)
             if response.status == "Accepted":
                 if interval > 0:
@@ -387,7 +413,7 @@ class EmulatedStation:
             await self.clock.sleep(
                 self.device_model.int_value("OCPPCommCtrlr", "HeartbeatInterval", 300)
             )
-            await self._call_quietly(call.Heartbeat())
+            await self._call_quietly(self._heartbeat_request())
 
     async def _call(self, payload: Any, unique_id: str | None = None) -> Any:
         """Send one CALL and return its result; raises when offline or on a CALLERROR."""
@@ -443,9 +469,15 @@ class EmulatedStation:
                 await self._queue_wakeup.wait()
                 continue
             max_attempts = int(self.device_model.value(attempts_key))
+            payload = self._outgoing(head.payload)
+            if payload is None:
+                logger.warning("%s: dropping %s: it can no longer be sent", self.station_id, head)
+                self.queue.pop()
+                self._changed()
+                continue
             for attempt in range(1, max_attempts + 1):
                 try:
-                    response = await self._call(head.payload, unique_id=head.unique_id)
+                    response = await self._call(payload, unique_id=head.unique_id)
                 except TimeoutError:
                     logger.info("%s: no response to %s", self.station_id, head.unique_id)
                     if attempt < max_attempts:
@@ -456,9 +488,7 @@ class EmulatedStation:
                     if attempt < max_attempts:
                         await self.clock.sleep(int(self.device_model.value(interval_key)) * attempt)
                     continue
-                if isinstance(head.payload, call.TransactionEvent):
-                    self._acknowledged(head.payload)
-                    self._handle_tx_response(head.payload, response)
+                self._delivered(head.payload, response)
                 break
             else:
                 logger.warning(
@@ -469,6 +499,16 @@ class EmulatedStation:
                 )
             self.queue.pop()
             self._changed()
+
+    def _outgoing(self, payload: Any) -> Any:
+        """A queued message as it is sent now (None: it can no longer be sent)."""
+        return payload
+
+    def _delivered(self, request: Any, response: Any) -> None:
+        """The CSMS answered a queued message."""
+        if isinstance(request, call.TransactionEvent):
+            self._acknowledged(request)
+            self._handle_tx_response(request, response)
 
     def _acknowledged(self, request: Any) -> None:
         """Record in the truth the registers of a TransactionEvent the CSMS acknowledged."""
@@ -509,14 +549,7 @@ class EmulatedStation:
         self._changed()
 
     async def _send_status(self, evse_id: int, status: ConnectorStatus) -> None:
-        result = await self._call_quietly(
-            call.StatusNotification(
-                timestamp=ocpp_time(self.clock.now()),
-                connector_status=status.value,
-                evse_id=evse_id,
-                connector_id=1,
-            )
-        )
+        result = await self._call_quietly(self._status_request(evse_id, status))
         if result is None:
             # Not delivered: send again on the next reconnect.
             self._last_status.pop(evse_id, None)
@@ -605,12 +638,12 @@ class EmulatedStation:
         status = "Accepted"
         group = None
         if self.state is ConnectionState.ONLINE:
-            response = await self._call_quietly(
-                call.Authorize(id_token={"id_token": token, "type": "ISO14443"})
-            )
+            response = await self._call_quietly(self._authorize_request(token))
             if response is not None:
-                status = response.id_token_info["status"]
-                group = (response.id_token_info.get("group_id_token") or {}).get("id_token")
+                status = self._authorization_status(response)
+                # 1.6 answers carry id_tag_info (no group); 2.0.1 id_token_info.
+                info = getattr(response, "id_token_info", None) or {}
+                group = (info.get("group_id_token") or {}).get("id_token")
         if not self.reservations.admits(evse.evse_id, token, group):
             logger.info("%s: EVSE %d is reserved for another", self.station_id, evse.evse_id)
             return
@@ -999,7 +1032,7 @@ class EmulatedStation:
                 )
             )
         elif message == "Heartbeat":
-            await self._call_quietly(call.Heartbeat())
+            await self._call_quietly(self._heartbeat_request())
         elif message == "StatusNotification":
             for evse in targets:
                 await self._send_status(evse.evse_id, evse.wanted_status())

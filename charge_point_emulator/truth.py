@@ -42,6 +42,14 @@ class StationTruth:
     def start(self, transaction_id: str, evse_id: int, at: datetime) -> None:
         self.transactions[transaction_id] = TransactionTruth(transaction_id, evse_id, at)
 
+    def rename(self, old: str, new: str) -> None:
+        """The transaction is known by another id from now on (a 1.6 station learns its
+        id from the CSMS once StartTransaction is answered)."""
+        record = self.transactions.pop(old, None)
+        if record is not None:
+            record.transaction_id = new
+            self.transactions[new] = record
+
     def end(self, transaction_id: str, at: datetime) -> None:
         self.transactions[transaction_id].ended_at = at
 

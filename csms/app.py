@@ -31,12 +31,14 @@ from csms.blocks.reports import Reports
 from csms.blocks.reservation import Reservations
 from csms.blocks.smart_charging import SmartCharging
 from csms.blocks.tariffs import Tariffs
+from csms.blocks.transaction_ids import TransactionIds
 from csms.blocks.transactions import Transactions
 from csms.config import Settings
 from csms.db.database import close_database, open_database
 from csms.db.writer import DurableWriter
 from csms.gateway.router import Router
 from csms.gateway.server import ConnectionRegistry, Gateway
+from csms.gateway.v16.adapter import V16Adapter
 from csms.grid.live_state import StoredPlanState
 from csms.grid.planner import LivePlanner
 from csms.grid.station_max import StationMax
@@ -87,6 +89,17 @@ class Csms:
         )
         self.station_max = StationMax(self.plan_state, self.remote_control)
         self.router = self._routes()
+        # OCPP 1.6 stations: translated onto the 2.0.1 routes above (observers included).
+        self.v16 = V16Adapter(
+            self.router.handler_for("v201"),
+            TransactionIds(context),
+            self.authorization.type_of,
+            self.diagnostics.record,
+            clock,
+            self.remote_control,
+        )
+        for action, handler in self.v16.routes().items():
+            self.router.add(action, handler, versions=("v16",))
         # Judging a meter jump needs the EVSE's rated power, which the grid topology holds:
         # read from the plan state's cache, loaded at start, so never from the planner's
         # (which waits for the kernel) and the same from the first event on.
@@ -106,6 +119,7 @@ class Csms:
             self.registry,
             self._on_connect,
             self._on_disconnect,
+            outbound={"v16": self.v16},
         )
         self._api_runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -160,6 +174,7 @@ class Csms:
 
     async def _on_connect(self, station_id: str, subprotocol: str) -> None:
         self.transactions.forget_station(station_id)
+        self.v16.forget_station(station_id)
         await self.provisioning.mark_connected(station_id, subprotocol)
 
     async def _on_disconnect(self, station_id: str) -> None:
@@ -199,6 +214,7 @@ class Csms:
         written; then the background work; the writer drains last."""
         linked = self.registry.station_ids()
         await self.gateway.stop()
+        await self.v16.close()
         await self.provisioning.mark_all_disconnected(linked)
         for task in self._tasks:
             task.cancel()

@@ -19,6 +19,7 @@ from typing import Any, TypeAlias, TypeVar
 from rich.table import Table
 
 from csms.blocks import authorization, stations
+from csms.blocks.device_model import list_variables
 from csms.blocks.transactions import list_transactions, transaction_json
 from csms.config import ConfigError, Settings, load_settings
 from csms.console import CliError, console
@@ -282,13 +283,16 @@ def cmd_stations_import(args: argparse.Namespace) -> int:
 
 
 def cmd_stations_show(args: argparse.Namespace) -> int:
-    async def work() -> tuple[stations.StationView, dict[tuple[str, int], str]]:
+    async def work() -> tuple[
+        stations.StationView, dict[tuple[str, int], str], list[dict[str, Any]]
+    ]:
         try:
-            return await stations.get_station(args.id), await control_statuses()
+            view = await stations.get_station(args.id)
         except stations.NotFound as error:
             raise CliError(str(error)) from error
+        return view, await control_statuses(), await list_variables(args.id)
 
-    view, statuses = with_database(args, work)
+    view, statuses, variables = with_database(args, work)
     table = Table(title=f"station {view.id}", show_header=False)
     for key, value in view.to_json().items():
         if key != "connectors":
@@ -305,6 +309,24 @@ def cmd_stations_show(args: argparse.Namespace) -> int:
             statuses.get((view.id, evse), "managed") if evse else "-",
         )
     console.print(connectors)
+    if variables:
+        # The device model as reported (NotifyReport), or a 1.6 station's configuration.
+        model = Table("component", "evse", "variable", "value", "mutability", title="device model")
+        for row in variables:
+            component = row["component"] + (
+                f"[{row['component_instance']}]" if row["component_instance"] else ""
+            )
+            variable = row["variable"] + (
+                f"[{row['variable_instance']}]" if row["variable_instance"] else ""
+            )
+            model.add_row(
+                component,
+                str(row["evse_id"] or "-"),
+                variable,
+                str(row["value"]),
+                str(row["mutability"] or ""),
+            )
+        console.print(model)
     return 0
 
 

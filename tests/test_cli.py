@@ -16,6 +16,7 @@ from csms.app import Csms
 from csms.blocks.stations import add_station
 from tests.ocpp_wire import open_peer
 from tests.stations import tx_event
+from tests.waiting import PATIENCE_S
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-battery"
@@ -112,7 +113,8 @@ async def test_command_goes_through_the_running_server(csms: Csms, db_url: str) 
     sent = asyncio.create_task(
         cli(db_url, "command", "CS-1", "Reset", '{"type": "Immediate"}', "--api", api)
     )
-    call = await peer.expect_call()
+    # The CLI is a new process: its start-up alone takes seconds on a loaded machine.
+    call = await peer.expect_call(timeout=PATIENCE_S)
     assert call[2] == "Reset" and call[3] == {"type": "Immediate"}
     await peer.answer(call[1], {"status": "Accepted"})
     done = await sent

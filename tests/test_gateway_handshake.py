@@ -74,7 +74,7 @@ async def test_missing_credentials_are_refused_with_401(csms: Csms) -> None:
 
 async def test_handshake_without_a_supported_subprotocol_is_refused(csms: Csms) -> None:
     await add_station("CS-1", PASSWORD)
-    for offered in ([], ["ocpp1.6"]):
+    for offered in ([], ["ocpp1.5"]):
         with pytest.raises(InvalidStatus) as refused:
             await connect(
                 f"ws://127.0.0.1:{csms.ocpp_port}/ocpp/CS-1",
@@ -121,7 +121,8 @@ async def test_the_station_s_first_supported_subprotocol_is_chosen(csms: Csms) -
     await add_station("CS-1", PASSWORD)
     for offered, chosen in (
         (["ocpp2.0.1", "ocpp2.1"], "ocpp2.0.1"),
-        (["ocpp1.6", "ocpp2.1"], "ocpp2.1"),
+        (["ocpp1.6", "ocpp2.1"], "ocpp1.6"),
+        (["ocpp1.5", "ocpp2.1"], "ocpp2.1"),
     ):
         websocket = await connect(
             f"ws://127.0.0.1:{csms.ocpp_port}/ocpp/CS-1",

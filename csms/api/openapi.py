@@ -238,6 +238,11 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/stations/{id}/commands/{action}": {
                 "post": {
                     "summary": "Send any CSMS-to-station OCPP action; returns the station's answer",
+                    "description": (
+                        "The action and payload of the station's OCPP version; a 1.6 "
+                        "station also takes the 2.0.1 commands the CSMS translates "
+                        "(README, Connecting a 1.6 charger)."
+                    ),
                     "parameters": [
                         _STATION_ID,
                         {

@@ -220,7 +220,7 @@ async def get_transactions(request: web.Request) -> web.Response:
 async def post_command(request: web.Request) -> web.Response:
     station_id = request.match_info["id"]
     action = request.match_info["action"]
-    if action not in schemas.actions("v201") | schemas.actions("v21"):
+    if action not in schemas.actions("v16") | schemas.actions("v201") | schemas.actions("v21"):
         return error(404, f"unknown OCPP action {action!r}")
     payload = await body(request)
     csms = csms_of(request)

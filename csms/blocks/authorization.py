@@ -58,6 +58,14 @@ class Authorization:
             return None
         return TokenRecord(row.id_token, row.type, row.status, row.expires_at, row.group_id)
 
+    async def type_of(self, id_token: str) -> str:
+        """The stored type of a token known by its value alone (an OCPP 1.6 idTag has no
+        type): ISO14443 (an RFID card) if stored as that or not at all, else the first."""
+        types = (
+            await IdToken.filter(id_token=id_token).order_by("id").values_list("type", flat=True)
+        )
+        return "ISO14443" if not types or "ISO14443" in types else str(types[0])
+
     async def info(self, id_token: str, token_type: str) -> dict[str, Any]:
         if token_type == "NoAuthorization":
             return {"status": "Accepted"}

@@ -69,15 +69,20 @@ class DeviceModel:
     async def variables(
         self, station_id: str, component: str | None = None, variable: str | None = None
     ) -> list[dict[str, Any]]:
-        query = DeviceVariable.filter(station_id=station_id)
-        if component:
-            query = query.filter(component=component)
-        if variable:
-            query = query.filter(variable=variable)
-        rows = await query.order_by("component", "evse_id", "connector_id", "variable")
-        return [
-            {name: getattr(row, name) for name in (*_KEY, "value", "mutability")} for row in rows
-        ]
+        return await list_variables(station_id, component, variable)
+
+
+async def list_variables(
+    station_id: str, component: str | None = None, variable: str | None = None
+) -> list[dict[str, Any]]:
+    """A station's stored device model (a 1.6 station's configuration included)."""
+    query = DeviceVariable.filter(station_id=station_id)
+    if component:
+        query = query.filter(component=component)
+    if variable:
+        query = query.filter(variable=variable)
+    rows = await query.order_by("component", "evse_id", "connector_id", "variable")
+    return [{name: getattr(row, name) for name in (*_KEY, "value", "mutability")} for row in rows]
 
 
 _UPDATED = ("value", "mutability", "characteristics", "updated_at")

@@ -15,8 +15,8 @@ from csms.ocpp_errors import OcppError
 
 T = TypeVar("T")
 
-#: OCPP version of a link: "v201" (ocpp2.0.1) or "v21" (ocpp2.1).
-Version = Literal["v201", "v21"]
+#: OCPP version of a link: "v16" (ocpp1.6, JSON), "v201" (ocpp2.0.1) or "v21" (ocpp2.1).
+Version = Literal["v16", "v201", "v21"]
 
 #: Answers one inbound CALL: `(station_id, payload) -> response payload`.
 Handler = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]

@@ -569,7 +569,7 @@ def supersede(state: TxState, at: datetime) -> TxState:
 def end_unresumed(state: TxState, reason: str, booted_at: datetime) -> TxState:
     """End `state`, which its station lost in a reboot: at its last reading (the last sign
     it ran), else its start, else the boot; energy stays its valid readings'."""
-    moments = [link[0] for link in (*state.imports, *state.exports)]
+    moments = [link[0] for link in (*state.imports.links, *state.exports.links)]
     at = max(moments) if moments else state.started_at or booted_at
     return replace(
         state,

@@ -282,7 +282,7 @@ class Transactions:
             if heard or row_id is None or state is None or state.ended:
                 return False
             ended = machine.end_unresumed(state, NOT_RESUMED_REASON, booted_at)
-            batch.update(Transaction(id=row_id, **_transaction_fields(ended)), _UPDATED_FIELDS)
+            batch.update_values(Transaction, row_id, _transaction_fields(ended))
             batch.insert(
                 StationEvent(
                     station_id=station_id,

@@ -90,6 +90,25 @@ class Transaction(Model):
         unique_together = (("station_id", "transaction_id"),)
 
 
+class Ocpp16Transaction(Model):
+    """An integer transactionId the CSMS gave an OCPP 1.6 StartTransaction; the
+    `transaction` table keys the transaction by its decimal string. A StartTransaction
+    sent again (its response was lost) has the same station, connector and timestamp, and
+    gets the same id."""
+
+    id = fields.IntField(primary_key=True)
+    station_id = fields.CharField(max_length=48)
+    connector_id = fields.IntField()
+    started_at = fields.DatetimeField()
+    meter_start = fields.BigIntField()
+    id_tag = fields.CharField(max_length=20)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "ocpp16_transaction"
+        unique_together = (("station_id", "connector_id", "started_at"),)
+
+
 class TransactionEvent(Model):
     id = fields.BigIntField(primary_key=True)
     station_id = fields.CharField(max_length=48)

@@ -12,7 +12,7 @@ import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -20,6 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from csms.gateway import ocppj, schemas
 from csms.gateway.log_throttle import LogThrottle
 from csms.gateway.ocppj import Call, CallError, CallResult, FrameError
+from csms.gateway.v16.outbound import Prepared
 from csms.ocpp_errors import (
     CommandQueueFull,
     CommandRejected,
@@ -27,6 +28,7 @@ from csms.ocpp_errors import (
     ErrorCode,
     OcppError,
     StationNotConnected,
+    wire_code,
 )
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,24 @@ log = logging.getLogger(__name__)
 InboundHandler = Callable[[str, str, dict[str, Any]], Awaitable[dict[str, Any]]]
 #: Told of each CALL the connection refused itself: `(station_id, action, payload, error)`.
 RefusalObserver = Callable[[str, str, Any, OcppError], None]
+
+#: The websocket subprotocol each OCPP version is negotiated as.
+SUBPROTOCOL_NAMES: dict[schemas.Version, str] = {
+    "v16": "ocpp1.6",
+    "v201": "ocpp2.0.1",
+    "v21": "ocpp2.1",
+}
+
+
+class OutboundAdapter(Protocol):
+    """Commands to a station of a version the services do not speak (1.6): what goes on
+    the wire, and what the answer tells the CSMS about the station."""
+
+    def prepare(self, action: str, payload: dict[str, Any]) -> Prepared: ...
+
+    async def answered(
+        self, station_id: str, prepared: Prepared, response: dict[str, Any]
+    ) -> None: ...
 
 
 class StationConnection:
@@ -60,6 +80,7 @@ class StationConnection:
         rejected: bool = False,
         log_throttle: LogThrottle | None = None,
         on_refused: RefusalObserver | None = None,
+        outbound: OutboundAdapter | None = None,
     ):
         self.station_id = station_id
         self.websocket = websocket
@@ -71,6 +92,7 @@ class StationConnection:
         self.rejected = rejected
         self.log_throttle = log_throttle or LogThrottle()
         self.on_refused = on_refused
+        self.outbound = outbound
         self._call_lock = asyncio.Lock()
         self._waiting = 0
         self._pending: tuple[str, str, asyncio.Future[dict[str, Any]]] | None = None
@@ -83,7 +105,7 @@ class StationConnection:
 
     @property
     def subprotocol(self) -> str:
-        return "ocpp2.1" if self.version == "v21" else "ocpp2.0.1"
+        return SUBPROTOCOL_NAMES[self.version]
 
     async def serve(self) -> None:
         """Read frames until the socket closes."""
@@ -105,7 +127,11 @@ class StationConnection:
                 return
             self._log(logging.INFO, "frame refused: %s %s", error.code, error)
             self._observe_refusal("", {}, OcppError(error.code, str(error)))
-            await self._send(ocppj.call_error_frame(error.unique_id, error.code, str(error)))
+            await self._send(
+                ocppj.call_error_frame(
+                    error.unique_id, wire_code(error.code, self.version), str(error)
+                )
+            )
             return
         if isinstance(message, Call):
             await self._answer(message)
@@ -139,12 +165,17 @@ class StationConnection:
         except OcppError as error:
             self._log(logging.INFO, "%s refused: %s %s", call.action, error.code, error)
             frame = ocppj.call_error_frame(
-                call.unique_id, error.code, error.description, error.details
+                call.unique_id,
+                wire_code(error.code, self.version),
+                error.description,
+                error.details,
             )
         except Exception:
             self._log(logging.ERROR, "%s failed", call.action, exc_info=True)
             frame = ocppj.call_error_frame(
-                call.unique_id, ErrorCode.INTERNAL_ERROR, "the CSMS could not process this"
+                call.unique_id,
+                wire_code(ErrorCode.INTERNAL_ERROR, self.version),
+                "the CSMS could not process this",
             )
         else:
             frame = ocppj.call_result_frame(call.unique_id, response)
@@ -191,6 +222,10 @@ class StationConnection:
         Raises OcppError (schema), CommandQueueFull, CommandTimeout, CommandRejected or
         StationNotConnected.
         """
+        prepared = None
+        if self.outbound is not None:
+            prepared = self.outbound.prepare(action, payload)
+            action, payload = prepared.action, prepared.payload
         schemas.validate(self.version, action, "Request", payload)
         if self._waiting >= self.max_queued + 1:
             raise CommandQueueFull(f"{self.max_queued} commands already wait for {self.station_id}")
@@ -204,7 +239,7 @@ class StationConnection:
                 self._pending = (unique_id, action, future)
                 try:
                     await self.websocket.send(ocppj.call_frame(unique_id, action, payload))
-                    return await future
+                    response = await future
                 except ConnectionClosed as error:
                     raise StationNotConnected(self.station_id) from error
                 finally:
@@ -215,6 +250,10 @@ class StationConnection:
             ) from error
         finally:
             self._waiting -= 1
+        if prepared is None or self.outbound is None:
+            return response
+        await self.outbound.answered(self.station_id, prepared, response)
+        return prepared.back(response)
 
     async def close(self, reason: str) -> None:
         await self.websocket.close(1000, reason)

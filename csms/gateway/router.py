@@ -2,6 +2,9 @@
 observers that watch it.
 
 OCPP 2.0.1 and 2.1 share the domain model; 2.1 adds actions on top of 2.0.1's table.
+1.6 has a table of its own, filled by its adapter (csms.gateway.v16), whose handlers
+translate to 2.0.1 and go through 2.0.1's table: observers of 2.0.1 actions see 1.6
+stations too.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from csms.ocpp_errors import ErrorCode, OcppError
 
 log = logging.getLogger(__name__)
 
+#: The versions a route or hook applies to unless it names others.
 _VERSIONS: tuple[Version, ...] = ("v201", "v21")
+_ALL_VERSIONS: tuple[Version, ...] = ("v16", "v201", "v21")
 
 
 class Router:
@@ -26,9 +31,11 @@ class Router:
     services are wired does not change what answers a message."""
 
     def __init__(self) -> None:
-        self._routes: dict[Version, dict[str, Handler]] = {v: {} for v in _VERSIONS}
-        self._hooks: dict[Version, dict[str, list[AfterHook]]] = {v: {} for v in _VERSIONS}
-        self._error_hooks: dict[Version, dict[str, list[ErrorHook]]] = {v: {} for v in _VERSIONS}
+        self._routes: dict[Version, dict[str, Handler]] = {v: {} for v in _ALL_VERSIONS}
+        self._hooks: dict[Version, dict[str, list[AfterHook]]] = {v: {} for v in _ALL_VERSIONS}
+        self._error_hooks: dict[Version, dict[str, list[ErrorHook]]] = {
+            v: {} for v in _ALL_VERSIONS
+        }
 
     def add(self, action: str, handler: Handler, versions: tuple[Version, ...] = _VERSIONS) -> None:
         """Raises ValueError when `action` already has a handler for one of `versions`."""

@@ -52,6 +52,13 @@ INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 def actions(version: Version) -> frozenset[str]:
     """Every action that has a request schema in this OCPP version."""
     folder = resources.files("ocpp") / version / "schemas"
+    if version == "v16":
+        # 1.6 names a request's schema after the bare action: Heartbeat.json.
+        return frozenset(
+            entry.name.removesuffix(".json")
+            for entry in folder.iterdir()
+            if entry.name.endswith(".json") and not entry.name.endswith("Response.json")
+        )
     return frozenset(
         entry.name.removesuffix("Request.json")
         for entry in folder.iterdir()
@@ -59,9 +66,15 @@ def actions(version: Version) -> frozenset[str]:
     )
 
 
+def _schema_file(version: Version, action: str, direction: Direction) -> str:
+    if version == "v16" and direction == "Request":
+        return f"{action}.json"
+    return f"{action}{direction}.json"
+
+
 @cache
 def _compiled(version: Version, action: str, direction: Direction) -> Callable[[Any], Any]:
-    path = resources.files("ocpp") / version / "schemas" / f"{action}{direction}.json"
+    path = resources.files("ocpp") / version / "schemas" / _schema_file(version, action, direction)
     schema = _bound_integers(json.loads(path.read_text(encoding="utf-8")))
     with _compile_lock:
         return fastjsonschema.compile(schema)

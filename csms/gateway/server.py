@@ -24,7 +24,7 @@ from csms.config import Settings
 from csms.db.credentials import CredentialReader, StationAccess
 from csms.db.models import Station
 from csms.gateway.admission import HandshakeBound
-from csms.gateway.connection import StationConnection
+from csms.gateway.connection import OutboundAdapter, StationConnection
 from csms.gateway.log_throttle import LogThrottle
 from csms.gateway.router import Router
 from csms.gateway.schemas import Version
@@ -34,7 +34,7 @@ from csms.passwords import hash_password, is_slow_to_verify, needs_rehash, verif
 
 log = logging.getLogger(__name__)
 
-SUBPROTOCOLS: dict[str, Version] = {"ocpp2.1": "v21", "ocpp2.0.1": "v201"}
+SUBPROTOCOLS: dict[str, Version] = {"ocpp2.1": "v21", "ocpp2.0.1": "v201", "ocpp1.6": "v16"}
 PATH_PREFIX = "/ocpp/"
 #: Seconds a station refused with 503 is asked to wait (a hint; OCPP back-off rules apply).
 RETRY_AFTER_S = 5
@@ -92,8 +92,11 @@ class Gateway:
         registry: ConnectionRegistry,
         on_connect: Callable[[str, str], Awaitable[None]],
         on_disconnect: Callable[[str], Awaitable[None]],
+        outbound: dict[Version, OutboundAdapter] | None = None,
     ):
         self.settings = settings
+        #: Per version whose commands need translating (1.6): its adapter.
+        self.outbound = outbound or {}
         self.router = router
         self.registry = registry
         self.on_connect = on_connect
@@ -265,6 +268,7 @@ class Gateway:
             max_queued=self.settings.max_queued_calls,
             log_throttle=self._log_throttle,
             on_refused=partial(self.router.refused, version),
+            outbound=self.outbound.get(version),
         )
         # A Rejected station may only boot; its status is known from the handshake's read.
         connection.rejected = self._admitted.pop(websocket).registration_status == "Rejected"
