@@ -15,12 +15,14 @@ from csms.api.server import bound_port, start_api, stop_api
 from csms.blocks.authorization import Authorization
 from csms.blocks.availability import Availability
 from csms.blocks.base import BlockContext, Clock, utc_now
+from csms.blocks.certificates import Certificates
 from csms.blocks.data_transfer import DataTransferRouter
 from csms.blocks.device_model import DeviceModel
 from csms.blocks.diagnostics import Diagnostics
 from csms.blocks.ports import Handler
 from csms.blocks.provisioning import Provisioning
 from csms.blocks.remote_control import RemoteControl
+from csms.blocks.security import Security
 from csms.blocks.smart_charging import SmartCharging
 from csms.blocks.transactions import Transactions
 from csms.config import Settings
@@ -54,6 +56,8 @@ class Csms:
         self.data_transfer = DataTransferRouter()
         # The registry is this process's transport; RemoteControl journals every command.
         self.remote_control = RemoteControl(context, self.registry, self.authorization)
+        self.security = Security(context, self.remote_control)
+        self.certificates = Certificates(context, self.remote_control, self.security.record_event)
         self.swap = SwapService(clock, self.registry, self.remote_control, self.writer)
         self.data_transfer.register(VENDOR_ID, self.swap.data_transfer)
         self.plan_state = StoredPlanState(self.writer)
@@ -79,6 +83,7 @@ class Csms:
             self.registry,
             self._on_connect,
             self._on_disconnect,
+            security_event=self.security.record_event,
         )
         self._api_runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -88,7 +93,11 @@ class Csms:
         router.add("BootNotification", self.provisioning.boot_notification)
         router.add("Heartbeat", self.provisioning.heartbeat)
         router.add("StatusNotification", self.availability.status_notification)
-        router.add("Authorize", self.authorization.authorize)
+        # Plug & Charge: contract certificates are checked around the token lookup (C07).
+        router.add("Authorize", self.certificates.authorize_with(self.authorization.authorize))
+        router.add("SignCertificate", self.certificates.sign_certificate)
+        router.add("GetCertificateStatus", self.certificates.get_certificate_status)
+        router.add("Get15118EVCertificate", self.certificates.get_15118_ev_certificate)
         router.add("TransactionEvent", self.transactions.transaction_event)
         router.add("MeterValues", self.transactions.meter_values)
         router.add("NotifyReport", self.device_model.notify_report)
@@ -142,6 +151,7 @@ class Csms:
         self._tasks.append(asyncio.create_task(self.planner.run(), name="planner"))
         self._tasks.append(asyncio.create_task(self.safety.run(), name="safety analytics"))
         self._tasks.append(await self.swap.start())
+        self._tasks.append(asyncio.create_task(self._renewals(), name="certificate renewal"))
 
     async def stop(self) -> None:
         """Stop accepting and close the links (1001) first, so that nothing new is
@@ -155,6 +165,7 @@ class Csms:
                 await task
         self._tasks.clear()
         await self.swap.stop()
+        await self.certificates.stop()
         if self._api_runner is not None:
             await stop_api(self._api_runner)
             self._api_runner = None
@@ -173,6 +184,19 @@ class Csms:
                 await self.provisioning.touch(self.registry.station_ids())
             except Exception:
                 log.exception("could not record last-seen times")
+
+    async def _renewals(self) -> None:
+        """Ask stations for a new certificate before theirs expires (A02), hourly."""
+        while True:
+            try:
+                await self.certificates.renew_expiring(self.clock())
+            except Exception:
+                log.exception("could not check certificates for renewal")
+            await asyncio.sleep(RENEWAL_CHECK_S)
+
+
+#: Period of the certificate-renewal check (s).
+RENEWAL_CHECK_S = 3600
 
 
 def _recorder(diagnostics: Diagnostics, kind: str) -> Handler:

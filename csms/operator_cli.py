@@ -76,6 +76,11 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db-url", dest="db_url", help="database URL (CSMS_DB_URL)")
 
 
+def _add_api(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--api", help="API base URL (default from CSMS_API_HOST/PORT)")
+    parser.add_argument("--config", help="TOML settings file ([csms] table)")
+
+
 def register(commands: Commands) -> None:
     serve = commands.add_parser("serve", help="run the CSMS (OCPP gateway + REST API)")
     serve.add_argument("--config", help="TOML settings file ([csms] table)")
@@ -87,11 +92,37 @@ def register(commands: Commands) -> None:
     station_commands = station.add_subparsers(dest="action", required=True)
     add = station_commands.add_parser("add", help="provision a station and its password")
     add.add_argument("id")
-    add.add_argument("--password", required=True, help="basic-auth password, 16-40 chars")
+    secret = add.add_mutually_exclusive_group()
+    secret.add_argument("--password", help="basic-auth password, 16-40 chars, hard to guess")
+    secret.add_argument(
+        "--generate-password", action="store_true", help="make a random one and print it once"
+    )
     add.add_argument("--node", help="grid node the station hangs under")
     add.add_argument("--status", default="Accepted", choices=stations.REGISTRATION_STATUSES)
+    add.add_argument(
+        "--profile",
+        type=int,
+        default=1,
+        choices=stations.SECURITY_PROFILES,
+        help="OCPP security profile: 1 basic auth, 2 basic auth over TLS, 3 client certificate",
+    )
     _add_common(add)
     add.set_defaults(func=cmd_stations_add)
+    rotate = station_commands.add_parser(
+        "rotate-password",
+        help="send a connected station a new random password (A01), via the running server",
+    )
+    rotate.add_argument("id")
+    _add_api(rotate)
+    rotate.set_defaults(func=cmd_stations_rotate)
+    upgrade = station_commands.add_parser(
+        "raise-profile",
+        help="move a connected station to a higher security profile (A05), via the server",
+    )
+    upgrade.add_argument("id")
+    upgrade.add_argument("profile", type=int, choices=(2, 3))
+    _add_api(upgrade)
+    upgrade.set_defaults(func=cmd_stations_raise_profile)
     listing = station_commands.add_parser("list", help="all stations")
     _add_common(listing)
     listing.set_defaults(func=cmd_stations_list)
@@ -194,14 +225,48 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_stations_add(args: argparse.Namespace) -> int:
+    from csms.passwords import generate_password
+
+    password = generate_password() if args.generate_password else args.password
+    if password is None and args.profile < 3:
+        raise CliError("give --password or --generate-password (profile 3 needs neither)")
+
     async def work() -> stations.StationView:
         try:
-            return await stations.add_station(args.id, args.password, args.node, args.status)
+            return await stations.add_station(
+                args.id, password, args.node, args.status, args.profile
+            )
         except (ValueError, stations.AlreadyExists) as error:
             raise CliError(str(error)) from error
 
     view = with_database(args, work)
-    console.print(f"[green]station {view.id} added[/] (connect to /ocpp/{view.id})")
+    console.print(
+        f"[green]station {view.id} added[/] at security profile {view.security_profile} "
+        f"(connect to /ocpp/{view.id})"
+    )
+    if args.generate_password:
+        console.print(f"password (shown once, only its hash is stored): {password}")
+    return 0
+
+
+def cmd_stations_rotate(args: argparse.Namespace) -> int:
+    answer = call_api(args, "POST", f"/api/v1/stations/{args.id}/rotate-password", {})
+    if not answer.get("accepted"):
+        raise CliError(f"station {args.id} kept its password: it answered {answer.get('status')}")
+    console.print(
+        f"[green]station {args.id} has a new password[/]; the old one works until the "
+        "station has connected with the new one"
+    )
+    return 0
+
+
+def cmd_stations_raise_profile(args: argparse.Namespace) -> int:
+    path = f"/api/v1/stations/{args.id}/security-profile"
+    call_api(args, "POST", path, {"security_profile": args.profile})
+    console.print(
+        f"[green]station {args.id} told to use security profile {args.profile}[/]; lower "
+        "profiles are refused once it has connected with it"
+    )
     return 0
 
 

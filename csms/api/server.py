@@ -23,9 +23,11 @@ from csms.ocpp_errors import CommandError, OcppError
 if TYPE_CHECKING:
     from csms.analytics.service import SafetyAnalytics
     from csms.blocks.base import Clock
+    from csms.blocks.certificates import Certificates
     from csms.blocks.device_model import DeviceModel
     from csms.blocks.diagnostics import Diagnostics
     from csms.blocks.remote_control import RemoteControl
+    from csms.blocks.security import Security
     from csms.config import Settings
     from csms.db.writer import DurableWriter
     from csms.grid.planner import LivePlanner
@@ -39,6 +41,8 @@ class Services(Protocol):
     clock: Clock
     writer: DurableWriter
     remote_control: RemoteControl
+    security: Security
+    certificates: Certificates
     device_model: DeviceModel
     diagnostics: Diagnostics
     safety: SafetyAnalytics
@@ -102,12 +106,19 @@ async def post_station(request: web.Request) -> web.Response:
     node = data.get("node")
     if node is not None and not isinstance(node, str):
         return error(422, "field 'node' must be a string")
+    profile = data.get("security_profile", 1)
+    if not isinstance(profile, int) or isinstance(profile, bool):
+        return error(422, "field 'security_profile' must be 1, 2 or 3")
+    password = data.get("password")
+    if password is not None and not isinstance(password, str):
+        return error(422, "field 'password' must be a string")
     try:
         view = await stations.add_station(
             _require(data, "id"),
-            _require(data, "password"),
+            password if profile == 3 else _require(data, "password"),
             node,
             data.get("registration_status", "Accepted"),
+            profile,
         )
     except ValueError as failure:
         return error(422, str(failure))
@@ -268,9 +279,10 @@ def build_app(csms: Services) -> web.Application:
     from csms.api import swap_routes  # imports this module too
 
     swap_routes.add_routes(app)
-    from csms.api import alert_routes
+    from csms.api import alert_routes, security_routes
 
     alert_routes.add_routes(app)
+    security_routes.add_routes(app)
     from csms.api import console_routes
     from csms.web import console
 
