@@ -398,3 +398,38 @@ async def test_get_15118_ev_certificate_is_relayed_from_the_contract_service(
     assert answer[2]["status"] == "Accepted"
     assert base64.b64decode(answer[2]["exiResponse"]) == b"installed for CS-1"
     await peer.close()
+
+
+async def test_an_emulated_station_presents_contract_hash_data_for_plug_and_charge(
+    pnc_csms: Csms, responder: tuple[OcspResponder, str]
+) -> None:
+    mo, base = responder
+    await add_token("DE8ACC123456789", "eMAID")
+    await add_station("EMU-1", PASSWORD)
+    station = EmulatedStation(
+        "EMU-1",
+        PASSWORD,
+        f"ws://127.0.0.1:{pnc_csms.ocpp_port}/ocpp",
+        clock=SimClock(600.0),
+        tick_real_s=0.02,
+        response_timeout_s=3.0,
+    )
+    await station.start()
+    try:
+        await station.wait_until(lambda: station.online)
+        certificate, hash_data = _contract(mo, f"{base}/ocsp")
+        snake = {
+            "hash_algorithm": hash_data["hashAlgorithm"],
+            "issuer_name_hash": hash_data["issuerNameHash"],
+            "issuer_key_hash": hash_data["issuerKeyHash"],
+            "serial_number": hash_data["serialNumber"],
+            "responder_url": hash_data["responderURL"],
+        }
+        accepted = await station.authorize_contract("DE8ACC123456789", [snake])
+        assert accepted["certificate_status"] == "Accepted"
+        mo.revoked[certificate.serial_number] = datetime.now(UTC)
+        refused = await station.authorize_contract("DE8ACC123456789", [snake])
+        assert refused["certificate_status"] == "CertificateRevoked"
+        assert refused["id_token_info"]["status"] == "Invalid"
+    finally:
+        await station.stop()

@@ -231,3 +231,25 @@ async def test_a_station_is_raised_from_profile_1_to_2_to_3_and_lower_ones_are_r
     finally:
         await station.stop()
         await app.stop()
+
+
+async def test_security_events_of_stations_and_of_the_csms_are_listed_together(
+    csms: Csms, http: aiohttp.ClientSession
+) -> None:
+    await add_station("CS-1", PASSWORD)
+    peer = await open_peer(csms, "CS-1", PASSWORD)
+    sent = await peer.call(
+        "SecurityEventNotification",
+        {"type": "TamperDetectionActivated", "timestamp": "2026-01-01T00:00:00Z"},
+    )
+    assert sent[0] == 3
+    with pytest.raises(InvalidStatus):
+        await open_peer(csms, "CS-1", "a-wrong-but-long-password")
+
+    async def both() -> bool:
+        reply = await http.get("/api/v1/security-events", params={"station": "CS-1"})
+        seen = {(e["source"], e["type"]) for e in await reply.json()}
+        return {("station", "TamperDetectionActivated"), ("csms", "FailedHandshake")} <= seen
+
+    await eventually(both)
+    await peer.close()
