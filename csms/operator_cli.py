@@ -297,7 +297,7 @@ def cmd_stations_list(args: argparse.Namespace) -> int:
 
 
 #: Columns of `stations import`; id and password are required.
-STATION_CSV_COLUMNS = ("id", "password", "node", "registration_status")
+STATION_CSV_COLUMNS = ("id", "password", "node", "registration_status", "security_profile")
 
 
 def read_station_csv(text: str) -> list[stations.NewStation]:
@@ -307,8 +307,8 @@ def read_station_csv(text: str) -> list[stations.NewStation]:
     unknown = [name for name in header if name not in STATION_CSV_COLUMNS]
     if "id" not in header or "password" not in header or unknown:
         raise CliError(
-            f"the CSV header must name id and password, optionally node and "
-            f"registration_status (got {', '.join(header) or 'nothing'})"
+            f"the CSV header must name id and password, optionally node, "
+            f"registration_status and security_profile (got {', '.join(header) or 'nothing'})"
         )
     return [
         stations.NewStation(
@@ -316,9 +316,20 @@ def read_station_csv(text: str) -> list[stations.NewStation]:
             row["password"] or "",
             row.get("node") or None,
             row.get("registration_status") or "Accepted",
+            _profile(row.get("security_profile")),
         )
         for row in reader
     ]
+
+
+def _profile(raw: str | None) -> int:
+    """A CSV cell's security profile: empty is 1; anything else must be 1, 2 or 3."""
+    if not raw:
+        return 1
+    try:
+        return int(raw)
+    except ValueError:
+        return 0  # refused by the import with the profile's message
 
 
 def cmd_stations_import(args: argparse.Namespace) -> int:

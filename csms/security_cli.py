@@ -159,22 +159,18 @@ def cmd_ca_issue(args: argparse.Namespace) -> int:
 
 
 async def _record(certificate: Any, issuer: Any, station_id: str) -> None:
+    from csms.blocks.certificates import certificate_fields
     from csms.db.models import Certificate
-    from csms.pki import ocsp
-    from csms.pki.ca import pem
 
-    named = ocsp.hash_data(certificate, issuer)
     await Certificate.create(
-        station_id=station_id,
-        certificate_type="ChargingStationCertificate",
-        source="issued",
-        serial_number=named.serial_number,
-        issuer_name_hash=named.issuer_name_hash,
-        issuer_key_hash=named.issuer_key_hash,
-        subject=certificate.subject.rfc4514_string()[:255],
-        not_after=certificate.not_valid_after_utc,
-        pem=pem(certificate),
-        created_at=datetime.now(UTC),
+        **certificate_fields(
+            certificate,
+            issuer,
+            station_id,
+            "ChargingStationCertificate",
+            "issued",
+            datetime.now(UTC),
+        )
     )
 
 

@@ -118,3 +118,27 @@ async def test_rotate_password_goes_through_the_running_server(
     events = await cli(db_url, tmp_path, "security-events", "--station", "CS-1", "--api", api)
     assert "BasicAuthPasswordRotated" in events.stdout
     await peer.close()
+
+
+async def test_an_import_sets_profiles_and_refuses_guessable_passwords(
+    db_url: str, tmp_path: Path
+) -> None:
+    rows = [
+        "id,password,security_profile",
+        f"CS-1,{PASSWORD},2",
+        f"CS-2,{PASSWORD},",
+        f"CS-3,{PASSWORD},7",
+        "CS-4,password12345678,1",
+    ]
+    csv_file = tmp_path / "stations.csv"
+    csv_file.write_text("\n".join(rows) + "\n")
+    imported = await cli(db_url, tmp_path, "stations", "import", str(csv_file))
+    assert imported.returncode == 1
+    assert "line 4: CS-3: security profile must be 1, 2 or 3" in imported.stdout
+    assert "line 5: CS-4: password too guessable" in imported.stdout
+    await open_database(db_url)
+    try:
+        assert (await get_station("CS-1")).security_profile == 2
+        assert (await get_station("CS-2")).security_profile == 1
+    finally:
+        await close_database()

@@ -135,19 +135,22 @@ async def _post_stations(items: list[Any]) -> web.Response:
         fields = item if isinstance(item, dict) else {}
         station_id, password = fields.get("id"), fields.get("password")
         node, status = fields.get("node"), fields.get("registration_status", "Accepted")
+        profile = fields.get("security_profile", 1)
         if not (
             isinstance(station_id, str)
             and isinstance(password, str)
             and isinstance(node, str | None)
             and isinstance(status, str)
+            and isinstance(profile, int)
         ):
             malformed[index] = stations.ImportResult(
                 str(fields.get("id", "")),
                 422,
-                "an item is an object with strings id, password, node?, registration_status?",
+                "an item is an object with strings id, password, node?, registration_status? "
+                "and an integer security_profile?",
             )
             continue
-        wanted.append(stations.NewStation(station_id, password, node, status))
+        wanted.append(stations.NewStation(station_id, password, node, status, profile))
     created = iter(await stations.add_stations(wanted))
     results = [malformed.get(i) or next(created) for i in range(len(items))]
     return json_response(

@@ -81,6 +81,30 @@ def certificate_json(row: Certificate) -> dict[str, Any]:
     }
 
 
+def certificate_fields(
+    certificate: x509.Certificate,
+    issuer: x509.Certificate,
+    station_id: str | None,
+    certificate_type: str,
+    source: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """The `Certificate` row of a certificate issued by `issuer`, named by its hash data."""
+    named = ocsp.hash_data(certificate, issuer)
+    return {
+        "station_id": station_id,
+        "certificate_type": certificate_type,
+        "source": source,
+        "serial_number": named.serial_number,
+        "issuer_name_hash": named.issuer_name_hash,
+        "issuer_key_hash": named.issuer_key_hash,
+        "subject": certificate.subject.rfc4514_string()[:255],
+        "not_after": certificate.not_valid_after_utc,
+        "pem": pem(certificate),
+        "created_at": now,
+    }
+
+
 class Certificates:
     def __init__(
         self,
@@ -92,17 +116,15 @@ class Certificates:
         self.sender = sender
         self.security_event = security_event
         self._ca: CertificateAuthority | None = None
-        self._ca_loaded = False
         #: CertificateSigned sends in flight, owned here and cancelled at stop().
         self._tasks: set[asyncio.Task[None]] = set()
 
     # --- the CA ---------------------------------------------------------------------------
 
     def ca(self) -> CertificateAuthority | None:
-        """The CA in `ca_dir`, read once (None when none was created)."""
-        if not self._ca_loaded:
+        """The CA in `ca_dir`, read once found (so `cli.py ca init` needs no restart)."""
+        if self._ca is None:
             self._ca = load_ca(Path(self.context.settings.ca_dir))
-            self._ca_loaded = True
         return self._ca
 
     async def stop(self) -> None:
@@ -118,23 +140,12 @@ class Certificates:
         certificate_type: str,
         source: str,
     ) -> Certificate:
-        named = ocsp.hash_data(certificate, issuer)
-        now = self.context.clock()
+        fields = certificate_fields(
+            certificate, issuer, station_id, certificate_type, source, self.context.clock()
+        )
 
         async def write(batch: Batch) -> Certificate:
-            return await Certificate.create(
-                station_id=station_id,
-                certificate_type=certificate_type,
-                source=source,
-                serial_number=named.serial_number,
-                issuer_name_hash=named.issuer_name_hash,
-                issuer_key_hash=named.issuer_key_hash,
-                subject=certificate.subject.rfc4514_string()[:255],
-                not_after=certificate.not_valid_after_utc,
-                pem=pem(certificate),
-                created_at=now,
-                using_db=batch.conn,
-            )
+            return await Certificate.create(**fields, using_db=batch.conn)
 
         return await self.context.writer.submit(write)
 

@@ -142,7 +142,11 @@ class Security:
         status = _attribute_status(answer)
         if status not in ("Accepted", "RebootRequired"):
             raise StationRefused(f"station refused security profile {profile}: {status}")
-        await Station.filter(id=station_id).update(pending_profile=profile)
+
+        async def write(batch: Batch) -> None:
+            await Station.filter(id=station_id).using_db(batch.conn).update(pending_profile=profile)
+
+        await self.context.writer.submit(write)
         await self.record_event(
             station_id, "SecurityProfileRequested", f"profile {profile} set; takes over on use"
         )

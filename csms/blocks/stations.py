@@ -140,6 +140,7 @@ class NewStation:
     password: str
     node: str | None = None
     registration_status: str = "Accepted"
+    security_profile: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +173,7 @@ async def add_stations(items: Sequence[NewStation]) -> list[ImportResult]:
             if not 16 <= len(item.password) <= 40:
                 check_password_strength(item.password)  # raises the length message
             _check_status(item.registration_status)
+            check_profile(item.security_profile)
         except ValueError as error:
             results[index] = ImportResult(item.id, 422, str(error))
             continue
@@ -200,6 +202,7 @@ async def add_stations(items: Sequence[NewStation]) -> list[ImportResult]:
             password_hash=digest,
             node=items[i].node,
             registration_status=items[i].registration_status,
+            security_profile=items[i].security_profile,
         )
         for i, digest in zip(fresh.values(), (h for h in hashes if isinstance(h, str)), strict=True)
     ]
@@ -211,7 +214,11 @@ async def add_stations(items: Sequence[NewStation]) -> list[ImportResult]:
         for i in fresh.values():
             try:
                 await add_station(
-                    items[i].id, items[i].password, items[i].node, items[i].registration_status
+                    items[i].id,
+                    items[i].password,
+                    items[i].node,
+                    items[i].registration_status,
+                    items[i].security_profile,
                 )
             except AlreadyExists as error:
                 results[i] = ImportResult(items[i].id, 409, str(error))

@@ -258,13 +258,13 @@ class Gateway:
         held_back = self._refusal_log.admit(host, time.monotonic())
         if held_back is not None and status is HTTPStatus.UNAUTHORIZED and self.security_event:
             # Kept as a security event too, as rate-limited per address as the log.
-            self._pending_events.add(
-                asyncio.ensure_future(
-                    self.security_event(
-                        station_id, "FailedHandshake", f"from {host}: {detail or reason}"
-                    )
+            recorded = asyncio.ensure_future(
+                self.security_event(
+                    station_id, "FailedHandshake", f"from {host}: {detail or reason}"
                 )
             )
+            self._pending_events.add(recorded)
+            recorded.add_done_callback(self._event_recorded)
         if held_back is not None:
             log.warning(
                 "[%.48r] handshake refused from %s: %d %s%s",
@@ -275,6 +275,11 @@ class Gateway:
                 f" ({held_back} more from this address not logged)" if held_back else "",
             )
         return connection.respond(status, f"{reason}\n")
+
+    def _event_recorded(self, recorded: asyncio.Future[None]) -> None:
+        self._pending_events.discard(recorded)
+        if not recorded.cancelled() and recorded.exception() is not None:
+            log.warning("could not record a refused handshake: %r", recorded.exception())
 
     async def _authenticate(
         self, station_id: str, headers: Headers, connection: ServerConnection

@@ -6,6 +6,7 @@ is `csms.pki.store`'s job.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -143,8 +144,6 @@ def issue(
 
 
 def _general_name(name: str) -> x509.GeneralName:
-    import ipaddress
-
     try:
         return x509.IPAddress(ipaddress.ip_address(name))
     except ValueError:
