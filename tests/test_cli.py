@@ -112,7 +112,7 @@ async def test_command_goes_through_the_running_server(csms: Csms, db_url: str) 
     sent = asyncio.create_task(
         cli(db_url, "command", "CS-1", "Reset", '{"type": "Immediate"}', "--api", api)
     )
-    call = await peer.expect_call()
+    call = await peer.expect_call(timeout=60)  # the CLI starts slowly on a busy machine
     assert call[2] == "Reset" and call[3] == {"type": "Immediate"}
     await peer.answer(call[1], {"status": "Accepted"})
     done = await sent
