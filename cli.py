@@ -15,7 +15,7 @@ from csms.console import CliError, console
 
 def build_parser() -> argparse.ArgumentParser:
     from charge_point_emulator import cli as emulator_cli
-    from csms import block_cli, operator_cli
+    from csms import block_cli, operator_cli, security_cli
     from csms.analytics import cli as alerts_cli
     from csms.grid import cli as grid_cli
     from swap_orchestrator import cli as swap_cli
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     emulator_cli.register(commands)
     swap_cli.register(commands)
     alerts_cli.register(commands)
+    security_cli.register(commands)
     return parser
 
 

@@ -32,7 +32,7 @@ from tests.ocpp_fuzz import PayloadGenerator, outcome, with_id  # noqa: E402
 from tests.ocpp_wire import WirePeer, open_peer  # noqa: E402
 from tests.stations import tx_event  # noqa: E402
 
-PASSWORD = "benchmark-password-0001"
+PASSWORD = "benchmark-station-password-0001"
 ANSWER_TIMEOUT_S = 30.0
 
 

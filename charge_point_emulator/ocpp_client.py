@@ -157,6 +157,7 @@ class OcppClient(FaultInjection, ChargePoint):
             "StatusNotification",
             "MeterValues",
             "TransactionEvent",
+            "SignChargingStationCertificate",
         }
         status = "Accepted" if requested_message in supported else "NotImplemented"
         return call_result.TriggerMessage(status=status)
@@ -167,6 +168,38 @@ class OcppClient(FaultInjection, ChargePoint):
     ) -> None:
         evse_id = evse.get("id") if evse else None
         self.station.spawn(self.station.triggered(requested_message, evse_id))
+
+    # --- security: certificates -----------------------------------------------------------
+
+    @on("CertificateSigned")
+    def on_certificate_signed(
+        self, certificate_chain: str, certificate_type: str | None = None, **_: Any
+    ) -> Any:
+        return call_result.CertificateSigned(
+            status=self.station.certificate_signed(certificate_chain)
+        )
+
+    @on("InstallCertificate")
+    def on_install_certificate(self, certificate_type: str, certificate: str, **_: Any) -> Any:
+        return call_result.InstallCertificate(
+            status=self.station.certificates.install(certificate_type, certificate)
+        )
+
+    @on("GetInstalledCertificateIds")
+    def on_get_installed_certificate_ids(
+        self, certificate_type: list[str] | None = None, **_: Any
+    ) -> Any:
+        chain = self.station.certificates.installed_ids(certificate_type)
+        return call_result.GetInstalledCertificateIds(
+            status="Accepted" if chain else "NotFound",
+            certificate_hash_data_chain=chain or None,
+        )
+
+    @on("DeleteCertificate")
+    def on_delete_certificate(self, certificate_hash_data: dict[str, Any], **_: Any) -> Any:
+        return call_result.DeleteCertificate(
+            status=self.station.certificates.delete(certificate_hash_data)
+        )
 
     # --- transactions and availability -------------------------------------------------
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import websockets
@@ -23,6 +24,7 @@ from ocpp.v201 import call
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
+from charge_point_emulator.certificates import StationCertificates
 from charge_point_emulator.clock import SimClock, ocpp_time
 from charge_point_emulator.device_model import (
     DeviceModel,
@@ -58,6 +60,7 @@ from charge_point_emulator.profiles import (
 )
 from charge_point_emulator.reservations import EvseView, ReservationBook
 from charge_point_emulator.scenario import EvseSpec
+from charge_point_emulator.security import StationSecurity
 from charge_point_emulator.telemetry import Sensors, temperature_event
 from charge_point_emulator.truth import StationTruth
 
@@ -68,6 +71,9 @@ TX_MEASURANDS = VariableKey("SampledDataCtrlr", "TxUpdatedMeasurands")
 SUBPROTOCOL = Subprotocol("ocpp2.0.1")
 REPORT_PART_SIZE = 20  # report entries per NotifyReport message
 UNDER_DELIVERY_SHARE = 0.3  # what an EVSE with the under_delivery fault gives of its due
+#: SecurityCtrlr variables the station acts on itself (not kept in the device model: the
+#: password is write-only).
+SECURITY_VARIABLES = frozenset({"BasicAuthPassword", "SecurityProfile"})
 
 
 class ConnectionState(StrEnum):
@@ -124,10 +130,15 @@ class EmulatedStation:
         max_queue: int = 10_000,
         validate_schemas: bool = True,
         safety_telemetry: bool = False,
+        security: StationSecurity | None = None,
+        certificate_dir: Path | None = None,
     ) -> None:
         self.station_id = station_id
         self.password = password
         self.url = f"{csms_url.rstrip('/')}/{station_id}"
+        #: Profile, TLS trust and client certificate; the CSMS may change them over OCPP.
+        self.security = security or StationSecurity()
+        self.certificates = StationCertificates(station_id, certificate_dir)
         self.clock = clock or SimClock()
         self.faults = FaultPlan(list(faults))
         self.truth = truth or StationTruth(station_id)
@@ -269,7 +280,8 @@ class EmulatedStation:
     # --- connection ----------------------------------------------------------------------
 
     def _headers(self) -> dict[str, str]:
-        if self.password is None:
+        # At profile 3 the client certificate identifies the station: no Basic auth.
+        if self.password is None or self.security.profile >= 3:
             return {}
         token = base64.b64encode(f"{self.station_id}:{self.password}".encode()).decode()
         return {"Authorization": f"Basic {token}"}
@@ -284,8 +296,12 @@ class EmulatedStation:
             self.state = ConnectionState.CONNECTING
             self._changed()
             try:
+                url = self.url
+                if self.security.profile >= 2:
+                    url = f"{self.security.base_url(url).rstrip('/')}/{self.station_id}"
                 async with connect(
-                    self.url,
+                    url,
+                    ssl=self.security.ssl_context(),
                     subprotocols=[self.subprotocol],
                     additional_headers=self._headers(),
                     open_timeout=self.response_timeout_s,
@@ -935,7 +951,10 @@ class EmulatedStation:
     def set_variable(self, data: dict[str, Any]) -> dict[str, Any]:
         key = _key(data)
         attribute = data.get("attribute_type", "Actual")
-        status = self.device_model.set(key, data["attribute_value"], attribute)
+        if key.component == "SecurityCtrlr" and key.variable in SECURITY_VARIABLES:
+            status = self._set_security(key.variable, data["attribute_value"])
+        else:
+            status = self.device_model.set(key, data["attribute_value"], attribute)
         if status is SetStatus.ACCEPTED and key.variable == "HeartbeatInterval":
             logger.info("%s: heartbeat interval now %s", self.station_id, data["attribute_value"])
         return {
@@ -965,6 +984,63 @@ class EmulatedStation:
         busy = any(e.tx is not None for e in self.evses.values())
         return "Scheduled" if kind == "OnIdle" and busy else "Accepted"
 
+    def _set_security(self, variable: str, value: str) -> SetStatus:
+        """SecurityCtrlr.BasicAuthPassword (A01): used from the next connection on, which
+        the station opens at once; SecurityProfile (A05): used after the next reset."""
+        if variable == "BasicAuthPassword":
+            if not 16 <= len(value) <= 40:
+                return SetStatus.REJECTED
+            self.password = value
+            self.spawn(self._reconnect_soon())
+            return SetStatus.ACCEPTED
+        if value not in ("1", "2", "3") or int(value) < self.security.profile:
+            return SetStatus.REJECTED
+        if int(value) >= 2 and self.security.tls_url is None:
+            return SetStatus.REJECTED  # no wss endpoint configured
+        if int(value) == 3 and not self.security.client_cert:
+            return SetStatus.REJECTED  # A05.FR.04: no certificate to connect with
+        self.security.pending_profile = int(value)
+        return SetStatus.ACCEPTED
+
+    def certificate_signed(self, chain_pem: str) -> str:
+        """CertificateSigned: keep the chain; profile 3 connects with it from now on."""
+        status, cert_path, key_path = self.certificates.accept_signed(chain_pem)
+        if status == "Accepted" and cert_path is not None and key_path is not None:
+            self.security.client_cert, self.security.client_key = str(cert_path), str(key_path)
+        logger.info("%s: CertificateSigned %s", self.station_id, status)
+        return status
+
+    async def request_certificate(self) -> str:
+        """SignCertificate with a fresh key's CSR (A02); the CSMS's answer status."""
+        response = await self._call(
+            call.SignCertificate(
+                csr=self.certificates.new_csr(), certificate_type="ChargingStationCertificate"
+            )
+        )
+        return str(response.status)
+
+    async def authorize_contract(
+        self, emaid: str, chain_hash_data: list[dict[str, str]]
+    ) -> dict[str, Any]:
+        """Authorize for Plug & Charge (C07): the contract's eMAID and the OCSP request
+        data of its certificate chain; the CSMS's answer (snake_case)."""
+        response = await self._call(
+            call.Authorize(
+                id_token={"id_token": emaid, "type": "eMAID"},
+                iso15118_certificate_hash_data=chain_hash_data,
+            )
+        )
+        return {
+            "id_token_info": response.id_token_info,
+            "certificate_status": response.certificate_status,
+        }
+
+    async def _reconnect_soon(self) -> None:
+        """Close the link once the SetVariables answer is out; the loop reconnects."""
+        await asyncio.sleep(0.05)
+        if self._ws is not None:
+            await self._ws.close()
+
     def after_reset(self, kind: str) -> None:
         busy = any(e.tx is not None for e in self.evses.values())
         if kind == "OnIdle" and busy:
@@ -985,6 +1061,7 @@ class EmulatedStation:
         """Reconnect and boot again with `reason` (EVs stay plugged in)."""
         self.boot_reason = reason
         self._needs_boot = True
+        self.security.take_pending_profile()
         if self._ws is not None:
             await self._ws.close()
 
@@ -1033,6 +1110,8 @@ class EmulatedStation:
             )
         elif message == "Heartbeat":
             await self._call_quietly(self._heartbeat_request())
+        elif message == "SignChargingStationCertificate":
+            await self.request_certificate()
         elif message == "StatusNotification":
             for evse in targets:
                 await self._send_status(evse.evse_id, evse.wanted_status())

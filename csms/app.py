@@ -15,6 +15,7 @@ from csms.api.server import bound_port, start_api, stop_api
 from csms.blocks.authorization import Authorization
 from csms.blocks.availability import Availability
 from csms.blocks.base import BlockContext, Clock, utc_now
+from csms.blocks.certificates import Certificates
 from csms.blocks.charging_limits import ChargingLimits
 from csms.blocks.customer import Customers
 from csms.blocks.data_transfer import DataTransferRouter
@@ -29,6 +30,7 @@ from csms.blocks.remote_control import RemoteControl
 from csms.blocks.reports import KINDS as REPORT_KINDS
 from csms.blocks.reports import Reports
 from csms.blocks.reservation import Reservations
+from csms.blocks.security import Security
 from csms.blocks.smart_charging import SmartCharging
 from csms.blocks.tariffs import Tariffs
 from csms.blocks.transaction_ids import TransactionIds
@@ -73,6 +75,8 @@ class Csms:
         self.registration = Registration(self.remote_control, self.registry)
         self.tariffs = Tariffs(context)
         self.customers = Customers(context, self.remote_control)
+        self.security = Security(context, self.remote_control)
+        self.certificates = Certificates(context, self.remote_control, self.security.record_event)
         self.swap = SwapService(clock, self.registry, self.remote_control, self.writer)
         self.data_transfer.register(VENDOR_ID, self.swap.data_transfer)
         self.plan_state = StoredPlanState(self.writer)
@@ -120,6 +124,7 @@ class Csms:
             self._on_connect,
             self._on_disconnect,
             outbound={"v16": self.v16},
+            security_event=self.security.record_event,
         )
         self._api_runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -129,12 +134,16 @@ class Csms:
         router.add("BootNotification", self.provisioning.boot_notification)
         router.add("Heartbeat", self.provisioning.heartbeat)
         router.add("StatusNotification", self.availability.status_notification)
-        router.add("Authorize", self.authorization.authorize)
         # Reservations check who may start; the tariff adds the running cost to the answer.
         router.add(
             "TransactionEvent",
             self.reservations.guard(self.tariffs.costing(self.transactions.transaction_event)),
         )
+        # Plug & Charge: contract certificates are checked around the token lookup (C07).
+        router.add("Authorize", self.certificates.authorize_with(self.authorization.authorize))
+        router.add("SignCertificate", self.certificates.sign_certificate)
+        router.add("GetCertificateStatus", self.certificates.get_certificate_status)
+        router.add("Get15118EVCertificate", self.certificates.get_15118_ev_certificate)
         router.add("MeterValues", self.transactions.meter_values)
         router.add("NotifyReport", self.device_model.notify_report)
         router.add("NotifyEVChargingNeeds", self.smart_charging.notify_ev_charging_needs)
@@ -208,6 +217,7 @@ class Csms:
         self._tasks.append(asyncio.create_task(self.planner.run(), name="planner"))
         self._tasks.append(asyncio.create_task(self.safety.run(), name="safety analytics"))
         self._tasks.append(await self.swap.start())
+        self._tasks.append(asyncio.create_task(self._renewals(), name="certificate renewal"))
 
     async def stop(self) -> None:
         """Stop accepting and close the links (1001) first, so that nothing new is
@@ -224,6 +234,7 @@ class Csms:
         await self.reconciliation.stop()
         await self.station_max.stop()
         await self.swap.stop()
+        await self.certificates.stop()
         if self._api_runner is not None:
             await stop_api(self._api_runner)
             self._api_runner = None
@@ -242,6 +253,19 @@ class Csms:
                 await self.provisioning.touch(self.registry.station_ids())
             except Exception:
                 log.exception("could not record last-seen times")
+
+    async def _renewals(self) -> None:
+        """Ask stations for a new certificate before theirs expires (A02), hourly."""
+        while True:
+            try:
+                await self.certificates.renew_expiring(self.clock())
+            except Exception:
+                log.exception("could not check certificates for renewal")
+            await asyncio.sleep(RENEWAL_CHECK_S)
+
+
+#: Period of the certificate-renewal check (s).
+RENEWAL_CHECK_S = 3600
 
 
 def _recorder(diagnostics: Diagnostics, kind: str) -> Handler:

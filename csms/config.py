@@ -27,8 +27,27 @@ class Settings:
     api_token: str | None = None
     #: Heartbeat interval (s) given to stations in BootNotification responses.
     heartbeat_interval: int = 300
+    #: PEM server certificate(s) for wss (profiles 2 and 3); two comma-separated files, an
+    #: RSA and an ECDSA one, serve both kinds of cipher suite (OCPP A00.FR.318).
     tls_cert: str | None = None
+    #: The private key file(s) of `tls_cert`, in the same order.
     tls_key: str | None = None
+    #: PEM CA certificate(s) that issue station client certificates (security profile 3).
+    tls_client_ca: str | None = None
+    #: With TLS on, a second, plain ws port for profile-1 stations (none when unset).
+    ocpp_plain_port: int | None = None
+    #: Directory of the CA that signs stations' CSRs (`cli.py ca init` creates one there).
+    ca_dir: str = "./csms-ca"
+    #: A station certificate this close to expiry (days) is renewed (TriggerMessage).
+    cert_renewal_days: int = 30
+    #: Plug & Charge when a contract certificate's OCSP responder cannot be reached:
+    #: "accept" (charge, the certificate is trusted) or "reject".
+    pnc_offline: str = "reject"
+    #: How long an OCSP responder may take to answer (s).
+    ocsp_timeout: float = 5.0
+    #: URL of the contract-certificate service Get15118EVCertificate is forwarded to
+    #: (JSON POST of the request; its JSON answer is relayed); none: answered Failed.
+    contract_service_url: str | None = None
     #: Largest inbound websocket frame (bytes); larger frames close the connection
     #: without being buffered whole.
     max_frame_bytes: int = 65536
@@ -63,6 +82,8 @@ class Settings:
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
+        if self.pnc_offline not in ("accept", "reject"):
+            raise ConfigError("pnc_offline must be 'accept' or 'reject'")
         if self.unknown_token_status not in ("Unknown", "Invalid"):
             raise ConfigError("unknown_token_status must be 'Unknown' or 'Invalid'")
         for name in ("ocpp_port", "api_port"):
@@ -77,6 +98,12 @@ class Settings:
             raise ConfigError("max_frame_bytes must be at least 1024")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ConfigError("tls_cert and tls_key must be given together")
+        if self.tls_cert and len(self.tls_cert.split(",")) != len(str(self.tls_key).split(",")):
+            raise ConfigError("tls_cert and tls_key must name as many files each")
+        if self.tls_client_ca and not self.tls_cert:
+            raise ConfigError("tls_client_ca (profile 3) needs tls_cert and tls_key")
+        if self.ocpp_plain_port is not None and not self.tls_cert:
+            raise ConfigError("ocpp_plain_port is for a second, plain port next to wss")
         if not is_loopback(self.api_host) and not self.api_token:
             raise ConfigError(
                 f"CSMS_API_TOKEN is required when the API binds to {self.api_host!r} "
@@ -104,6 +131,8 @@ def _coerce(name: str, raw: Any) -> Any:
     try:
         if kind == "int":
             return int(raw)
+        if kind == "int | None":
+            return None if raw in (None, "") else int(raw)
         if kind == "float":
             return float(raw)
         if kind == "bool":

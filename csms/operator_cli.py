@@ -38,8 +38,11 @@ _SERVE_FLAGS: list[tuple[str, str, type, str]] = [
     ("--api-port", "api_port", int, "REST API port (CSMS_API_PORT), default 8080"),
     ("--api-token", "api_token", str, "bearer token for the API (CSMS_API_TOKEN)"),
     ("--heartbeat-interval", "heartbeat_interval", int, "seconds (CSMS_HEARTBEAT_INTERVAL)"),
-    ("--tls-cert", "tls_cert", str, "PEM certificate: serve wss (CSMS_TLS_CERT)"),
-    ("--tls-key", "tls_key", str, "PEM private key (CSMS_TLS_KEY)"),
+    ("--tls-cert", "tls_cert", str, "PEM certificate(s), comma separated: wss (CSMS_TLS_CERT)"),
+    ("--tls-key", "tls_key", str, "PEM private key(s), same order (CSMS_TLS_KEY)"),
+    ("--tls-client-ca", "tls_client_ca", str, "CA of station certificates (CSMS_TLS_CLIENT_CA)"),
+    ("--ocpp-plain-port", "ocpp_plain_port", int, "ws port beside wss (CSMS_OCPP_PLAIN_PORT)"),
+    ("--ca-dir", "ca_dir", str, "the CA signing CSRs (CSMS_CA_DIR), default ./csms-ca"),
     ("--max-frame-bytes", "max_frame_bytes", int, "largest OCPP frame (CSMS_MAX_FRAME_BYTES)"),
     ("--call-timeout", "call_timeout", float, "seconds a command waits (CSMS_CALL_TIMEOUT)"),
     ("--plan-interval", "plan_interval", int, "replan period, s (CSMS_PLAN_INTERVAL)"),
@@ -77,6 +80,11 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db-url", dest="db_url", help="database URL (CSMS_DB_URL)")
 
 
+def _add_api(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--api", help="API base URL (default from CSMS_API_HOST/PORT)")
+    parser.add_argument("--config", help="TOML settings file ([csms] table)")
+
+
 def register(commands: Commands) -> None:
     serve = commands.add_parser("serve", help="run the CSMS (OCPP gateway + REST API)")
     serve.add_argument("--config", help="TOML settings file ([csms] table)")
@@ -88,11 +96,37 @@ def register(commands: Commands) -> None:
     station_commands = station.add_subparsers(dest="action", required=True)
     add = station_commands.add_parser("add", help="provision a station and its password")
     add.add_argument("id")
-    add.add_argument("--password", required=True, help="basic-auth password, 16-40 chars")
+    secret = add.add_mutually_exclusive_group()
+    secret.add_argument("--password", help="basic-auth password, 16-40 chars, hard to guess")
+    secret.add_argument(
+        "--generate-password", action="store_true", help="make a random one and print it once"
+    )
     add.add_argument("--node", help="grid node the station hangs under")
     add.add_argument("--status", default="Accepted", choices=stations.REGISTRATION_STATUSES)
+    add.add_argument(
+        "--profile",
+        type=int,
+        default=1,
+        choices=stations.SECURITY_PROFILES,
+        help="OCPP security profile: 1 basic auth, 2 basic auth over TLS, 3 client certificate",
+    )
     _add_common(add)
     add.set_defaults(func=cmd_stations_add)
+    rotate = station_commands.add_parser(
+        "rotate-password",
+        help="send a connected station a new random password (A01), via the running server",
+    )
+    rotate.add_argument("id")
+    _add_api(rotate)
+    rotate.set_defaults(func=cmd_stations_rotate)
+    upgrade = station_commands.add_parser(
+        "raise-profile",
+        help="move a connected station to a higher security profile (A05), via the server",
+    )
+    upgrade.add_argument("id")
+    upgrade.add_argument("profile", type=int, choices=(2, 3))
+    _add_api(upgrade)
+    upgrade.set_defaults(func=cmd_stations_raise_profile)
     listing = station_commands.add_parser("list", help="all stations")
     _add_common(listing)
     listing.set_defaults(func=cmd_stations_list)
@@ -209,14 +243,48 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_stations_add(args: argparse.Namespace) -> int:
+    from csms.passwords import generate_password
+
+    password = generate_password() if args.generate_password else args.password
+    if password is None and args.profile < 3:
+        raise CliError("give --password or --generate-password (profile 3 needs neither)")
+
     async def work() -> stations.StationView:
         try:
-            return await stations.add_station(args.id, args.password, args.node, args.status)
+            return await stations.add_station(
+                args.id, password, args.node, args.status, args.profile
+            )
         except (ValueError, stations.AlreadyExists) as error:
             raise CliError(str(error)) from error
 
     view = with_database(args, work)
-    console.print(f"[green]station {view.id} added[/] (connect to /ocpp/{view.id})")
+    console.print(
+        f"[green]station {view.id} added[/] at security profile {view.security_profile} "
+        f"(connect to /ocpp/{view.id})"
+    )
+    if args.generate_password:
+        console.print(f"password (shown once, only its hash is stored): {password}")
+    return 0
+
+
+def cmd_stations_rotate(args: argparse.Namespace) -> int:
+    answer = call_api(args, "POST", f"/api/v1/stations/{args.id}/rotate-password", {})
+    if not answer.get("accepted"):
+        raise CliError(f"station {args.id} kept its password: it answered {answer.get('status')}")
+    console.print(
+        f"[green]station {args.id} has a new password[/]; the old one works until the "
+        "station has connected with the new one"
+    )
+    return 0
+
+
+def cmd_stations_raise_profile(args: argparse.Namespace) -> int:
+    path = f"/api/v1/stations/{args.id}/security-profile"
+    call_api(args, "POST", path, {"security_profile": args.profile})
+    console.print(
+        f"[green]station {args.id} told to use security profile {args.profile}[/]; lower "
+        "profiles are refused once it has connected with it"
+    )
     return 0
 
 
@@ -244,7 +312,7 @@ def cmd_stations_list(args: argparse.Namespace) -> int:
 
 
 #: Columns of `stations import`; id and password are required.
-STATION_CSV_COLUMNS = ("id", "password", "node", "registration_status")
+STATION_CSV_COLUMNS = ("id", "password", "node", "registration_status", "security_profile")
 
 
 def read_station_csv(text: str) -> list[stations.NewStation]:
@@ -254,8 +322,8 @@ def read_station_csv(text: str) -> list[stations.NewStation]:
     unknown = [name for name in header if name not in STATION_CSV_COLUMNS]
     if "id" not in header or "password" not in header or unknown:
         raise CliError(
-            f"the CSV header must name id and password, optionally node and "
-            f"registration_status (got {', '.join(header) or 'nothing'})"
+            f"the CSV header must name id and password, optionally node, "
+            f"registration_status and security_profile (got {', '.join(header) or 'nothing'})"
         )
     return [
         stations.NewStation(
@@ -263,9 +331,20 @@ def read_station_csv(text: str) -> list[stations.NewStation]:
             row["password"] or "",
             row.get("node") or None,
             row.get("registration_status") or "Accepted",
+            _profile(row.get("security_profile")),
         )
         for row in reader
     ]
+
+
+def _profile(raw: str | None) -> int:
+    """A CSV cell's security profile: empty is 1; anything else must be 1, 2 or 3."""
+    if not raw:
+        return 1
+    try:
+        return int(raw)
+    except ValueError:
+        return 0  # refused by the import with the profile's message
 
 
 def cmd_stations_import(args: argparse.Namespace) -> int:

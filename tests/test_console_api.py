@@ -21,7 +21,7 @@ from tests.ocpp_wire import open_peer
 from tests.stations import boot, tx_event
 from tests.test_live_topology import topology_toml
 
-PASSWORD = "console-api-password"
+PASSWORD = "console-api-station-password"
 
 
 @pytest.fixture

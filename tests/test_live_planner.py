@@ -26,7 +26,7 @@ from tests.stations import boot
 from tests.test_live_topology import topology_toml
 from tests.waiting import eventually
 
-PASSWORD = "a-long-enough-password"
+PASSWORD = "a-long-enough-station-password"
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -45,7 +45,7 @@ async def test_the_cookie_signs_in_and_writes_need_the_csrf_token(db_url: str) -
             assert (await http.get("/stations", allow_redirects=False)).status == 200
             overview = await (await http.get("/api/v1/overview")).json()
             assert overview["stations"]["total"] == 0
-            new = {"id": "CS-9", "password": "a-long-enough-password"}
+            new = {"id": "CS-9", "password": "a-long-enough-station-password"}
             refused = await http.post("/api/v1/stations", json=new)
             assert refused.status == 403 and "CSRF" in (await refused.json())["error"]
             created = await http.post("/api/v1/stations", json=new, headers={CSRF_HEADER: csrf})

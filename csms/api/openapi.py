@@ -36,12 +36,23 @@ _SCHEMAS: dict[str, Any] = {
     "Error": {"type": "object", "properties": {"error": _string()}, "required": ["error"]},
     "NewStation": {
         "type": "object",
-        "required": ["id", "password"],
+        "required": ["id"],
         "properties": {
             "id": _string(pattern=r"^[A-Za-z0-9*\-_=:+|@.]{1,48}$"),
-            "password": _string(minLength=16, maxLength=40),
+            "password": _string(
+                minLength=16,
+                maxLength=40,
+                description="required below profile 3; refused when too guessable for its "
+                "hash cost (README, Station passwords)",
+            ),
             "node": _string(),
             "registration_status": _string(enum=["Accepted", "Pending", "Rejected"]),
+            "security_profile": {
+                "type": "integer",
+                "enum": [1, 2, 3],
+                "description": "1 basic auth (ws), 2 basic auth over TLS, 3 client "
+                "certificate whose CN is the station id; lower profiles are refused",
+            },
         },
     },
     "Station": {
@@ -62,6 +73,8 @@ _SCHEMAS: dict[str, Any] = {
                 "(connector 0), never listed among the connectors",
             ),
             "status_at": _string(True, format="date-time"),
+            "security_profile": {"type": "integer"},
+            "pending_profile": {"type": ["integer", "null"]},
             "connectors": {
                 "type": "array",
                 "items": {
@@ -177,6 +190,7 @@ def openapi_document() -> dict[str, Any]:
     from csms.api.block_routes import openapi_paths as block_paths
     from csms.api.console_routes import openapi_paths as console_paths
     from csms.api.grid_routes import openapi_paths as grid_paths
+    from csms.api.security_routes import openapi_paths as security_paths
     from csms.api.swap_routes import openapi_paths as swap_paths
 
     document: dict[str, Any] = {
@@ -319,5 +333,6 @@ def openapi_document() -> dict[str, Any]:
     document["paths"].update(alert_paths())
     document["paths"].update(block_paths())
     document["paths"]["/api/v1/stations/{id}"]["patch"] = STATION_PATCH
+    document["paths"].update(security_paths())
     document["paths"].update(console_paths())
     return document

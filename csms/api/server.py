@@ -23,6 +23,7 @@ from csms.ocpp_errors import CommandError, OcppError
 if TYPE_CHECKING:
     from csms.analytics.service import SafetyAnalytics
     from csms.blocks.base import Clock
+    from csms.blocks.certificates import Certificates
     from csms.blocks.customer import Customers
     from csms.blocks.device_model import DeviceModel
     from csms.blocks.diagnostics import Diagnostics
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from csms.blocks.registration import Registration
     from csms.blocks.remote_control import RemoteControl
     from csms.blocks.reservation import Reservations
+    from csms.blocks.security import Security
     from csms.blocks.tariffs import Tariffs
     from csms.config import Settings
     from csms.db.writer import DurableWriter
@@ -44,6 +46,8 @@ class Services(Protocol):
     clock: Clock
     writer: DurableWriter
     remote_control: RemoteControl
+    security: Security
+    certificates: Certificates
     device_model: DeviceModel
     diagnostics: Diagnostics
     safety: SafetyAnalytics
@@ -112,12 +116,19 @@ async def post_station(request: web.Request) -> web.Response:
     node = data.get("node")
     if node is not None and not isinstance(node, str):
         return error(422, "field 'node' must be a string")
+    profile = data.get("security_profile", 1)
+    if not isinstance(profile, int) or isinstance(profile, bool):
+        return error(422, "field 'security_profile' must be 1, 2 or 3")
+    password = data.get("password")
+    if password is not None and not isinstance(password, str):
+        return error(422, "field 'password' must be a string")
     try:
         view = await stations.add_station(
             _require(data, "id"),
-            _require(data, "password"),
+            password if profile == 3 else _require(data, "password"),
             node,
             data.get("registration_status", "Accepted"),
+            profile,
         )
     except ValueError as failure:
         return error(422, str(failure))
@@ -134,19 +145,22 @@ async def _post_stations(items: list[Any]) -> web.Response:
         fields = item if isinstance(item, dict) else {}
         station_id, password = fields.get("id"), fields.get("password")
         node, status = fields.get("node"), fields.get("registration_status", "Accepted")
+        profile = fields.get("security_profile", 1)
         if not (
             isinstance(station_id, str)
             and isinstance(password, str)
             and isinstance(node, str | None)
             and isinstance(status, str)
+            and isinstance(profile, int)
         ):
             malformed[index] = stations.ImportResult(
                 str(fields.get("id", "")),
                 422,
-                "an item is an object with strings id, password, node?, registration_status?",
+                "an item is an object with strings id, password, node?, registration_status? "
+                "and an integer security_profile?",
             )
             continue
-        wanted.append(stations.NewStation(station_id, password, node, status))
+        wanted.append(stations.NewStation(station_id, password, node, status, profile))
     created = iter(await stations.add_stations(wanted))
     results = [malformed.get(i) or next(created) for i in range(len(items))]
     return json_response(
@@ -284,10 +298,11 @@ def build_app(csms: Services) -> web.Application:
     from csms.api import swap_routes  # imports this module too
 
     swap_routes.add_routes(app)
-    from csms.api import alert_routes, block_routes
+    from csms.api import alert_routes, block_routes, security_routes
 
     alert_routes.add_routes(app)
     block_routes.add_routes(app)
+    security_routes.add_routes(app)
     from csms.api import console_routes
     from csms.web import console
 

@@ -81,6 +81,30 @@ class StoredCommands:
         await self.writer.submit(write)
 
 
+#: Device-model variables whose values never reach the command journal.
+SECRET_VARIABLES = frozenset({"BasicAuthPassword"})
+
+
+def redacted(action: str, payload: Payload) -> Payload:
+    """The payload as journaled: a password sent with SetVariables is stored as "***"."""
+    if action != "SetVariables":
+        return payload
+    items = payload.get("setVariableData")
+    if not isinstance(items, list):
+        return payload
+    return {
+        **payload,
+        "setVariableData": [
+            {**item, "attributeValue": "***"}
+            if isinstance(item, dict)
+            and isinstance(item.get("variable"), dict)
+            and item["variable"].get("name") in SECRET_VARIABLES
+            else item
+            for item in items
+        ],
+    }
+
+
 class RemoteControl:
     """The operator's `CommandSender`: sends through the transport `sender` (one process's
     connections, or a cluster's) and journals every outcome."""
@@ -103,7 +127,9 @@ class RemoteControl:
         Raises StationNotConnected, OcppError (payload breaks the schema), CommandQueueFull,
         CommandTimeout or CommandRejected.
         """
-        record = await self.journal.opened(station_id, action, payload, self.context.clock())
+        record = await self.journal.opened(
+            station_id, action, redacted(action, payload), self.context.clock()
+        )
         try:
             response = await self.sender.send(station_id, action, payload)
         except asyncio.CancelledError:

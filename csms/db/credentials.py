@@ -15,13 +15,25 @@ from urllib.parse import urlsplit
 
 import aiosqlite
 
-from csms.db.models import Station
+from csms.db.models import Certificate, Station
 
 
 @dataclass(frozen=True, slots=True)
 class StationAccess:
     password_hash: str
     registration_status: str
+    security_profile: int = 1
+    pending_profile: int | None = None
+    old_password_hash: str | None = None
+
+
+_COLUMNS = (
+    "password_hash",
+    "registration_status",
+    "security_profile",
+    "pending_profile",
+    "old_password_hash",
+)
 
 
 class CredentialReader:
@@ -46,16 +58,25 @@ class CredentialReader:
 
     async def station(self, station_id: str) -> StationAccess | None:
         if self._sqlite is None:
-            row = (
-                await Station.filter(id=station_id)
-                .only("id", "password_hash", "registration_status")
-                .first()
-            )
-            return (
-                None if row is None else StationAccess(row.password_hash, row.registration_status)
-            )
+            rows = await Station.filter(id=station_id).limit(1).values_list(*_COLUMNS)
+            return StationAccess(*rows[0]) if rows else None
         async with self._sqlite.execute(
-            "SELECT password_hash, registration_status FROM station WHERE id = ?", (station_id,)
+            f"SELECT {', '.join(_COLUMNS)} FROM station WHERE id = ?", (station_id,)
         ) as cursor:
             found = await cursor.fetchone()
-        return None if found is None else StationAccess(str(found[0]), str(found[1]))
+        return None if found is None else StationAccess(*found)
+
+    async def is_revoked(self, issuer_name_hash: str, serial_number: str) -> bool:
+        """Whether the CSMS's records revoke this certificate (profile-3 handshakes)."""
+        if self._sqlite is None:
+            return await Certificate.exists(
+                issuer_name_hash=issuer_name_hash,
+                serial_number=serial_number,
+                revoked_at__isnull=False,
+            )
+        async with self._sqlite.execute(
+            "SELECT 1 FROM certificate WHERE issuer_name_hash = ? AND serial_number = ?"
+            " AND revoked_at IS NOT NULL LIMIT 1",
+            (issuer_name_hash, serial_number),
+        ) as cursor:
+            return await cursor.fetchone() is not None

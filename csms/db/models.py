@@ -26,6 +26,15 @@ class Station(Model):
     last_seen = fields.DatetimeField(null=True)
     local_list_version = fields.IntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
+    #: OCPP security profile the station must connect with at least: 1 basic auth over ws,
+    #: 2 basic auth over wss, 3 client certificate over wss (lower is refused: downgrade).
+    security_profile = fields.SmallIntField(default=1)
+    #: A profile the station was told to move to (A05); it replaces `security_profile`
+    #: when the station first connects with it.
+    pending_profile = fields.SmallIntField(null=True)
+    #: The password before a rotation (A01): still admitted until the station has
+    #: connected with the new one, then cleared.
+    old_password_hash = fields.CharField(max_length=255, null=True)
 
     class Meta:
         table = "station"
@@ -321,3 +330,27 @@ class Alert(Model):
     class Meta:
         table = "alert"
         indexes = (("station_id", "kind", "status"),)
+
+
+class Certificate(Model):
+    """A certificate the CSMS issued (its CA signed a station's CSR) or installed on a
+    station, named the way OCPP's CertificateHashData names it: issuer hashes and serial."""
+
+    id = fields.BigIntField(primary_key=True)
+    station_id = fields.CharField(max_length=48, null=True, db_index=True)
+    #: OCPP certificate type: ChargingStationCertificate, V2GCertificate, CSMSRootCertificate...
+    certificate_type = fields.CharField(max_length=40)
+    #: issued (signed by the CSMS's CA) or installed (sent with InstallCertificate).
+    source = fields.CharField(max_length=12)
+    serial_number = fields.CharField(max_length=40, db_index=True)
+    #: SHA-256 of the issuer's DER name and of its public key, hex.
+    issuer_name_hash = fields.CharField(max_length=128)
+    issuer_key_hash = fields.CharField(max_length=128)
+    subject = fields.CharField(max_length=255)
+    not_after = fields.DatetimeField()
+    pem = fields.TextField()
+    revoked_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "certificate"

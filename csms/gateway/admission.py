@@ -1,4 +1,5 @@
-"""Handshake admission: a bound on handshakes checked at once. Pure."""
+"""Handshake admission: a bound on handshakes checked at once, and the security-profile
+rule. Pure."""
 
 from __future__ import annotations
 
@@ -27,3 +28,13 @@ class HandshakeBound:
     def leave(self) -> None:
         assert self.in_progress > 0, "leave() without a matching try_enter()"
         self.in_progress -= 1
+
+
+def profile_refusal(required: int, offered: int) -> str | None:
+    """Why a link at security profile `offered` may not serve a station that must use at
+    least `required`, or None. A station provisioned (or raised) to profile N that arrives
+    with a lower one is refused: a downgrade would let a stolen password stand in for a
+    certificate, or send it in the clear (OCPP A00.FR.204, A05.FR.07)."""
+    if offered < required:
+        return f"security profile {offered} refused: the station must use profile {required}"
+    return None

@@ -23,14 +23,21 @@ from websockets.typing import Subprotocol
 from csms.config import Settings
 from csms.db.credentials import CredentialReader, StationAccess
 from csms.db.models import Station
-from csms.gateway.admission import HandshakeBound
+from csms.gateway.admission import HandshakeBound, profile_refusal
 from csms.gateway.connection import OutboundAdapter, StationConnection
 from csms.gateway.log_throttle import LogThrottle
 from csms.gateway.router import Router
 from csms.gateway.schemas import Version
+from csms.gateway.tls import link_profile, server_context, split_paths
 from csms.identifiers import is_station_id
 from csms.ocpp_errors import StationNotConnected
-from csms.passwords import hash_password, is_slow_to_verify, needs_rehash, verify_password
+from csms.passwords import (
+    hash_password,
+    is_slow_to_verify,
+    iterations_for,
+    needs_rehash,
+    verify_password,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +45,9 @@ SUBPROTOCOLS: dict[str, Version] = {"ocpp2.1": "v21", "ocpp2.0.1": "v201", "ocpp
 PATH_PREFIX = "/ocpp/"
 #: Seconds a station refused with 503 is asked to wait (a hint; OCPP back-off rules apply).
 RETRY_AFTER_S = 5
+
+#: Records a CSMS-side security event: (station id, event type, technical detail).
+SecurityEventSink = Callable[[str, str, str], Awaitable[None]]
 
 
 class ConnectionRegistry:
@@ -93,15 +103,19 @@ class Gateway:
         on_connect: Callable[[str, str], Awaitable[None]],
         on_disconnect: Callable[[str], Awaitable[None]],
         outbound: dict[Version, OutboundAdapter] | None = None,
+        security_event: SecurityEventSink | None = None,
     ):
         self.settings = settings
         #: Per version whose commands need translating (1.6): its adapter.
         self.outbound = outbound or {}
+        #: Records CSMS-side security events (refused handshakes, credentials taking over).
+        self.security_event = security_event
         self.router = router
         self.registry = registry
         self.on_connect = on_connect
         self.on_disconnect = on_disconnect
         self._server: Server | None = None
+        self._plain_server: Server | None = None
         self._log_throttle = LogThrottle()
         self.handshakes = HandshakeBound(settings.max_handshakes)
         self._credentials = CredentialReader(settings.db_url)
@@ -113,6 +127,8 @@ class Gateway:
         self._stopping = False
         #: Refused handshakes, per peer address: a few lines a minute, then a count.
         self._refusal_log = LogThrottle(burst=3)
+        #: Security-event writes in flight (kept referenced until done).
+        self._pending_events: set[asyncio.Future[None]] = set()
 
     @property
     def port(self) -> int:
@@ -122,35 +138,54 @@ class Gateway:
     async def start(self) -> None:
         tls = None
         if self.settings.tls_cert and self.settings.tls_key:
-            tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            tls.load_cert_chain(self.settings.tls_cert, self.settings.tls_key)
+            tls = server_context(
+                split_paths(self.settings.tls_cert),
+                split_paths(self.settings.tls_key),
+                self.settings.tls_client_ca,
+            )
         await self._credentials.open()
         try:
-            self._server = await serve(
-                self._handle,
-                self.settings.ocpp_host,
-                self.settings.ocpp_port,
-                subprotocols=list(SUBPROTOCOLS),  # type: ignore[arg-type]
-                select_subprotocol=_client_preference,
-                process_request=self._check_handshake,
-                max_size=self.settings.max_frame_bytes,
-                ping_interval=self.settings.ping_interval,
-                ping_timeout=self.settings.ping_interval,
-                # A dead peer never answers the close handshake either; don't wait long for it.
-                close_timeout=min(5.0, self.settings.ping_interval),
-                ssl=tls,
-                server_header="csms",
-            )
+            self._server = await self._serve(self.settings.ocpp_port, tls)
+            if tls is not None and self.settings.ocpp_plain_port is not None:
+                self._plain_server = await self._serve(self.settings.ocpp_plain_port, None)
         except BaseException:
+            if self._server is not None:
+                self._server.close()
+                self._server = None
             await self._credentials.close()
             raise
         log.info(
-            "OCPP gateway listening on %s://%s:%d%s<stationId>",
+            "OCPP gateway listening on %s://%s:%d%s<stationId>%s",
             "wss" if tls else "ws",
             self.settings.ocpp_host,
             self.port,
             PATH_PREFIX,
+            f" and ws on port {self.plain_port}" if self._plain_server else "",
         )
+
+    async def _serve(self, port: int, tls: ssl.SSLContext | None) -> Server:
+        return await serve(
+            self._handle,
+            self.settings.ocpp_host,
+            port,
+            subprotocols=list(SUBPROTOCOLS),  # type: ignore[arg-type]
+            select_subprotocol=_client_preference,
+            process_request=self._check_handshake,
+            max_size=self.settings.max_frame_bytes,
+            ping_interval=self.settings.ping_interval,
+            ping_timeout=self.settings.ping_interval,
+            # A dead peer never answers the close handshake either; don't wait long for it.
+            close_timeout=min(5.0, self.settings.ping_interval),
+            ssl=tls,
+            server_header="csms",
+        )
+
+    @property
+    def plain_port(self) -> int | None:
+        """The plain ws port next to wss (`ocpp_plain_port`), if one is open."""
+        if self._plain_server is None:
+            return None
+        return int(self._plain_server.sockets[0].getsockname()[1])
 
     async def stop(self, close_budget_s: float = 2.0) -> None:
         """Stop accepting, close every link with 1001 (going away), and wait for the
@@ -159,14 +194,19 @@ class Gateway:
         if self._server is None:
             return
         self._stopping = True
-        server, self._server = self._server, None
-        server.close()
+        servers = [self._server, *([self._plain_server] if self._plain_server else [])]
+        self._server = self._plain_server = None
+        for server in servers:
+            server.close()
         try:
-            await asyncio.wait_for(server.wait_closed(), close_budget_s)
+            await asyncio.wait_for(
+                asyncio.gather(*(server.wait_closed() for server in servers)), close_budget_s
+            )
         except TimeoutError:
-            for connection in server.all_connections:  # closing ones included
-                connection.transport.abort()
-            await server.wait_closed()
+            for server in servers:
+                for connection in server.all_connections:  # closing ones included
+                    connection.transport.abort()
+                await server.wait_closed()
         await self._credentials.close()
 
     async def _check_handshake(
@@ -195,7 +235,7 @@ class Gateway:
             response.headers["Retry-After"] = str(RETRY_AFTER_S)
             return response
         try:
-            checked = await self._authenticate(station_id, request.headers)
+            checked = await self._authenticate(station_id, request.headers, connection)
         finally:
             self.handshakes.leave()
         if isinstance(checked, StationAccess):
@@ -220,6 +260,15 @@ class Gateway:
         address = connection.remote_address
         host = str(address[0]) if address else "?"
         held_back = self._refusal_log.admit(host, time.monotonic())
+        if held_back is not None and status is HTTPStatus.UNAUTHORIZED and self.security_event:
+            # Kept as a security event too, as rate-limited per address as the log.
+            recorded = asyncio.ensure_future(
+                self.security_event(
+                    station_id, "FailedHandshake", f"from {host}: {detail or reason}"
+                )
+            )
+            self._pending_events.add(recorded)
+            recorded.add_done_callback(self._event_recorded)
         if held_back is not None:
             log.warning(
                 "[%.48r] handshake refused from %s: %d %s%s",
@@ -231,29 +280,86 @@ class Gateway:
             )
         return connection.respond(status, f"{reason}\n")
 
-    async def _authenticate(self, station_id: str, headers: Headers) -> StationAccess | str:
-        """The station's row when the credentials are right, else why not (for the log)."""
+    def _event_recorded(self, recorded: asyncio.Future[None]) -> None:
+        self._pending_events.discard(recorded)
+        if not recorded.cancelled() and recorded.exception() is not None:
+            log.warning("could not record a refused handshake: %r", recorded.exception())
+
+    async def _authenticate(
+        self, station_id: str, headers: Headers, connection: ServerConnection
+    ) -> StationAccess | str:
+        """The station's row when the link's profile and credentials are right, else why
+        not (for the log)."""
+        profile, certificate = link_profile(connection.transport)
+        station = await self._credentials.station(station_id)
+        if station is None:
+            return "unknown station"
+        refusal = profile_refusal(station.security_profile, profile)
+        if refusal is not None:
+            return refusal
+        if certificate is not None:
+            # Chain, validity period and CA were checked by the TLS layer; the identity and
+            # revocation are the CSMS's to check.
+            if certificate.common_name != station_id:
+                return f"client certificate is for {certificate.common_name!r}"
+            if await self._credentials.is_revoked(
+                certificate.issuer_name_hash, certificate.serial_number
+            ):
+                return f"client certificate {certificate.serial_number} is revoked"
+        else:
+            checked = await self._check_password(station_id, headers, station)
+            if checked is not None:
+                return checked
+        if station.pending_profile is not None and profile >= station.pending_profile:
+            await self._take_over_profile(station_id, station.pending_profile)
+        return station
+
+    async def _check_password(
+        self, station_id: str, headers: Headers, station: StationAccess
+    ) -> str | None:
+        """None when the Basic credentials are the station's (the new password, or the old
+        one until the new one has been used), else why not."""
         try:
             username, password = parse_authorization_basic(headers.get("Authorization", ""))
         except InvalidHeader:
             return "no or malformed HTTP Basic credentials"
         if username != station_id:
             return "basic-auth user differs from the station id"
-        station = await self._credentials.station(station_id)
-        if station is None:
-            return "unknown station"
         stored = station.password_hash
-        if is_slow_to_verify(stored):
-            verified = await asyncio.to_thread(verify_password, password, stored)
-        else:
-            verified = verify_password(password, stored)  # ~0.2 ms: cheaper than a thread hop
-        if verified and needs_rehash(stored):
-            # Compare-and-set: an operator's new password in the meantime wins.
-            await Station.filter(id=station_id, password_hash=stored).update(
-                password_hash=hash_password(password)
-            )
-            log.info("[%s] password hash upgraded to the current scheme", station_id)
-        return station if verified else "wrong password"
+        if await _verify(password, stored):
+            if station.old_password_hash is not None:
+                # The new password is in use: the old one stops working (A01).
+                await Station.filter(id=station_id, password_hash=stored).update(
+                    old_password_hash=None
+                )
+                log.info("[%s] connected with its new password; the old one is retired", station_id)
+                await self._record(station_id, "BasicAuthPasswordTakenOver", "old password retired")
+            elif needs_rehash(stored):
+                # Compare-and-set: an operator's new password in the meantime wins.
+                iterations = await asyncio.to_thread(iterations_for, password)
+                await Station.filter(id=station_id, password_hash=stored).update(
+                    password_hash=hash_password(password, iterations)
+                )
+                log.info("[%s] password hash upgraded to the current scheme", station_id)
+            return None
+        if station.old_password_hash is not None and await _verify(
+            password, station.old_password_hash
+        ):
+            return None
+        return "wrong password"
+
+    async def _take_over_profile(self, station_id: str, profile: int) -> None:
+        await Station.filter(id=station_id, pending_profile=profile).update(
+            security_profile=profile, pending_profile=None
+        )
+        log.info(
+            "[%s] connected with security profile %d: lower ones now refused", station_id, profile
+        )
+        await self._record(station_id, "SecurityProfileRaised", f"now at least profile {profile}")
+
+    async def _record(self, station_id: str, kind: str, info: str) -> None:
+        if self.security_event is not None:
+            await self.security_event(station_id, kind, info)
 
     async def _handle(self, websocket: ServerConnection) -> None:
         assert websocket.request is not None
@@ -286,6 +392,12 @@ class Gateway:
                 log.info("[%s] disconnected", station_id)
                 if not self._stopping:
                     await self.on_disconnect(station_id)
+
+
+async def _verify(password: str, stored: str) -> bool:
+    if is_slow_to_verify(stored):
+        return await asyncio.to_thread(verify_password, password, stored)
+    return verify_password(password, stored)  # ~0.2 ms: cheaper than a thread hop
 
 
 def _client_preference(
