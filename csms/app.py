@@ -18,11 +18,13 @@ from csms.blocks.base import BlockContext, Clock, utc_now
 from csms.blocks.data_transfer import DataTransferRouter
 from csms.blocks.device_model import DeviceModel
 from csms.blocks.diagnostics import Diagnostics
-from csms.blocks.ports import Handler
+from csms.blocks.ports import CommandSender, Handler, StationLinks
 from csms.blocks.provisioning import Provisioning
 from csms.blocks.remote_control import RemoteControl
 from csms.blocks.smart_charging import SmartCharging
 from csms.blocks.transactions import Transactions
+from csms.cluster.leader import LeaderLease
+from csms.cluster.node import ClusterNode
 from csms.config import Settings
 from csms.db.database import close_database, open_database
 from csms.db.writer import DurableWriter
@@ -52,14 +54,28 @@ class Csms:
         self.diagnostics = Diagnostics(context)
         self.smart_charging = SmartCharging(context)
         self.data_transfer = DataTransferRouter()
-        # The registry is this process's transport; RemoteControl journals every command.
-        self.remote_control = RemoteControl(context, self.registry, self.authorization)
-        self.swap = SwapService(clock, self.registry, self.remote_control, self.writer)
+        # The transport is this process's registry, or in cluster mode the cluster's (a
+        # command reaches the process holding the socket); RemoteControl journals each.
+        self.cluster: ClusterNode | None = None
+        self.planner_lease: LeaderLease | None = None
+        transport: CommandSender = self.registry
+        self.links: StationLinks = self.registry
+        planner_transport: CommandSender = self.registry
+        if settings.redis_url is not None:
+            self.cluster = ClusterNode(
+                settings, self.registry, self._close_link, self.writer, clock
+            )
+            transport = self.cluster.sender
+            self.links = self.cluster.ownership
+            # The planner's commands carry its leadership: a stale leader's are refused.
+            self.planner_lease = self.cluster.lease("planner")
+            planner_transport = self.cluster.sender.fenced(self.planner_lease)
+        self.remote_control = RemoteControl(context, transport, self.authorization)
+        self.swap = SwapService(clock, self.links, self.remote_control, self.writer)
         self.data_transfer.register(VENDOR_ID, self.swap.data_transfer)
         self.plan_state = StoredPlanState(self.writer)
-        self.planner = LivePlanner(
-            settings, clock, self.registry, self.remote_control, self.plan_state
-        )
+        planner_commands = RemoteControl(context, planner_transport, self.authorization)
+        self.planner = LivePlanner(settings, clock, self.links, planner_commands, self.plan_state)
         self.router = self._routes()
         # Judging a meter jump needs the EVSE's rated power, which the grid topology holds:
         # read from the plan state's cache, loaded at start, so never from the planner's
@@ -109,11 +125,27 @@ class Csms:
 
     async def _on_connect(self, station_id: str, subprotocol: str) -> None:
         self.transactions.forget_station(station_id)
+        if self.cluster is not None:
+            await self.cluster.connected(station_id, self.registry.version(station_id) or "")
         await self.provisioning.mark_connected(station_id, subprotocol)
 
     async def _on_disconnect(self, station_id: str) -> None:
-        await self.provisioning.mark_disconnected(station_id)
+        # In a cluster the station may be linked to another process already: then that
+        # link's "connected" stands.
+        if self.cluster is None or await self.cluster.disconnected(station_id):
+            await self.provisioning.mark_disconnected(station_id)
         self.safety.disconnected(station_id)
+
+    async def _close_link(self, station_id: str, reason: str) -> None:
+        if self.registry.is_connected(station_id):
+            await self.registry.get(station_id).close(reason)
+
+    async def owner_nodes(self) -> dict[str, str]:
+        """Station id -> the node (process) holding its socket, for linked stations."""
+        if self.cluster is None:
+            return dict.fromkeys(self.registry.station_ids(), self.settings.node_id)
+        claims = await self.cluster.ownership.live_claims()
+        return {station_id: record.node for station_id, record in claims.items()}
 
     @property
     def ocpp_port(self) -> int:
@@ -126,8 +158,12 @@ class Csms:
 
     async def start(self, *, api: bool = True) -> None:
         await open_database(self.settings.db_url)
-        await self.provisioning.disconnect_all()
+        if self.cluster is None:
+            await self.provisioning.disconnect_all()
         self.writer.start()
+        if self.cluster is not None:
+            # Before the gateway: a station linked here is claimed from its first message.
+            await self.cluster.start()
         await self.swap.restore()
         await self.plan_state.topology()
         await self.gateway.start()
@@ -139,7 +175,8 @@ class Csms:
                 self.plan_state.follow(self.settings.ping_interval), name="topology"
             )
         )
-        self._tasks.append(asyncio.create_task(self.planner.run(), name="planner"))
+        planning = self.planner.run if self.planner_lease is None else self._lead_planner
+        self._tasks.append(asyncio.create_task(planning(), name="planner"))
         self._tasks.append(asyncio.create_task(self.safety.run(), name="safety analytics"))
         self._tasks.append(await self.swap.start())
 
@@ -148,6 +185,10 @@ class Csms:
         written; then the background work; the writer drains last."""
         linked = self.registry.station_ids()
         await self.gateway.stop()
+        if self.cluster is not None:
+            # Stations that reconnected to another process already are that one's.
+            elsewhere = await self.cluster.hand_over()
+            linked = [station_id for station_id in linked if station_id not in elsewhere]
         await self.provisioning.mark_all_disconnected(linked)
         for task in self._tasks:
             task.cancel()
@@ -158,8 +199,15 @@ class Csms:
         if self._api_runner is not None:
             await stop_api(self._api_runner)
             self._api_runner = None
+        if self.cluster is not None:
+            await self.cluster.stop()
         await self.writer.stop()
         await close_database()
+
+    async def _lead_planner(self) -> None:
+        """Cluster mode: plan only while this process holds the planner's lease."""
+        assert self.planner_lease is not None
+        await self.planner_lease.lead(self.planner.run)
 
     async def _liveness(self) -> None:
         """Keep last-seen true to within the ping interval for every open link.

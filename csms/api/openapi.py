@@ -56,6 +56,10 @@ _SCHEMAS: dict[str, Any] = {
             "model": _string(True),
             "firmware_version": _string(True),
             "protocol": _string(True),
+            "owner_node": {
+                **_string(True),
+                "description": "CSMS process holding the station's socket (list only)",
+            },
             "connectors": {
                 "type": "array",
                 "items": {

@@ -45,6 +45,10 @@ class Services(Protocol):
     planner: LivePlanner
     swap: SwapService
 
+    async def owner_nodes(self) -> dict[str, str]:
+        """Station id -> the CSMS process (node) holding its socket."""
+        ...
+
 
 CSMS_KEY: web.AppKey[Services] = web.AppKey("csms")
 #: Largest request body the API reads (bytes).
@@ -90,7 +94,10 @@ async def get_openapi(request: web.Request) -> web.Response:
 
 
 async def get_stations(request: web.Request) -> web.Response:
-    return json_response([s.to_json() for s in await stations.list_stations()])
+    owners = await csms_of(request).owner_nodes()
+    return json_response(
+        [s.to_json() | {"owner_node": owners.get(s.id)} for s in await stations.list_stations()]
+    )
 
 
 async def post_station(request: web.Request) -> web.Response:
