@@ -39,10 +39,16 @@ def reachable(url: str, default_port: int) -> bool:
         return False
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_ports(count: int) -> list[int]:
+    """Distinct ports free now (held open together so that none is picked twice)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 @dataclass
@@ -73,18 +79,26 @@ class Node:
 
     async def wait_for(self, pattern: str, timeout: float = 120.0, after: int = 0) -> re.Match[str]:
         """The first log line from index `after` on matching `pattern`."""
-        async with asyncio.timeout(timeout):
-            checked = after
-            while True:
-                for line in self.lines[checked:]:
-                    match = re.search(pattern, line)
-                    if match:
-                        return match
-                checked = max(checked, len(self.lines))
-                self._seen.clear()
-                if self.process.returncode is not None:
-                    raise AssertionError(f"{self.name} exited:\n" + "".join(self.lines[-40:]))
-                await self._seen.wait()
+        try:
+            return await asyncio.wait_for(self._find(pattern, after), timeout)
+        except TimeoutError:
+            tail = "".join(self.lines[-30:])
+            raise AssertionError(
+                f"{self.name} never logged {pattern!r}; its log ends:\n{tail}"
+            ) from None
+
+    async def _find(self, pattern: str, after: int) -> re.Match[str]:
+        checked = after
+        while True:
+            for line in self.lines[checked:]:
+                match = re.search(pattern, line)
+                if match:
+                    return match
+            checked = max(checked, len(self.lines))
+            self._seen.clear()
+            if self.process.returncode is not None:
+                raise AssertionError(f"{self.name} exited:\n" + "".join(self.lines[-40:]))
+            await self._seen.wait()
 
     async def request(
         self, method: str, path: str, body: Any = None, timeout: float = 60.0
@@ -126,19 +140,24 @@ class Cluster:
         }
 
     async def start(self, *names: str, **extra: str) -> list[Node]:
-        """Start nodes and wait until each serves (the first alone: it creates the schema)."""
-        started = []
-        for index, name in enumerate(names):
+        """Start nodes together (they race to create the schema) and wait until each serves."""
+        return list(await asyncio.gather(*(self._serving(name, **extra) for name in names)))
+
+    async def _serving(self, name: str, **extra: str) -> Node:
+        for _ in range(3):
             node = await self._spawn(name, **extra)
-            if index == 0 and not self.nodes:
+            try:
                 await node.wait_for(r"CSMS running")
-            started.append(node)
-        for node in started:
-            await node.wait_for(r"CSMS running")
-        return started
+                return node
+            except AssertionError:
+                # A free port picked here may be taken before the process binds it.
+                if not any("address already in use" in line for line in node.lines):
+                    raise
+                await node.process.wait()
+        raise AssertionError(f"{name}: no free ports")
 
     async def _spawn(self, name: str, **extra: str) -> Node:
-        ocpp_port, api_port = free_port(), free_port()
+        ocpp_port, api_port = free_ports(2)
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "cli.py",

@@ -4,17 +4,26 @@ leads with fencing, and a killed process loses no acknowledged event."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from websockets.asyncio.client import connect
 
 from charge_point_emulator.clock import SimClock
 from charge_point_emulator.station import EmulatedStation
-from tests.cluster_harness import PASSWORD, Cluster, cluster, query
+from csms.cluster import wire
+from csms.cluster.wire import Fence, Fenced, Request
+from tests.cluster_harness import PASSWORD, Cluster, Node, cluster, query
+from tests.ocpp_wire import WirePeer, basic_auth
 from tests.waiting import eventually
 
 __all__ = ["cluster"]
+
+#: Each test starts two or three server processes (a few seconds each on a busy machine).
+pytestmark = pytest.mark.slow
 
 HEARTBEAT_INTERVAL = {
     "getVariableData": [
@@ -73,3 +82,139 @@ async def test_a_command_sent_through_one_process_reaches_a_station_on_another(
         "POST", "/api/v1/stations/CS-OFF/commands/GetVariables", HEARTBEAT_INTERVAL
     )
     assert status == 409 and "not connected" in answer["error"]
+
+
+async def _peer(url: str, station_id: str) -> WirePeer:
+    websocket = await connect(
+        f"{url}/{station_id}",
+        subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
+        additional_headers=basic_auth(station_id, PASSWORD),
+        open_timeout=30,
+    )
+    return WirePeer(websocket)
+
+
+async def test_a_station_reconnecting_elsewhere_moves_ownership_and_commands_follow_it(
+    cluster: Cluster,
+) -> None:
+    a, b = await cluster.start("node-a", "node-b")
+    await cluster.add_stations(a, ["CS-M"])
+    old = await _peer(a.ocpp_url, "CS-M")
+    await eventually(lambda: _owner_is(cluster, a, "CS-M", "node-a"))
+    # The station comes back through node B while node A still holds its old link (a
+    # half-open socket, as after a network change): B claims it and A drops the old one.
+    new = await _peer(b.ocpp_url, "CS-M")
+    await asyncio.wait_for(old.websocket.wait_closed(), 30)
+    await eventually(lambda: _owner_is(cluster, a, "CS-M", "node-b"))
+
+    async def station_answers() -> None:
+        call = await new.expect_call(timeout=30)
+        assert call[2] == "GetVariables"
+        await new.answer(call[1], {"getVariableResult": [_accepted("60")]})
+
+    answering = asyncio.create_task(station_answers())
+    status, answer = await a.request(
+        "POST", "/api/v1/stations/CS-M/commands/GetVariables", HEARTBEAT_INTERVAL
+    )
+    await answering
+    assert status == 200 and answer["getVariableResult"][0]["attributeValue"] == "60"
+    assert new.incoming.empty(), "the command was sent once"
+    # The old link's close did not mark the station offline: the new link stands.
+    rows = await query(cluster, "SELECT connected FROM station WHERE id = 'CS-M'")
+    assert rows[0]["connected"] is True
+    await new.close()
+    await eventually(lambda: _owner_is(cluster, a, "CS-M", None))
+
+
+async def _owner_is(cluster: Cluster, via: Node, station_id: str, node: str | None) -> bool:
+    return (await cluster.owners(via)).get(station_id) == node
+
+
+def _accepted(value: str) -> dict[str, Any]:
+    return {
+        "attributeStatus": "Accepted",
+        "attributeValue": value,
+        "component": {"name": "OCPPCommCtrlr"},
+        "variable": {"name": "HeartbeatInterval"},
+    }
+
+
+async def test_one_planner_leads_and_another_takes_over_within_10_s_when_it_is_killed(
+    cluster: Cluster,
+) -> None:
+    nodes = {n.name: n for n in await cluster.start("node-a", "node-b", "node-c")}
+    await eventually(lambda: _has_leader(cluster))
+    holder = await cluster.leader("planner")
+    assert holder is not None
+    leader, token = holder
+    assert (
+        sum(bool([line for line in n.lines if "leads planner" in line]) for n in nodes.values())
+        == 1
+    ), "exactly one process ever led"
+    loop = asyncio.get_running_loop()
+    nodes[leader].signal(signal.SIGKILL)
+    killed_at = loop.time()
+    await eventually(lambda: _led_by_other(cluster, leader), within_s=30, every_s=0.05)
+    took = loop.time() - killed_at
+    assert took < 10.0, f"takeover took {took:.1f} s"
+    successor, new_token = await cluster.leader("planner")  # type: ignore[misc]
+    assert new_token > token
+    await nodes[successor].wait_for(rf"leads planner \(token {new_token}\)")
+
+
+async def _has_leader(cluster: Cluster) -> bool:
+    return await cluster.leader("planner") is not None
+
+
+async def _led_by_other(cluster: Cluster, old: str) -> bool:
+    holder = await cluster.leader("planner")
+    return holder is not None and holder[0] != old
+
+
+async def test_a_paused_leader_cannot_send_once_another_leads(cluster: Cluster) -> None:
+    """Fencing: the process holding the station's socket refuses a command sent under a
+    leadership older than the current one, and the woken leader steps down."""
+    nodes = {n.name: n for n in await cluster.start("node-a", "node-b")}
+    await eventually(lambda: _has_leader(cluster))
+    leader, token = await cluster.leader("planner")  # type: ignore[misc]
+    other = next(n for name, n in nodes.items() if name != leader)
+    await cluster.add_stations(other, ["CS-F"])
+    station = await _peer(other.ocpp_url, "CS-F")
+    await eventually(lambda: _owner_is(cluster, other, "CS-F", other.name))
+    nodes[leader].signal(signal.SIGSTOP)
+    await eventually(lambda: _led_by_other(cluster, leader), within_s=30)
+    _, new_token = await cluster.leader("planner")  # type: ignore[misc]
+
+    # What the paused leader would send on waking: refused, never reaching the station.
+    stale = await _relay(cluster, other.name, "CS-F", Fence("planner", token))
+    with pytest.raises(Fenced):
+        wire.outcome(stale)
+    assert station.incoming.empty()
+    # The current leader's command goes through.
+    answering = asyncio.create_task(station.expect_call(timeout=30))
+    current = asyncio.create_task(_relay(cluster, other.name, "CS-F", Fence("planner", new_token)))
+    call = await answering
+    await station.answer(call[1], {"getVariableResult": [_accepted("60")]})
+    assert wire.outcome(await current)["getVariableResult"][0]["attributeValue"] == "60"
+
+    mark = len(nodes[leader].lines)
+    nodes[leader].signal(signal.SIGCONT)
+    await nodes[leader].wait_for(r"no longer leads planner", after=mark, timeout=60)
+    await station.close()
+
+
+async def _relay(cluster: Cluster, node: str, station_id: str, fence: Fence) -> str:
+    """Send a command to `node` over the cluster's wire, as another node would."""
+    origin = f"test-{fence.token}"
+    pubsub = cluster.redis.pubsub(ignore_subscribe_messages=True)
+    await pubsub.subscribe(f"{cluster.prefix}:reply:{origin}")
+    try:
+        request = Request("r1", origin, station_id, "GetVariables", HEARTBEAT_INTERVAL, fence)
+        assert await cluster.redis.publish(f"{cluster.prefix}:cmd:{node}", request.encode()) == 1
+        async with asyncio.timeout(30):
+            async for message in pubsub.listen():
+                if message["type"] == "message":
+                    return str(message["data"])
+        raise AssertionError("no reply")
+    finally:
+        await pubsub.aclose()
