@@ -27,6 +27,7 @@ from csms.cluster.leader import LeaderLease
 from csms.cluster.node import ClusterNode
 from csms.config import Settings
 from csms.db.database import close_database, open_database
+from csms.db.models import Station
 from csms.db.writer import DurableWriter
 from csms.gateway.router import Router
 from csms.gateway.server import ConnectionRegistry, Gateway
@@ -139,6 +140,26 @@ class Csms:
     async def _close_link(self, station_id: str, reason: str) -> None:
         if self.registry.is_connected(station_id):
             await self.registry.get(station_id).close(reason)
+
+    async def readiness(self) -> dict[str, str | None]:
+        """Dependency -> None when it answers now, else the error."""
+        checks: dict[str, str | None] = {}
+        try:
+            await Station.first()
+            checks["database"] = None
+        except Exception as error:
+            checks["database"] = f"{type(error).__name__}: {error}"
+        if self.cluster is not None:
+            checks["redis"] = await self.cluster.problem()
+        return checks
+
+    def node_status(self) -> dict[str, str | int | bool]:
+        return {
+            "node_id": self.settings.node_id,
+            "connected_stations": len(self.registry.station_ids()),
+            "planner_leader": self.planner_lease is None or self.planner_lease.token is not None,
+            "relayed_commands": 0 if self.cluster is None else self.cluster.sender.relayed,
+        }
 
     async def owner_nodes(self) -> dict[str, str]:
         """Station id -> the node (process) holding its socket, for linked stations."""

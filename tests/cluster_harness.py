@@ -109,6 +109,11 @@ class Node:
         ):
             return reply.status, await reply.json()
 
+    async def text(self, path: str) -> str:
+        async with aiohttp.ClientSession(self.api_url) as http, http.get(path) as reply:
+            assert reply.status == 200
+            return await reply.text()
+
     def signal(self, sig: signal.Signals) -> None:
         if self.process.returncode is None:
             self.process.send_signal(sig)

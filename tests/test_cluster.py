@@ -82,6 +82,12 @@ async def test_a_command_sent_through_one_process_reaches_a_station_on_another(
         "POST", "/api/v1/stations/CS-OFF/commands/GetVariables", HEARTBEAT_INTERVAL
     )
     assert status == 409 and "not connected" in answer["error"]
+    # Each process reports itself: Redis reachable, and the links it holds.
+    status, ready = await b.request("GET", "/ready")
+    assert status == 200 and ready["checks"] == {"database": "ok", "redis": "ok"}
+    metrics = await b.text("/metrics")
+    assert 'csms_connected_stations{node="node-b"} 1.0' in metrics
+    assert 'csms_cluster_commands_relayed_total{node="node-a"}' in await a.text("/metrics")
 
 
 async def _peer(url: str, station_id: str) -> WirePeer:

@@ -97,6 +97,14 @@ class ClusterNode:
         ]
         log.info("node %s joined the cluster (Redis prefix %s)", self.node_id, self.keys.prefix)
 
+    async def problem(self) -> str | None:
+        """None when Redis answers now, else the error."""
+        try:
+            await asyncio.wait_for(self.redis.ping(), 2.0)
+            return None
+        except (RedisError, OSError, TimeoutError) as error:
+            return f"{type(error).__name__}: {error}"
+
     async def hand_over(self) -> set[str]:
         """At shutdown, after the gateway closed its links: release this node's claims;
         returns the stations another node holds already (they reconnected there)."""
