@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import signal
 import socket
 import sys
@@ -126,6 +127,7 @@ class Cluster:
     redis: Redis
     lease_s: float = 2.0
     nodes: dict[str, Node] = field(default_factory=dict)
+    balancer: asyncio.subprocess.Process | None = None
 
     def env(self, name: str, ocpp_port: int, api_port: int, **extra: str) -> dict[str, str]:
         return {
@@ -175,6 +177,31 @@ class Cluster:
         node._reader = asyncio.create_task(node._read())
         return node
 
+    async def balance(self, tmp_path: Path) -> tuple[int, int]:
+        """HAProxy in front of the nodes started so far: (OCPP port, API port)."""
+        from csms.cluster.haproxy import Backend, haproxy_config
+
+        binary = shutil.which("haproxy", path=f"{os.environ.get('PATH', '')}:/usr/sbin")
+        if binary is None:
+            pytest.skip("HAProxy is not installed (make test installs Debian's haproxy)")
+        ocpp_port, api_port = free_ports(2)
+        config = tmp_path / "haproxy.cfg"
+        config.write_text(
+            haproxy_config(
+                [Backend(n.name, n.ocpp_port, n.api_port) for n in self.nodes.values()],
+                ocpp_port,
+                api_port,
+                max_connections=1000,
+            )
+        )
+        self.balancer = await asyncio.create_subprocess_exec(
+            binary, "-db", "-f", str(config), stderr=asyncio.subprocess.DEVNULL
+        )
+        async with asyncio.timeout(30):
+            while not reachable(f"//127.0.0.1:{ocpp_port}", ocpp_port):
+                await asyncio.sleep(0.1)
+        return ocpp_port, api_port
+
     async def leader(self, role: str) -> tuple[str, int] | None:
         raw = await self.redis.get(f"{self.prefix}:leader:{role}")
         if raw is None:
@@ -183,6 +210,9 @@ class Cluster:
         return name, int(token)
 
     async def stop(self) -> None:
+        if self.balancer is not None and self.balancer.returncode is None:
+            self.balancer.kill()
+            await self.balancer.wait()
         for node in self.nodes.values():
             node.signal(signal.SIGCONT)
             node.signal(signal.SIGTERM)

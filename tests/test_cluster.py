@@ -5,12 +5,16 @@ leads with fencing, and a killed process loses no acknowledged event."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from charge_point_emulator.clock import SimClock
 from charge_point_emulator.station import EmulatedStation
@@ -18,6 +22,7 @@ from csms.cluster import wire
 from csms.cluster.wire import Fence, Fenced, Request
 from tests.cluster_harness import PASSWORD, Cluster, Node, cluster, query
 from tests.ocpp_wire import WirePeer, basic_auth
+from tests.stations import tx_event
 from tests.waiting import eventually
 
 __all__ = ["cluster"]
@@ -224,3 +229,103 @@ async def _relay(cluster: Cluster, node: str, station_id: str, fence: Fence) -> 
         raise AssertionError("no reply")
     finally:
         await pubsub.aclose()
+
+
+class LoadStation:
+    """A station sending TransactionEvents one after another through the load balancer,
+    reconnecting (and sending the unacknowledged one again) whenever its link drops, and
+    answering the CSMS's CALLs. `acked` holds the seqNos the CSMS acknowledged."""
+
+    def __init__(self, station_id: str, url: str) -> None:
+        self.station_id = station_id
+        self.url = url
+        self.acked: list[int] = []
+        self.links = 0
+        self.stop = asyncio.Event()
+
+    async def run(self) -> None:
+        seq = 0
+        while not self.stop.is_set():
+            try:
+                peer = await _peer(self.url, self.station_id)
+            except (OSError, TimeoutError, InvalidHandshake):
+                await asyncio.sleep(0.2)
+                continue
+            self.links += 1
+            answering = asyncio.create_task(self._answer_calls(peer))
+            try:
+                while not self.stop.is_set():
+                    event = tx_event(
+                        "Started" if seq == 0 else "Updated",
+                        seq,
+                        seq * 0.05,
+                        f"tx-{self.station_id}",
+                        import_wh=seq * 10.0,
+                    )
+                    answer = await peer.call("TransactionEvent", event, timeout=5)
+                    assert answer[0] == 3, answer
+                    self.acked.append(seq)
+                    seq += 1
+                    await asyncio.sleep(0.05)
+            except (ConnectionClosed, TimeoutError):
+                pass  # the link died: the same seqNo goes again on the next one
+            finally:
+                answering.cancel()
+                with contextlib.suppress(Exception):
+                    await peer.close()
+
+    async def _answer_calls(self, peer: WirePeer) -> None:
+        while True:
+            call = await peer.incoming.get()
+            if call[0] == 2 and call[2] == "GetVariables":
+                await peer.answer(call[1], {"getVariableResult": [_accepted("60")]})
+            elif call[0] == 2:
+                await peer.answer(call[1], {"status": "Accepted"})
+
+
+async def test_kill_9_of_one_of_3_processes_under_load_loses_no_acknowledged_event(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    nodes = {n.name: n for n in await cluster.start("node-a", "node-b", "node-c")}
+    ocpp_port, api_port = await cluster.balance(tmp_path)
+    ids = [f"LOAD-{n:02d}" for n in range(12)]
+    await cluster.add_stations(nodes["node-a"], ids)
+    load = [LoadStation(i, f"ws://127.0.0.1:{ocpp_port}/ocpp") for i in ids]
+    running = [asyncio.create_task(s.run()) for s in load]
+    try:
+        await eventually(lambda: all(len(s.acked) >= 5 for s in load))
+        owners = await cluster.owners(nodes["node-a"])
+        counts = {n: sum(1 for o in owners.values() if o == n) for n in nodes}
+        victim = max(counts, key=lambda n: counts[n])
+        moved = [s for s in load if owners[s.station_id] == victim]
+        assert moved, owners
+        before = {s.station_id: len(s.acked) for s in load}
+
+        loop = asyncio.get_running_loop()
+        nodes[victim].signal(signal.SIGKILL)
+        killed_at = loop.time()
+        # Its stations come back through the balancer to the others and go on.
+        await eventually(lambda: all(len(s.acked) > before[s.station_id] + 3 for s in moved))
+        back_after = loop.time() - killed_at
+        survivor = next(n for name, n in nodes.items() if name != victim)
+        owners = await cluster.owners(survivor)
+        assert not {s.station_id for s in moved} & {i for i, o in owners.items() if o == victim}
+        assert all(owners[s.station_id] in set(nodes) - {victim} for s in moved), owners
+
+        # Commands keep working, through the balancer's API, to a station that moved.
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{api_port}") as http:
+            path = f"/api/v1/stations/{moved[0].station_id}/commands/GetVariables"
+            async with http.post(path, json=HEARTBEAT_INTERVAL) as reply:
+                assert reply.status == 200, await reply.text()
+    finally:
+        for station in load:
+            station.stop.set()
+        await asyncio.gather(*running)
+
+    stored = await query(cluster, "SELECT station_id, seq_no FROM transaction_event")
+    kept = {(r["station_id"], int(r["seq_no"])) for r in stored}
+    lost = [(s.station_id, q) for s in load for q in s.acked if (s.station_id, q) not in kept]
+    assert lost == [], f"acknowledged but not stored: {lost[:10]}"
+    print(
+        f"\nkill -9 of {victim}: {len(moved)} stations back and acknowledged in {back_after:.1f} s"
+    )
