@@ -33,6 +33,7 @@ from csms.gateway.router import Router
 from csms.gateway.server import ConnectionRegistry, Gateway
 from csms.grid.live_state import StoredPlanState
 from csms.grid.planner import LivePlanner
+from csms.grid.warm import kernel_ready
 from swap_orchestrator.live import VENDOR_ID, SwapService
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,10 @@ class Csms:
         self.plan_state = StoredPlanState(self.writer)
         planner_commands = RemoteControl(context, planner_transport, self.authorization)
         self.planner = LivePlanner(settings, clock, self.links, planner_commands, self.plan_state)
+        if self.cluster is not None:
+            # A transaction starting on any process replans at once, in the leader's.
+            self.planner.forward_trigger = self._forward_replan
+            self.cluster.on_replan = self._replan_requested
         self.router = self._routes()
         # Judging a meter jump needs the EVSE's rated power, which the grid topology holds:
         # read from the plan state's cache, loaded at start, so never from the planner's
@@ -198,6 +203,9 @@ class Csms:
         )
         planning = self.planner.run if self.planner_lease is None else self._lead_planner
         self._tasks.append(asyncio.create_task(planning(), name="planner"))
+        if self.planner_lease is not None:
+            # Followers load the kernel too, so that a takeover replans at once.
+            self._tasks.append(asyncio.create_task(_keep_kernel_loaded(), name="kernel"))
         self._tasks.append(asyncio.create_task(self.safety.run(), name="safety analytics"))
         self._tasks.append(await self.swap.start())
 
@@ -225,6 +233,16 @@ class Csms:
         await self.writer.stop()
         await close_database()
 
+    def _forward_replan(self, reason: str) -> None:
+        assert self.cluster is not None and self.planner_lease is not None
+        if self.planner_lease.token is None:
+            self.cluster.forward_replan(reason)
+
+    def _replan_requested(self, reason: str) -> None:
+        assert self.planner_lease is not None
+        if self.planner_lease.token is not None:
+            self.planner.trigger(reason)
+
     async def _lead_planner(self) -> None:
         """Cluster mode: plan only while this process holds the planner's lease."""
         assert self.planner_lease is not None
@@ -242,6 +260,19 @@ class Csms:
                 await self.provisioning.touch(self.registry.station_ids())
             except Exception:
                 log.exception("could not record last-seen times")
+
+
+async def _keep_kernel_loaded() -> None:
+    """Load the kernel even when the planner that shared the load lost its leadership
+    (cancelling it stops the shared load): a follower is ready to take over."""
+    while True:
+        try:
+            await kernel_ready()
+            return
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
 
 
 def _recorder(diagnostics: Diagnostics, kind: str) -> Handler:

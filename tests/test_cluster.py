@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,11 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from charge_point_emulator.clock import SimClock
+from charge_point_emulator.ev import EvSpec
 from charge_point_emulator.station import EmulatedStation
 from csms.cluster import wire
 from csms.cluster.wire import Fence, Fenced, Request
-from tests.cluster_harness import PASSWORD, Cluster, Node, cluster, query
+from tests.cluster_harness import PASSWORD, ROOT, Cluster, Node, cluster, query
 from tests.ocpp_wire import WirePeer, basic_auth
 from tests.stations import tx_event
 from tests.waiting import eventually
@@ -332,3 +334,74 @@ async def test_kill_9_of_one_of_3_processes_under_load_loses_no_acknowledged_eve
     print(
         f"\nkill -9 of {victim}: {len(moved)} stations back and acknowledged in {back_after:.1f} s"
     )
+
+
+def _topology(station_ids: list[str]) -> str:
+    parts = [
+        "version = 1",
+        "[planning]\nslot_seconds = 900\nhorizon_hours = 4",
+        f"[tariff]\nimport_price_by_hour = {[0.1 + 0.01 * h for h in range(24)]}",
+        "[[node]]\nid = 'feeder'\nimport_limit_w = 20000",
+    ]
+    for station_id in station_ids:
+        parts.append(
+            f"[[station]]\nid = '{station_id}'\nnode = 'feeder'\n"
+            "  [[station.evse]]\n  id = 1\n  max_import_w = 11000"
+        )
+    return "\n\n".join(parts) + "\n"
+
+
+async def _tx_profiles(cluster: Cluster, after_id: int = 0) -> dict[str, int]:
+    """Station -> TxProfiles it accepted (journaled commands with id above `after_id`)."""
+    rows = await query(
+        cluster,
+        "SELECT station_id, count(*) AS n FROM command WHERE action = 'SetChargingProfile' "
+        "AND status = 'answered' AND id > $1 "
+        "AND payload->'chargingProfile'->>'chargingProfilePurpose' = 'TxProfile' "
+        "GROUP BY station_id",
+        after_id,
+    )
+    return {r["station_id"]: int(r["n"]) for r in rows}
+
+
+async def test_the_leader_plans_stations_on_every_process_and_its_successor_goes_on(
+    cluster: Cluster, emulated: Callable[..., Any], tmp_path: Path
+) -> None:
+    """One planner for the cluster: transactions starting on any process replan at once in
+    the leader (a long plan interval leaves no other reason to), its profiles reach the
+    stations wherever their sockets are, and after kill -9 of the leader the next one
+    replans and sends to the stations left."""
+    ids = ["P-A", "P-B", "P-C"]
+    grid = tmp_path / "grid.toml"
+    grid.write_text(_topology(ids))
+    started = await cluster.start(
+        "node-a", "node-b", "node-c", CSMS_PLAN_INTERVAL="3600", CSMS_CLUSTER_LEASE="5"
+    )
+    nodes = {n.name: n for n in started}
+    loaded = await asyncio.create_subprocess_exec(
+        sys.executable, "cli.py", "grid", "load", str(grid), "--db-url", cluster.db_url, cwd=ROOT
+    )
+    assert await loaded.wait() == 0
+    await cluster.add_stations(nodes["node-a"], ids)
+    status, _ = await nodes["node-a"].request("POST", "/api/v1/tokens", {"id_token": "CAR-1"})
+    assert status == 201
+    await eventually(lambda: _has_leader(cluster))
+    # Followers have the kernel too; the leader has planned once (nothing to plan yet).
+    for node in nodes.values():
+        await node.wait_for(r"kernel ready")
+    stations = {}
+    for station_id, node in zip(ids, started, strict=True):
+        stations[station_id] = station = await emulated(station_id, node.ocpp_url)
+        station.arrive(1, EvSpec(), 0.3, 0.8, 36_000.0, "CAR-1")
+
+    await eventually(lambda: _all_have_profiles(cluster, ids, 0))
+    leader, _ = await cluster.leader("planner")  # type: ignore[misc]
+    (last,) = await query(cluster, "SELECT coalesce(max(id), 0) AS id FROM command")
+    nodes[leader].signal(signal.SIGKILL)
+    left = [i for i, n in zip(ids, started, strict=True) if n.name != leader]
+    await eventually(lambda: _all_have_profiles(cluster, left, int(last["id"])))
+
+
+async def _all_have_profiles(cluster: Cluster, ids: list[str], after_id: int) -> bool:
+    accepted = await _tx_profiles(cluster, after_id)
+    return all(accepted.get(i, 0) > 0 for i in ids)

@@ -34,6 +34,11 @@ class Keys:
         """The role's fencing counter: incremented at every new leadership."""
         return f"{self.prefix}:epoch:{role}"
 
+    @property
+    def replans(self) -> str:
+        """Channel carrying replan requests (reasons) to the planner's leader."""
+        return f"{self.prefix}:replan"
+
     def kicks(self, node_id: str) -> str:
         """Channel telling a node that a station it holds connected elsewhere since."""
         return f"{self.prefix}:kick:{node_id}"

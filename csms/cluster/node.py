@@ -69,6 +69,9 @@ class ClusterNode:
         self.writer = writer
         self.clock = clock
         self._pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        #: Receives replan requests other processes forwarded (the leader acts on them).
+        self.on_replan: Callable[[str], None] | None = None
+        self._forwards: set[asyncio.Future[None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._kicks: set[asyncio.Future[None]] = set()
 
@@ -89,6 +92,7 @@ class ClusterNode:
             self.keys.commands(self.node_id),
             self.keys.replies(self.node_id),
             self._kick_channel,
+            self.keys.replans,
         )
         self._tasks = [
             asyncio.create_task(self._listen(), name="cluster listener"),
@@ -123,7 +127,7 @@ class ClusterNode:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
-        await asyncio.gather(*self._kicks, return_exceptions=True)
+        await asyncio.gather(*self._kicks, *self._forwards, return_exceptions=True)
         await self.sender.stop()
         with contextlib.suppress(RedisError, OSError):
             await self.ownership.release_all()  # none left after hand_over, unless it failed
@@ -151,6 +155,18 @@ class ClusterNode:
         except (RedisError, OSError) as error:
             log.warning("[%s] claim not released (the sweeper will): %s", station_id, error)
             return True
+
+    def forward_replan(self, reason: str) -> None:
+        """Pass a replan request on to the planner's leader (whichever process it is)."""
+        sent = asyncio.ensure_future(self._publish(self.keys.replans, reason))
+        self._forwards.add(sent)
+        sent.add_done_callback(self._forwards.discard)
+
+    async def _publish(self, channel: str, message: str) -> None:
+        try:
+            await self.redis.publish(channel, message)
+        except (RedisError, OSError) as error:
+            log.warning("node %s: not forwarded (%s): %s", self.node_id, message, error)
 
     @property
     def _kick_channel(self) -> str:
@@ -186,6 +202,9 @@ class ClusterNode:
                         self.sender.on_reply(data)
                     elif channel == commands:
                         self.sender.on_request(data)
+                    elif channel == self.keys.replans:
+                        if self.on_replan is not None:
+                            self.on_replan(data)
                     else:
                         self._on_kick(data)
             except (RedisError, OSError) as error:
