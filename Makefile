@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run demo test lint bench clean browser screenshots
+.PHONY: install run demo test lint bench clean browser screenshots haproxy cluster
 
 # The console's browser tests drive Debian's Chromium; install it only when it is missing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -39,7 +39,16 @@ browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		{ $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium chromium-driver; }
 
-test: lint browser
+# The cluster's load balancer (Debian's HAProxy), installed only when it is missing.
+haproxy:
+	@command -v haproxy >/dev/null || test -x /usr/sbin/haproxy || \
+		{ $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q haproxy; }
+
+# Three CSMS processes on PostgreSQL + Redis behind HAProxy: OCPP on 9000, API on 8080.
+cluster: $(WARM) haproxy
+	$(BIN)/python -m csms.cluster.local
+
+test: lint browser haproxy
 	$(BIN)/python -m pytest
 
 # Screenshots of each console page for the README (docs/console-*.png).

@@ -22,7 +22,7 @@ from csms.blocks.data_transfer import DataTransferRouter
 from csms.blocks.device_model import DeviceModel
 from csms.blocks.diagnostics import Diagnostics
 from csms.blocks.local_list import LocalLists
-from csms.blocks.ports import Handler
+from csms.blocks.ports import CommandSender, Handler, StationLinks
 from csms.blocks.provisioning import Provisioning
 from csms.blocks.reconciliation import Reconciliation
 from csms.blocks.registration import Registration
@@ -35,8 +35,11 @@ from csms.blocks.smart_charging import SmartCharging
 from csms.blocks.tariffs import Tariffs
 from csms.blocks.transaction_ids import TransactionIds
 from csms.blocks.transactions import Transactions
+from csms.cluster.leader import LeaderLease
+from csms.cluster.node import ClusterNode
 from csms.config import Settings
 from csms.db.database import close_database, open_database
+from csms.db.models import Station
 from csms.db.writer import DurableWriter
 from csms.gateway.router import Router
 from csms.gateway.server import ConnectionRegistry, Gateway
@@ -44,6 +47,7 @@ from csms.gateway.v16.adapter import V16Adapter
 from csms.grid.live_state import StoredPlanState
 from csms.grid.planner import LivePlanner
 from csms.grid.station_max import StationMax
+from csms.grid.warm import kernel_ready
 from swap_orchestrator.live import VENDOR_ID, SwapService
 
 log = logging.getLogger(__name__)
@@ -66,8 +70,23 @@ class Csms:
         self.diagnostics = Diagnostics(context)
         self.smart_charging = SmartCharging(context)
         self.data_transfer = DataTransferRouter()
-        # The registry is this process's transport; RemoteControl journals every command.
-        self.remote_control = RemoteControl(context, self.registry, self.authorization)
+        # The transport is this process's registry, or in cluster mode the cluster's (a
+        # command reaches the process holding the socket); RemoteControl journals each.
+        self.cluster: ClusterNode | None = None
+        self.planner_lease: LeaderLease | None = None
+        transport: CommandSender = self.registry
+        self.links: StationLinks = self.registry
+        planner_transport: CommandSender = self.registry
+        if settings.redis_url is not None:
+            self.cluster = ClusterNode(
+                settings, self.registry, self._close_link, self.writer, clock
+            )
+            transport = self.cluster.sender
+            self.links = self.cluster.ownership
+            # The planner's commands carry its leadership: a stale leader's are refused.
+            self.planner_lease = self.cluster.lease("planner")
+            planner_transport = self.cluster.sender.fenced(self.planner_lease)
+        self.remote_control = RemoteControl(context, transport, self.authorization)
         self.charging_limits = ChargingLimits(context)
         self.reports = Reports(context)
         self.reservations = Reservations(context, self.remote_control, self.authorization)
@@ -77,12 +96,15 @@ class Csms:
         self.customers = Customers(context, self.remote_control)
         self.security = Security(context, self.remote_control)
         self.certificates = Certificates(context, self.remote_control, self.security.record_event)
-        self.swap = SwapService(clock, self.registry, self.remote_control, self.writer)
+        self.swap = SwapService(clock, self.links, self.remote_control, self.writer)
         self.data_transfer.register(VENDOR_ID, self.swap.data_transfer)
         self.plan_state = StoredPlanState(self.writer)
-        self.planner = LivePlanner(
-            settings, clock, self.registry, self.remote_control, self.plan_state
-        )
+        planner_commands = RemoteControl(context, planner_transport, self.authorization)
+        self.planner = LivePlanner(settings, clock, self.links, planner_commands, self.plan_state)
+        if self.cluster is not None:
+            # A transaction starting on any process replans at once, in the leader's.
+            self.planner.forward_trigger = self._forward_replan
+            self.cluster.on_replan = self._replan_requested
         # Transactions a reboot lost are ended once the station has had its say.
         self.reconciliation = Reconciliation(
             self.remote_control,
@@ -184,11 +206,47 @@ class Csms:
     async def _on_connect(self, station_id: str, subprotocol: str) -> None:
         self.transactions.forget_station(station_id)
         self.v16.forget_station(station_id)
+        if self.cluster is not None:
+            await self.cluster.connected(station_id, self.registry.version(station_id) or "")
         await self.provisioning.mark_connected(station_id, subprotocol)
 
     async def _on_disconnect(self, station_id: str) -> None:
-        await self.provisioning.mark_disconnected(station_id)
+        # In a cluster the station may be linked to another process already: then that
+        # link's "connected" stands.
+        if self.cluster is None or await self.cluster.disconnected(station_id):
+            await self.provisioning.mark_disconnected(station_id)
         self.safety.disconnected(station_id)
+
+    async def _close_link(self, station_id: str, reason: str) -> None:
+        if self.registry.is_connected(station_id):
+            await self.registry.get(station_id).close(reason)
+
+    async def readiness(self) -> dict[str, str | None]:
+        """Dependency -> None when it answers now, else the error."""
+        checks: dict[str, str | None] = {}
+        try:
+            await Station.first()
+            checks["database"] = None
+        except Exception as error:
+            checks["database"] = f"{type(error).__name__}: {error}"
+        if self.cluster is not None:
+            checks["redis"] = await self.cluster.problem()
+        return checks
+
+    def node_status(self) -> dict[str, str | int | bool]:
+        return {
+            "node_id": self.settings.node_id,
+            "connected_stations": len(self.registry.station_ids()),
+            "planner_leader": self.planner_lease is None or self.planner_lease.token is not None,
+            "relayed_commands": 0 if self.cluster is None else self.cluster.sender.relayed,
+        }
+
+    async def owner_nodes(self) -> dict[str, str]:
+        """Station id -> the node (process) holding its socket, for linked stations."""
+        if self.cluster is None:
+            return dict.fromkeys(self.registry.station_ids(), self.settings.node_id)
+        claims = await self.cluster.ownership.live_claims()
+        return {station_id: record.node for station_id, record in claims.items()}
 
     @property
     def ocpp_port(self) -> int:
@@ -201,8 +259,12 @@ class Csms:
 
     async def start(self, *, api: bool = True) -> None:
         await open_database(self.settings.db_url)
-        await self.provisioning.disconnect_all()
+        if self.cluster is None:
+            await self.provisioning.disconnect_all()
         self.writer.start()
+        if self.cluster is not None:
+            # Before the gateway: a station linked here is claimed from its first message.
+            await self.cluster.start()
         await self.swap.restore()
         await self.plan_state.topology()
         await self.gateway.start()
@@ -214,7 +276,11 @@ class Csms:
                 self.plan_state.follow(self.settings.ping_interval), name="topology"
             )
         )
-        self._tasks.append(asyncio.create_task(self.planner.run(), name="planner"))
+        planning = self.planner.run if self.planner_lease is None else self._lead_planner
+        self._tasks.append(asyncio.create_task(planning(), name="planner"))
+        if self.planner_lease is not None:
+            # Followers load the kernel too, so that a takeover replans at once.
+            self._tasks.append(asyncio.create_task(_keep_kernel_loaded(), name="kernel"))
         self._tasks.append(asyncio.create_task(self.safety.run(), name="safety analytics"))
         self._tasks.append(await self.swap.start())
         self._tasks.append(asyncio.create_task(self._renewals(), name="certificate renewal"))
@@ -225,6 +291,10 @@ class Csms:
         linked = self.registry.station_ids()
         await self.gateway.stop()
         await self.v16.close()
+        if self.cluster is not None:
+            # Stations that reconnected to another process already are that one's.
+            elsewhere = await self.cluster.hand_over()
+            linked = [station_id for station_id in linked if station_id not in elsewhere]
         await self.provisioning.mark_all_disconnected(linked)
         for task in self._tasks:
             task.cancel()
@@ -238,8 +308,25 @@ class Csms:
         if self._api_runner is not None:
             await stop_api(self._api_runner)
             self._api_runner = None
+        if self.cluster is not None:
+            await self.cluster.stop()
         await self.writer.stop()
         await close_database()
+
+    def _forward_replan(self, reason: str) -> None:
+        assert self.cluster is not None and self.planner_lease is not None
+        if self.planner_lease.token is None:
+            self.cluster.forward_replan(reason)
+
+    def _replan_requested(self, reason: str) -> None:
+        assert self.planner_lease is not None
+        if self.planner_lease.token is not None:
+            self.planner.trigger(reason)
+
+    async def _lead_planner(self) -> None:
+        """Cluster mode: plan only while this process holds the planner's lease."""
+        assert self.planner_lease is not None
+        await self.planner_lease.lead(self.planner.run)
 
     async def _liveness(self) -> None:
         """Keep last-seen true to within the ping interval for every open link.
@@ -266,6 +353,19 @@ class Csms:
 
 #: Period of the certificate-renewal check (s).
 RENEWAL_CHECK_S = 3600
+
+
+async def _keep_kernel_loaded() -> None:
+    """Load the kernel even when the planner that shared the load lost its leadership
+    (cancelling it stops the shared load): a follower is ready to take over."""
+    while True:
+        try:
+            await kernel_ready()
+            return
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
 
 
 def _recorder(diagnostics: Diagnostics, kind: str) -> Handler:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
+import socket
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -80,10 +82,37 @@ class Settings:
     #: Max writes in one group commit.
     commit_batch: int = 512
     log_level: str = "INFO"
+    #: Redis for cluster mode (several processes on one PostgreSQL): commands reach the
+    #: process holding a station's socket, one planner leads. None: a single process.
+    redis_url: str | None = None
+    #: This process's name in the cluster (station owner, leader); "" = hostname-pid.
+    node_id: str = ""
+    #: Prefix of every Redis key and channel, so clusters (or tests) can share a Redis.
+    redis_prefix: str = "csms"
+    #: Seconds a node's leases (its stations' ownership, leadership) outlive its last
+    #: renewal; renewed every third of it. A dead node's stations and roles are taken
+    #: over after about this long; a shorter lease costs Redis round trips.
+    cluster_lease: float = 5.0
 
     def __post_init__(self) -> None:
         if self.pnc_offline not in ("accept", "reject"):
             raise ConfigError("pnc_offline must be 'accept' or 'reject'")
+        if not self.node_id:
+            object.__setattr__(self, "node_id", default_node_id())
+        if not _NODE_ID.fullmatch(self.node_id) or not _NODE_ID.fullmatch(self.redis_prefix):
+            raise ConfigError("node_id and redis_prefix must be 1-64 letters, digits or . _ : -")
+        if self.redis_url is not None:
+            if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+                raise ConfigError(
+                    f"redis_url must be redis://, rediss:// or unix://, got {self.redis_url!r}"
+                )
+            if not self.db_url.startswith(("postgres://", "postgresql://")):
+                raise ConfigError(
+                    "cluster mode (CSMS_REDIS_URL) needs a PostgreSQL CSMS_DB_URL shared by "
+                    "every process; a SQLite file belongs to one process"
+                )
+        if self.cluster_lease < 1.0:
+            raise ConfigError("cluster_lease must be at least 1 s")
         if self.unknown_token_status not in ("Unknown", "Invalid"):
             raise ConfigError("unknown_token_status must be 'Unknown' or 'Invalid'")
         for name in ("ocpp_port", "api_port"):
@@ -112,6 +141,15 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+
+_NODE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def default_node_id() -> str:
+    """hostname-pid: unique per process on a host, readable in logs and in the API."""
+    host = re.sub(r"[^A-Za-z0-9._:-]", "-", socket.gethostname())[:40] or "node"
+    return f"{host}-{os.getpid()}"
 
 
 def is_loopback(host: str) -> bool:

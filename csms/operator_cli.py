@@ -47,6 +47,8 @@ _SERVE_FLAGS: list[tuple[str, str, type, str]] = [
     ("--call-timeout", "call_timeout", float, "seconds a command waits (CSMS_CALL_TIMEOUT)"),
     ("--plan-interval", "plan_interval", int, "replan period, s (CSMS_PLAN_INTERVAL)"),
     ("--log-level", "log_level", str, "DEBUG, INFO, WARNING (CSMS_LOG_LEVEL)"),
+    ("--redis-url", "redis_url", str, "cluster mode: redis://host:6379/0 (CSMS_REDIS_URL)"),
+    ("--node-id", "node_id", str, "this process in the cluster (CSMS_NODE_ID), hostname-pid"),
 ]
 
 

@@ -52,3 +52,26 @@ def test_malformed_number_is_named() -> None:
 def test_tls_needs_both_files() -> None:
     with pytest.raises(ConfigError, match="tls"):
         Settings(tls_cert="cert.pem")
+
+
+def test_cluster_mode_needs_postgresql_not_sqlite() -> None:
+    with pytest.raises(ConfigError, match="needs a PostgreSQL CSMS_DB_URL"):
+        load_settings(environ={"CSMS_REDIS_URL": "redis://127.0.0.1:6379/0"})
+    settings = load_settings(
+        environ={
+            "CSMS_REDIS_URL": "redis://127.0.0.1:6379/0",
+            "CSMS_DB_URL": "postgres://postgres@127.0.0.1:5432/test",
+            "CSMS_NODE_ID": "csms-a",
+        }
+    )
+    assert (settings.redis_url, settings.node_id) == ("redis://127.0.0.1:6379/0", "csms-a")
+
+
+def test_node_id_defaults_to_hostname_pid_and_is_checked() -> None:
+    import os
+
+    assert load_settings(environ={}).node_id.endswith(f"-{os.getpid()}")
+    with pytest.raises(ConfigError, match="node_id"):
+        load_settings(environ={"CSMS_NODE_ID": "a b/c"})
+    with pytest.raises(ConfigError, match="redis_url must be"):
+        Settings(db_url="postgres://h/db", redis_url="http://127.0.0.1:6379")

@@ -37,7 +37,8 @@ def offending(package: str, forbidden: tuple[str, ...]) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "package", ["csms/blocks", "csms/grid", "csms/db", "csms/analytics", "swap_orchestrator"]
+    "package",
+    ["csms/blocks", "csms/grid", "csms/db", "csms/analytics", "csms/cluster", "swap_orchestrator"],
 )
 def test_services_import_neither_the_gateway_nor_the_app(package: str) -> None:
     assert offending(package, ("csms.gateway", "csms.app")) == []

@@ -75,6 +75,10 @@ _SCHEMAS: dict[str, Any] = {
             "status_at": _string(True, format="date-time"),
             "security_profile": {"type": "integer"},
             "pending_profile": {"type": ["integer", "null"]},
+            "owner_node": {
+                **_string(True),
+                "description": "CSMS process holding the station's socket (list only)",
+            },
             "connectors": {
                 "type": "array",
                 "items": {

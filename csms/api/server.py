@@ -59,6 +59,18 @@ class Services(Protocol):
     tariffs: Tariffs
     customers: Customers
 
+    async def owner_nodes(self) -> dict[str, str]:
+        """Station id -> the CSMS process (node) holding its socket."""
+        ...
+
+    async def readiness(self) -> dict[str, str | None]:
+        """Dependency -> None when it answers, else what is wrong."""
+        ...
+
+    def node_status(self) -> dict[str, str | int | bool]:
+        """This process: node_id, connected_stations, planner_leader, relayed_commands."""
+        ...
+
 
 CSMS_KEY: web.AppKey[Services] = web.AppKey("csms")
 #: Largest request body the API reads (bytes).
@@ -70,6 +82,8 @@ AUTHENTICATED: web.RequestKey[bool] = web.RequestKey("authenticated", bool)
 
 
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+#: Load balancers' health checks and Prometheus (see ops_routes): no token, no data.
+OPS_PATHS = ("/health", "/ready", "/metrics")
 
 
 def _guard_middleware(token: str | None) -> Any:
@@ -80,6 +94,8 @@ def _guard_middleware(token: str | None) -> Any:
 
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in OPS_PATHS and request.method == "GET":
+            return await handler(request)  # health checks and scrapes carry no token
         if token is None:
             if urlsplit(f"//{request.host}").hostname not in _LOOPBACK_HOSTS:
                 return error(403, f"host {request.host!r} refused: the API answers on loopback")
@@ -104,7 +120,10 @@ async def get_openapi(request: web.Request) -> web.Response:
 
 
 async def get_stations(request: web.Request) -> web.Response:
-    return json_response([s.to_json() for s in await stations.list_stations()])
+    owners = await csms_of(request).owner_nodes()
+    return json_response(
+        [s.to_json() | {"owner_node": owners.get(s.id)} for s in await stations.list_stations()]
+    )
 
 
 async def post_station(request: web.Request) -> web.Response:
@@ -298,11 +317,12 @@ def build_app(csms: Services) -> web.Application:
     from csms.api import swap_routes  # imports this module too
 
     swap_routes.add_routes(app)
-    from csms.api import alert_routes, block_routes, security_routes
+    from csms.api import alert_routes, block_routes, ops_routes, security_routes
 
     alert_routes.add_routes(app)
     block_routes.add_routes(app)
     security_routes.add_routes(app)
+    ops_routes.add_routes(app)
     from csms.api import console_routes
     from csms.web import console
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tortoise import Tortoise
+from tortoise.exceptions import IntegrityError, OperationalError
 
 MODELS = ["csms.db.models", "csms.db.block_models"]
 
@@ -39,7 +41,21 @@ async def open_database(url: str, *, create_schema: bool = True) -> None:
         }
     )
     if create_schema:
-        await Tortoise.generate_schemas(safe=True)
+        await _create_schema()
+
+
+async def _create_schema(attempts: int = 5) -> None:
+    """CREATE ... IF NOT EXISTS for every table. Processes of a cluster starting together
+    on an empty PostgreSQL schema race on the catalog (a unique violation in pg_type):
+    the loser tries again once the winner's tables exist."""
+    for attempt in range(attempts):
+        try:
+            await Tortoise.generate_schemas(safe=True)
+            return
+        except (IntegrityError, OperationalError):
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.2 * (attempt + 1))
 
 
 async def close_database() -> None:

@@ -234,6 +234,9 @@ class LivePlanner:
         self._side_tasks: set[asyncio.Task[None]] = set()
         self._sends = asyncio.Semaphore(max_concurrent_sends)
         self._planning = False
+        #: Passes a replan request on to where the planning runs (cluster mode: the
+        #: leader's process, when this one's loop is not running).
+        self.forward_trigger: Callable[[str], None] | None = None
 
     @property
     def idle(self) -> bool:
@@ -350,6 +353,8 @@ class LivePlanner:
         if reason not in self._reasons:
             self._reasons.append(reason)
         self._wake.set()
+        if self.forward_trigger is not None:
+            self.forward_trigger(reason)
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)
