@@ -220,3 +220,12 @@ async def test_a_booting_station_gets_its_maximum_from_the_topology(
         await peer.close()
     finally:
         await csms.stop()
+
+
+def test_an_unreadable_limit_schedule_caps_nothing_and_stops_no_plan() -> None:
+    odd = [
+        {"id": 1, "chargingRateUnit": "W", "chargingSchedulePeriod": [{"startPeriod": 0}]},
+        schedule(5_000.0, startSchedule="0000-13-45T99:00:00Z"),
+    ]
+    limits = [LimitInForce("CS-1", 1, "vendor-ems-2.1", tuple(odd), T)]
+    assert caps_at(limits, [("CS-1", 1)], T) == {}

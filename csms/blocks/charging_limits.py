@@ -9,6 +9,7 @@ above what the station was told by someone else.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -66,12 +67,21 @@ def schedule_limit_w(
 
 
 def limit_w(limit: LimitInForce, now: datetime) -> float | None:
-    """The tightest of a limit's schedules at `now` (None: none sets a value now)."""
-    values = [
-        value
-        for schedule in limit.schedules
-        if (value := schedule_limit_w(schedule, limit.received_at, now)) is not None
-    ]
+    """The tightest of a limit's schedules at `now` (None: none sets a value now).
+
+    A schedule the planner cannot read (a 2.1 period without a limit, a date no calendar
+    has) sets nothing: one station's odd data must never stop the plan of all."""
+    values = []
+    for schedule in limit.schedules:
+        try:
+            value = schedule_limit_w(schedule, limit.received_at, now)
+        except (KeyError, TypeError, ValueError, OverflowError) as error:
+            log.warning(
+                "[%s] unreadable %s limit schedule: %r", limit.station_id, limit.source, error
+            )
+            continue
+        if value is not None and math.isfinite(value):
+            values.append(value)
     return min(values) if values else None
 
 

@@ -18,8 +18,8 @@ class ChargingLimit(Model):
     station_id = fields.CharField(max_length=48, db_index=True)
     #: 0: the station as a whole (NotifyChargingLimit without evseId).
     evse_id = fields.IntField(default=0)
-    #: ChargingLimitSourceEnumType: EMS, Other, SO, CSO.
-    source = fields.CharField(max_length=8)
+    #: EMS, Other, SO, CSO (2.0.1); any string of up to 20 characters in 2.1.
+    source = fields.CharField(max_length=20)
     grid_critical = fields.BooleanField(null=True)
     #: The chargingSchedule list as sent (camelCase), or None when it carried none.
     schedule: Any = fields.JSONField(null=True)
@@ -38,7 +38,7 @@ class ReportedProfile(Model):
     station_id = fields.CharField(max_length=48, db_index=True)
     request_id = fields.IntField()
     evse_id = fields.IntField()
-    source = fields.CharField(max_length=8)
+    source = fields.CharField(max_length=20)  # as ChargingLimit.source
     profile_id = fields.IntField()
     profile: Any = fields.JSONField()
     received_at = fields.DatetimeField()
@@ -108,8 +108,8 @@ class Reservation(Model):
     group_id_token = fields.CharField(max_length=36, null=True)
     expires_at = fields.DatetimeField()
     #: requested -> Accepted | Faulted | Occupied | Rejected | Unavailable (the answer),
-    #: then Accepted -> Used | Expired | Removed | Cancelled.
-    status = fields.CharField(max_length=12)
+    #: then Accepted -> Used | Expired | Removed | Cancelled (| NoTransaction in 2.1).
+    status = fields.CharField(max_length=20)
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
 
