@@ -219,12 +219,13 @@ def configure_logging(level: str) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from csms.app import serve_forever
+    from csms.cluster.node import ClusterUnavailable
 
     settings = settings_from(args)
     configure_logging(settings.log_level)
     try:
         asyncio.run(serve_forever(settings))
-    except OSError as error:
+    except (OSError, ClusterUnavailable) as error:
         raise CliError(f"cannot start: {error}") from error
     return 0
 

@@ -17,6 +17,7 @@ import os
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from csms.blocks.ports import CommandSender, StationLinks
 from csms.cluster import wire
@@ -81,6 +82,22 @@ class ClusterSender:
         action: str,
         payload: dict[str, Any],
         fence: Fence | None = None,
+    ) -> dict[str, Any]:
+        try:
+            return await self._route(station_id, action, payload, fence)
+        except (RedisError, OSError) as error:
+            # Without Redis no command can be routed, nor a fence checked: nothing sent.
+            log.warning("[%s] %s not routed: Redis unavailable: %s", station_id, action, error)
+            raise StationNotConnected(
+                f"station {station_id} cannot be reached: cluster routing unavailable"
+            ) from error
+
+    async def _route(
+        self,
+        station_id: str,
+        action: str,
+        payload: dict[str, Any],
+        fence: Fence | None,
     ) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout + RELAY_MARGIN_S
@@ -186,7 +203,17 @@ class ClusterSender:
                 )
         else:
             reply = wire.reply_ok(request.id, response)
-        await self.redis.publish(self.keys.replies(request.origin), reply)
+        try:
+            await self.redis.publish(self.keys.replies(request.origin), reply)
+        except (RedisError, OSError) as error:
+            # The requester times out and journals that; the station did answer.
+            log.warning(
+                "[%s] answer to %s for node %s lost: %s",
+                request.station_id,
+                request.action,
+                request.origin,
+                error,
+            )
 
     async def stop(self) -> None:
         for task in list(self._serving):
