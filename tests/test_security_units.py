@@ -72,17 +72,18 @@ def test_hash_data_is_normalised_and_bad_hash_data_is_refused() -> None:
     named = CertificateHashData.from_ocpp(
         {
             "hashAlgorithm": "SHA256",
-            "issuerNameHash": "ABCD",
-            "issuerKeyHash": "00ff",
+            "issuerNameHash": "ABCD" * 16,
+            "issuerKeyHash": "00ff" * 16,
             "serialNumber": "000A1",
         }
     )
-    assert (named.issuer_name_hash, named.serial_number) == ("abcd", "a1")
-    for broken in ({"hashAlgorithm": "MD5"}, {"serialNumber": "xyz"}):
+    assert (named.issuer_name_hash, named.serial_number) == ("abcd" * 16, "a1")
+    # An unknown algorithm, a serial that is not hex, hashes of another digest's size.
+    for broken in ({"hashAlgorithm": "MD5"}, {"serialNumber": "xyz"}, {"issuerKeyHash": "cd"}):
         data = {
             "hashAlgorithm": "SHA256",
-            "issuerNameHash": "ab",
-            "issuerKeyHash": "cd",
+            "issuerNameHash": "ab" * 32,
+            "issuerKeyHash": "cd" * 32,
             "serialNumber": "1",
         }
         with pytest.raises(HashDataError):

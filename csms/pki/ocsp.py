@@ -53,6 +53,9 @@ class CertificateHashData:
             serial = format(int(str(data["serialNumber"]), 16), "x")
         except ValueError as error:
             raise HashDataError(f"hash data is not hexadecimal: {error}") from error
+        size = _ALGORITHMS[algorithm]().digest_size
+        if len(name_hash) != 2 * size or len(key_hash) != 2 * size:
+            raise HashDataError(f"{algorithm} issuer hashes are {size} bytes each")
         return cls(algorithm, name_hash, key_hash, serial)
 
     def to_ocpp(self) -> dict[str, str]:
