@@ -91,7 +91,7 @@ class Csms:
         self.reports = Reports(context)
         self.reservations = Reservations(context, self.remote_control, self.authorization)
         self.local_lists = LocalLists(context, self.remote_control, self.authorization)
-        self.registration = Registration(self.remote_control, self.registry)
+        self.registration = Registration(self.remote_control, self.links)
         self.tariffs = Tariffs(context)
         self.customers = Customers(context, self.remote_control)
         self.security = Security(context, self.remote_control)
@@ -112,6 +112,7 @@ class Csms:
             clock,
             settings.reconcile_grace,
             on_ended=self.planner.trigger,
+            version_of=self.registry.version,
         )
         self.station_max = StationMax(self.plan_state, self.remote_control)
         self.router = self._routes()

@@ -3,6 +3,7 @@ transactions and meter values as 2.0.1, with 1.6's frames and error codes."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -282,3 +283,20 @@ async def test_a_station_moving_between_16_and_201_keeps_its_history(csms: Csms)
     row = await Transaction.get(station_id="CS-MOVE", transaction_id=str(tx))
     assert row.state == "ended" and row.energy_wh == 500.0
     await again.close()
+
+
+async def test_a_16_reboot_never_ends_its_transactions_as_not_resumed(
+    csms: Csms, peer16: WirePeer
+) -> None:
+    # 1.6 has no GetTransactionStatus: a boot must not start the 2.0.1 reconciliation, whose
+    # unanswerable question would end the live transaction after the grace period.
+    await add_token("TAG-1")
+    csms.reconciliation.grace_s = 0.05
+    assert result(await peer16.call("BootNotification", BOOT))["status"] == "Accepted"
+    transaction_id = str((await start(peer16))["transactionId"])
+    assert result(await peer16.call("BootNotification", BOOT))["status"] == "Accepted"
+    asked = await peer16.expect_call()  # the adapter reads the configuration at each boot
+    assert not csms.reconciliation.busy("CS-16")
+    await asyncio.sleep(0.5)  # ten grace periods
+    row = await Transaction.get(station_id="CS-16", transaction_id=transaction_id)
+    assert (row.state, row.stopped_reason) == ("active", None), asked

@@ -86,8 +86,12 @@ class Reconciliation:
         grace_s: float = 300.0,
         max_asks: int = 3,
         on_ended: Callable[[str], None] | None = None,
+        version_of: Callable[[str], str | None] | None = None,
     ):
         self.sender = sender
+        #: The OCPP version of a station's link: 1.6 has no GetTransactionStatus, and its
+        #: boots reach the 2.0.1 hooks through the 1.6 adapter.
+        self.version_of = version_of
         self.end_unresumed = end_unresumed
         self.clock = clock
         self.grace_s = grace_s
@@ -99,6 +103,8 @@ class Reconciliation:
     def booted(self, station_id: str, _: dict[str, Any], response: dict[str, Any]) -> None:
         """After-hook of BootNotification: reconcile in the background (never blocks)."""
         if response.get("status") != "Accepted":
+            return
+        if self.version_of is not None and self.version_of(station_id) == "v16":
             return
         at = self.clock()
         previous = self._tasks.pop(station_id, None)

@@ -278,6 +278,14 @@ class Transactions:
                 .using_db(batch.conn)
                 .exists()
             )
+            # Events of the same group commit are not in the table yet.
+            unwritten = batch.shared.get(_PENDING_EVENTS, {}).get((station_id, transaction_id), [])
+            heard = heard or any(
+                not event.offline
+                and event.received_at is not None
+                and event.received_at >= booted_at
+                for event in unwritten
+            )
             row_id, state = await self._current(batch, station_id, transaction_id)
             if heard or row_id is None or state is None or state.ended:
                 return False

@@ -61,11 +61,14 @@ class Router:
             self._hooks[version].setdefault(action, []).append(hook)
 
     def after_error(
-        self, action: str, hook: ErrorHook, versions: tuple[Version, ...] = _VERSIONS
+        self, action: str, hook: ErrorHook, versions: tuple[Version, ...] | None = None
     ) -> None:
         """Call `hook` when the handler of `action` answered with a CALLERROR (observers that
         count a station's failures); logged like `after` hooks when it raises. With
-        `ANY_ACTION`, every CALLERROR the station got, the gateway's refusals included."""
+        `ANY_ACTION`, every CALLERROR the station got, the gateway's refusals included, in
+        every version (1.6 too) unless `versions` says otherwise."""
+        if versions is None:
+            versions = _ALL_VERSIONS if action == ANY_ACTION else _VERSIONS
         for version in versions:
             self._error_hooks[version].setdefault(action, []).append(hook)
 
@@ -86,7 +89,9 @@ class Router:
         handled: bool = True,
     ) -> None:
         hooks = self._error_hooks[version]
-        chosen = [*(hooks.get(action, ()) if handled else ()), *hooks.get(ANY_ACTION, ())]
+        # A 1.6 handler is the adapter over the 2.0.1 routes, whose hooks heard its refusal.
+        every = () if handled and version == "v16" else hooks.get(ANY_ACTION, ())
+        chosen = [*(hooks.get(action, ()) if handled else ()), *every]
         for hook in chosen:
             try:
                 hook(station_id, payload if isinstance(payload, dict) else {}, error)
