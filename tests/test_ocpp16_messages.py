@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from csms.gateway import schemas
 from csms.gateway.v16 import configuration, messages, outbound
-from csms.gateway.v16.sequence import SeqBook
+from csms.gateway.v16.sequence import SeqBook, kind_of
 from csms.ocpp_errors import CommandRejected, ErrorCode, OcppError, wire_code
 
 T0 = datetime(2026, 12, 1, tzinfo=UTC)
@@ -88,8 +88,8 @@ def test_a_message_seen_again_gets_its_number_again() -> None:
     assert book.number("Ended", T0 + timedelta(minutes=2)) == 2
     again = SeqBook.of(
         [
-            ("Started", "Authorized", T0, 0),
-            ("Ended", "StopAuthorized", T0 + timedelta(minutes=2), 2),
+            ("Started", "Authorized", T0, 0, {}),
+            ("Ended", "StopAuthorized", T0 + timedelta(minutes=2), 2, {}),
         ]
     )
     assert again.number("Ended", T0 + timedelta(minutes=2)) == 2
@@ -109,6 +109,22 @@ def test_numbers_are_contiguous_and_stable(minutes: list[int]) -> None:
     if minutes:
         status = book.number("Updated:ChargingStateChanged", T0 + timedelta(minutes=minutes[0]))
         assert status == len(set(minutes))
+
+
+def test_meter_values_split_per_measurand_in_one_second_are_distinct_messages() -> None:
+    # Many chargers send one MeterValues per measurand with the same timestamp: each is its
+    # own message; only the very same content again is a resend.
+    def updated(measurand: str, value: float) -> dict[str, object]:
+        sampled = [{"value": value, "measurand": measurand}]
+        return {"eventType": "Updated", "meterValue": [{"sampledValue": sampled}], "seqNo": 9}
+
+    energy = kind_of("Updated", "MeterValuePeriodic", updated("Energy.Active.Import.Register", 1))
+    power = kind_of("Updated", "MeterValuePeriodic", updated("Power.Active.Import", 1))
+    book = SeqBook()
+    assert (book.number(energy, T0), book.number(power, T0)) == (0, 1)
+    resent = kind_of("Updated", "MeterValuePeriodic", updated("Power.Active.Import", 1))
+    assert book.number(resent, T0) == 1
+    assert kind_of("Started", "Authorized", updated("x", 1)) == "Started"
 
 
 def test_16_commands_go_as_they_are_and_201_ones_are_translated() -> None:

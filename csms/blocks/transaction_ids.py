@@ -4,13 +4,14 @@ seqNos under which a 1.6 transaction's messages join the one transaction model."
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from csms.blocks.base import BlockContext
 from csms.db.models import Ocpp16Transaction, TransactionEvent
 from csms.db.writer import Batch
 
 #: (eventType, triggerReason, timestamp, seqNo) of one stored event of a transaction.
-StoredEvent = tuple[str, str, datetime, int]
+StoredEvent = tuple[str, str, datetime, int, dict[str, Any]]
 
 
 class TransactionIds:
@@ -47,5 +48,8 @@ class TransactionIds:
         """The events stored for a transaction, to number the next ones after them."""
         rows = await TransactionEvent.filter(
             station_id=station_id, transaction_id=transaction_id
-        ).values_list("event_type", "trigger_reason", "timestamp", "seq_no")
-        return [(str(kind), str(trigger), at, int(seq)) for kind, trigger, at, seq in rows]
+        ).values_list("event_type", "trigger_reason", "timestamp", "seq_no", "payload")
+        return [
+            (str(kind), str(trigger), at, int(seq), payload)
+            for kind, trigger, at, seq, payload in rows
+        ]

@@ -103,7 +103,7 @@ class V16Adapter:
     async def _numbered(self, station_id: str, event: Payload) -> Payload:
         """The event with its seqNo (see sequence.SeqBook)."""
         book = await self._book(station_id, event["transactionInfo"]["transactionId"])
-        kind = kind_of(event["eventType"], event["triggerReason"])
+        kind = kind_of(event["eventType"], event["triggerReason"], event)
         event["seqNo"] = book.number(kind, parse_timestamp(event["timestamp"]))
         return event
 
