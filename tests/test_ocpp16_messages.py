@@ -181,3 +181,25 @@ def test_configuration_keys_land_where_the_planner_reads_them() -> None:
     assert items[("SmartChargingCtrlr", "RateUnit")]["value"] == "A"
     assert "value" not in items[(configuration.CONFIGURATION, "VendorThing")]
     assert items[(configuration.CONFIGURATION, "VendorThing")]["mutability"] == "ReadWrite"
+
+
+def test_a_201_reservation_goes_to_a_16_station_as_its_reserve_now() -> None:
+    sent = outbound.prepare(
+        "ReserveNow",
+        {
+            "id": 9,
+            "expiryDateTime": "2026-12-02T10:00:00Z",
+            "idToken": {"idToken": "TAG-1", "type": "ISO14443"},
+            "groupIdToken": {"idToken": "FLEET", "type": "Central"},
+            "evseId": 2,
+        },
+    )
+    schemas.validate("v16", sent.action, "Request", sent.payload)
+    assert sent.payload == {
+        "reservationId": 9,
+        "connectorId": 2,
+        "expiryDate": "2026-12-02T10:00:00Z",
+        "idTag": "TAG-1",
+        "parentIdTag": "FLEET",
+    }
+    assert sent.back({"status": "Occupied"}) == {"status": "Occupied"}

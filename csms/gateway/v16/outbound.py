@@ -247,6 +247,19 @@ def _composite(payload: Payload) -> Prepared:
     return Prepared("GetCompositeSchedule", request, back)
 
 
+def _reserve(payload: Payload) -> Prepared:
+    # A 2.0.1 reservation of "any EVSE" (of a connector type) is 1.6's connector 0.
+    request: Payload = {
+        "reservationId": payload["id"],
+        "connectorId": int(payload.get("evseId") or 0),
+        "expiryDate": payload["expiryDateTime"],
+        "idTag": _id_tag(payload["idToken"]),
+    }
+    if payload.get("groupIdToken"):
+        request["parentIdTag"] = _id_tag(payload["groupIdToken"])
+    return Prepared("ReserveNow", request, _status_only)
+
+
 def _data_transfer(payload: Payload) -> Prepared:
     request: Payload = {key: payload[key] for key in ("vendorId", "messageId") if key in payload}
     if "data" in payload:
@@ -275,4 +288,5 @@ _FROM_201: dict[str, Callable[[Payload], Prepared]] = {
     "GetCompositeSchedule": _composite,
     "DataTransfer": _data_transfer,
     "GetBaseReport": _base_report,
+    "ReserveNow": _reserve,
 }
