@@ -137,21 +137,24 @@ def replay(
 
 async def storing_seconds(batches: list[tuple[str, list[Reading]]]) -> float:
     """Seconds to store these readings as the CSMS does (one bulk insert per 100 values)."""
+    from tortoise.transactions import in_transaction
+
     from csms.blocks.transactions import meter_rows
     from csms.db.database import close_database, open_database
     from csms.db.models import MeterValue
+    from csms.db.writer import Batch
 
     with tempfile.TemporaryDirectory() as folder:
         await open_database(f"sqlite://{folder}/bench.db")
         try:
             began = time.perf_counter()
             for n in range(0, len(batches), 100):
-                rows = [
-                    row
-                    for station_id, parsed in batches[n : n + 100]
-                    for row in meter_rows(station_id, 1, None, parsed)
-                ]
-                await MeterValue.bulk_create(rows)
+                async with in_transaction() as conn:
+                    batch = Batch(conn)
+                    for station_id, parsed in batches[n : n + 100]:
+                        for row in meter_rows(station_id, 1, None, parsed):
+                            batch.insert_values(MeterValue, row)
+                    await batch.flush()
             return time.perf_counter() - began
         finally:
             await close_database()

@@ -266,7 +266,9 @@ async def test_delivery_report_compares_metered_power_with_the_request(
     assert [s["met"] for s in report["slots"]] == [True, False]
     assert report["met_share"] == 0.5
     assert report["guaranteed"] is True and report["not_guaranteed_because"] == []
-    # A replan that found uncontrollable load alone beyond the event's cap says so.
+    # A replan that found uncontrollable load alone beyond the event's cap says so (stored
+    # once the planner is idle, so that no replan still under way overwrites it).
+    await eventually(lambda: grid.planner.idle)
     plan = dict(grid.planner.plan or {})
     reason = "uncontrollable load 9000 W alone exceeds the limit 5000 W"
     plan["alerts"] = [{"node": "tx-1", "event_ids": [stored["id"]], "reason": reason}]

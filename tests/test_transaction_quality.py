@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from csms.blocks.transaction_state import (
     PLAUSIBLE,
     SUPERSEDED_REASON,
+    WINDOW,
     EventType,
     Flag,
     Plausibility,
@@ -210,10 +211,11 @@ def test_billed_energy_is_finite_and_within_what_the_evse_could_deliver(
     ]
     state = fold_with(events)
     assert 0 <= state.energy_wh < float("inf")
-    if state.imports:
+    bounds = state.imports.bounds
+    if bounds is not None:
         excluded = sum(count for _, count in state.quality)
         valid = len(readings) - excluded
-        ceiling = AC_22KW.deliverable_wh(state.imports[0][0], state.imports[-1][0])
+        ceiling = AC_22KW.deliverable_wh(bounds[0][0], bounds[1][0])
         assert state.energy_wh <= ceiling + valid * AC_22KW.register_slack_wh
     assert from_json(to_json(state)) == state
 
@@ -303,6 +305,25 @@ BAD_KINDS = ("spike", "drop", "negative", "far_future")
 def test_one_bad_reading_anywhere_changes_no_bill_and_is_the_only_one_flagged(
     base: float, rises: list[float], position: int, kind: str
 ) -> None:
+    check_one_bad_reading(base, rises, position, kind)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    base=st.floats(min_value=1e6, max_value=1e9),
+    rises=st.lists(
+        st.floats(min_value=0, max_value=4_000), min_size=WINDOW + 1, max_size=4 * WINDOW
+    ),
+    position=st.integers(min_value=0),
+    kind=st.sampled_from(BAD_KINDS),
+)
+def test_one_bad_reading_in_a_session_longer_than_the_window_changes_no_bill(
+    base: float, rises: list[float], position: int, kind: str
+) -> None:
+    check_one_bad_reading(base, rises, position, kind)
+
+
+def check_one_bad_reading(base: float, rises: list[float], position: int, kind: str) -> None:
     # True readings every 15 minutes from an 11 kW EVSE (at most 2.75 kWh apart, 4 kWh
     # with the rules' slack); one bad reading goes in anywhere, as its own event.
     minutes = [15.0 * n for n in range(len(rises) + 1)]
@@ -345,3 +366,52 @@ def test_one_bad_reading_anywhere_changes_no_bill_and_is_the_only_one_flagged(
     assert dirty_state.energy_wh == clean_state.energy_wh == values[-1] - base
     assert dict(clean_state.quality) == {}
     assert sum(dict(dirty_state.quality).values()) == 1
+
+
+def clean_session(count: int) -> list[TxEvent]:
+    """A clean 11 kW session of `count` readings, 15 minutes apart."""
+    kinds = ["Started"] + ["Updated"] * (count - 2) + ["Ended"]
+    return [event(kind, n, 15 * n, 50_000.0 + 2_000 * n) for n, kind in enumerate(kinds)]
+
+
+def test_a_long_session_keeps_a_bounded_state_and_bills_every_reading() -> None:
+    events = clean_session(20 * WINDOW)
+    state = fold_with(events, AC_11KW)
+    assert state.energy_wh == 2_000 * (20 * WINDOW - 1)
+    assert dict(state.quality) == {}
+    assert len(state.imports.links) <= 2 * WINDOW + 1
+    short = fold_with(clean_session(2 * WINDOW), AC_11KW)
+    assert len(str(to_json(state))) < 1.1 * len(str(to_json(short)))
+    assert from_json(to_json(state)) == state
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(WINDOW + 1, 5 * WINDOW), st.randoms(use_true_random=False))
+def test_a_long_session_replayed_in_any_order_bills_the_same(count: int, rnd: object) -> None:
+    events = clean_session(count)
+    shuffled = list(events)
+    rnd.shuffle(shuffled)  # type: ignore[attr-defined]
+    state = fold_with(shuffled, AC_11KW)
+    assert state.energy_wh == 2_000 * (count - 1)
+    assert dict(state.quality) == {}
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, WINDOW - 1), st.integers(2 * WINDOW, 5 * WINDOW))
+def test_a_run_of_corrupt_begin_readings_shorter_than_the_window_is_outvoted(
+    bad: int, good: int
+) -> None:
+    values = [9_999_999.0 + n for n in range(bad)] + [50_000.0 + 2_000 * n for n in range(good)]
+    state = session(values, AC_11KW)
+    assert state.energy_wh == 2_000 * (good - 1)
+    assert sum(dict(state.quality).values()) == bad
+
+
+def test_a_register_reset_late_in_a_long_session_keeps_what_was_settled() -> None:
+    # The valid chain continues what was settled: readings after a reset to zero are left
+    # out (flagged) rather than replacing the whole session's energy.
+    before = [50_000.0 + 2_000 * n for n in range(3 * WINDOW)]
+    after = [1_000.0 * n for n in range(2 * WINDOW)]
+    state = session(before + after, AC_11KW)
+    assert state.energy_wh == before[-1] - before[0]
+    assert dict(state.quality) == {Flag.DECREASING_REGISTER: len(after)}

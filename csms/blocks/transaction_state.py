@@ -12,7 +12,9 @@ this EVSE could have taken is kept in the event as sent, but left out of the ene
 counted in `quality` under a `Flag`. A register series is judged as a whole, never one
 reading against the ones that came before it: the valid readings are the longest chain
 that never falls and never rises faster than the EVSE can deliver, so one bad reading,
-even the first, cannot outvote the good ones. Energy is the span of that chain. Event
+even the first, cannot outvote the good ones. Energy is the span of that chain. The
+chain is judged over the newest `WINDOW` readings; older ones are settled for good, so a
+transaction's state and the work per event stay bounded however long it runs. Event
 level rules (after Ended, outside the transaction's span) still depend on what was known
 when a reading came, so with dirty data the state is that of `fold`, the seqNo-order fold;
 `apply` gives it as long as events come in order (the adapter folds again when one comes
@@ -34,6 +36,16 @@ from csms.blocks.meter import parse_timestamp
 #: Most disjoint seqNo runs one transaction may have; each costs a little per event, and a
 #: real station's gaps (lost or not yet replayed events) are few.
 MAX_SEQ_RANGES = 256
+
+#: Readings of one register judged against each other, at least, before the oldest are
+#: settled (kept in the valid chain or left out, for good); at most twice as many are
+#: held. Bounds a transaction's state and the work per event; a run of bad readings
+#: shorter than this is outvoted by the good ones after it.
+WINDOW = 32
+
+#: Chain length of the settled end of a series: more than any chain inside the window can
+#: reach, so the valid chain always continues what was settled.
+_SETTLED_LENGTH = 2 * WINDOW + 2
 
 
 #: Rated power assumed for an EVSE the grid topology does not describe: above any charger
@@ -142,6 +154,41 @@ Link = tuple[datetime, int, float, int, int]
 
 
 @dataclass(frozen=True, slots=True)
+class Series:
+    """One register (import or export) of a transaction, judged as a series.
+
+    `links` are the newest readings that passed the per-reading rules, in (timestamp,
+    seqNo) order, each with the longest chain ending at it. When more than 2 * `WINDOW`
+    are held, all but the newest `WINDOW` are settled: a member of the valid chain
+    becomes `links[0]`, the settled end, which every valid chain continues from then on;
+    any other reading is left out for good and counted in `left_out`.
+    """
+
+    links: tuple[Link, ...] = ()
+    #: The earliest valid reading, once one is settled (its successors are not kept).
+    first: Mark | None = None
+    #: (Flag value, count) of the settled readings left out of the chain, sorted by flag.
+    left_out: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def span_wh(self) -> float:
+        members = _chain(self.links)
+        if not members:
+            return 0.0
+        start = self.first if self.first is not None else self.links[members[0]]
+        return self.links[members[-1]][2] - start[2]
+
+    @property
+    def bounds(self) -> tuple[Mark, Mark] | None:
+        """The earliest and the latest valid reading."""
+        members = _chain(self.links)
+        if not members:
+            return None
+        start = self.first if self.first is not None else self.links[members[0]]
+        return start[:3], self.links[members[-1]][:3]
+
+
+@dataclass(frozen=True, slots=True)
 class TxState:
     transaction_id: str
     #: Sorted, disjoint, inclusive ranges of seqNos seen.
@@ -162,10 +209,10 @@ class TxState:
     charging_state: str | None = None
     stopped_reason: str | None = None
     remote_start_id: int | None = None
-    #: Import and export register readings that passed the per-reading rules, in
-    #: (timestamp, seqNo) order; the valid ones are their longest chain (`_chain`).
-    imports: tuple[Link, ...] = ()
-    exports: tuple[Link, ...] = ()
+    #: Import and export register readings that passed the per-reading rules; the valid
+    #: ones are their longest chain.
+    imports: Series = Series()
+    exports: Series = Series()
     #: (Flag value, count) of the per-event and per-reading rules, sorted by flag.
     flags: tuple[tuple[str, int], ...] = ()
     #: (Flag value, how many events or readings it excluded), sorted by flag: `flags` and
@@ -174,11 +221,11 @@ class TxState:
 
     @property
     def energy_wh(self) -> float:
-        return _span(self.imports)
+        return self.imports.span_wh
 
     @property
     def discharged_wh(self) -> float:
-        return _span(self.exports)
+        return self.exports.span_wh
 
     @property
     def gaps(self) -> list[list[int]]:
@@ -202,28 +249,34 @@ def _fits(before: Link | Mark, after: Mark, rules: Plausibility) -> bool:
 def _link(links: list[Link], mark: Mark, rules: Plausibility) -> Link:
     """`mark` with the longest chain ending at it; among equals, the one through the
     earliest predecessor (it keeps the Begin reading)."""
+    # A chain ending at index i is at most i + 1 long, plus the settled end's bonus.
+    bonus = _SETTLED_LENGTH - 1 if links and links[0][3] == _SETTLED_LENGTH else 0
     length, previous = 1, -1
     for index in range(len(links) - 1, -1, -1):
-        if index + 2 < length:
-            break  # a chain ending this early is at most index + 1 long: too short
+        if index + 2 + bonus < length:
+            break  # every chain ending this early is too short
         link = links[index]
         if link[3] + 1 >= length and _fits(link, mark, rules):
             length, previous = link[3] + 1, index
     return (*mark, length, previous)
 
 
-def _linked(links: tuple[Link, ...], mark: Mark, rules: Plausibility) -> tuple[Link, ...]:
-    """Insert a reading; the chains of the readings after it are found again.
+def _relinked(head: list[Link], marks: Iterable[Mark], rules: Plausibility) -> tuple[Link, ...]:
+    """`head` followed by `marks`, each linked to the longest chain before it.
 
-    Appending costs one step when the readings so far form one chain, and at most one
-    comparison per earlier reading otherwise; an insertion before k readings costs k of
-    those.
+    A reading costs one step when the readings before it form one chain, and at most one
+    comparison per earlier reading otherwise.
     """
-    index = bisect_right(links, mark[:2], key=lambda link: link[:2])
-    out = list(links[:index])
-    for following in (mark, *(link[:3] for link in links[index:])):
-        out.append(_link(out, following, rules))
+    out = list(head)
+    for mark in marks:
+        out.append(_link(out, mark, rules))
     return tuple(out)
+
+
+def _linked(links: tuple[Link, ...], mark: Mark, rules: Plausibility) -> tuple[Link, ...]:
+    """Insert a reading; the chains of the readings after it are found again."""
+    index = bisect_right(links, mark[:2], key=lambda link: link[:2])
+    return _relinked(list(links[:index]), (mark, *(link[:3] for link in links[index:])), rules)
 
 
 def _chain(links: tuple[Link, ...]) -> list[int]:
@@ -239,9 +292,15 @@ def _chain(links: tuple[Link, ...]) -> list[int]:
     return members[::-1]
 
 
-def _span(links: tuple[Link, ...]) -> float:
-    members = _chain(links)
-    return links[members[-1]][2] - links[members[0]][2] if members else 0.0
+def _outside_flag(mark: Mark, before: Mark | None, after: Mark | None, rules: Plausibility) -> Flag:
+    """Why a reading outside the valid chain is, given its chain neighbours."""
+    if before is not None and mark[2] < before[2]:
+        return Flag.DECREASING_REGISTER
+    if before is not None and not _fits(before, mark, rules):
+        return Flag.IMPOSSIBLE_JUMP
+    if after is not None and mark[2] > after[2]:
+        return Flag.DECREASING_REGISTER
+    return Flag.IMPOSSIBLE_JUMP
 
 
 def _chain_flags(links: tuple[Link, ...], rules: Plausibility) -> Counter[str]:
@@ -253,18 +312,80 @@ def _chain_flags(links: tuple[Link, ...], rules: Plausibility) -> Counter[str]:
         if position < len(members) and members[position] == index:
             position += 1
             continue
-        before = links[members[position - 1]] if position > 0 else None
-        after = links[members[position]] if position < len(members) else None
-        if before is not None and link[2] < before[2]:
-            flag = Flag.DECREASING_REGISTER
-        elif before is not None and not _fits(before, link[:3], rules):
-            flag = Flag.IMPOSSIBLE_JUMP
-        elif after is not None and link[2] > after[2]:
-            flag = Flag.DECREASING_REGISTER
-        else:
-            flag = Flag.IMPOSSIBLE_JUMP
-        flags[flag.value] += 1
+        before = links[members[position - 1]][:3] if position > 0 else None
+        after = links[members[position]][:3] if position < len(members) else None
+        flags[_outside_flag(link[:3], before, after, rules).value] += 1
     return flags
+
+
+def _series_flags(series: Series, rules: Plausibility) -> Counter[str]:
+    """Why each reading of a series is left out of its valid chain."""
+    flags = _chain_flags(series.links, rules)
+    flags.update(dict(series.left_out))
+    return flags
+
+
+def _left_out(series: Series, flag: Flag) -> Series:
+    return replace(series, left_out=_counted(series.left_out, Counter({flag.value: 1})))
+
+
+def _settled(series: Series, rules: Plausibility) -> Series:
+    """Settle the oldest readings until `WINDOW` are left unsettled: members of the valid
+    chain move the settled end forward, the others are left out for good."""
+    links = series.links
+    start = 0 if series.first is None else 1
+    count = len(links) - start - WINDOW
+    if count <= 0:
+        return series
+    members = _chain(links)
+    in_chain = set(members)
+    first = series.first
+    end = links[0][:3] if first is not None else None
+    flags: Counter[str] = Counter()
+    for index in range(start, start + count):
+        mark = links[index][:3]
+        if index in in_chain:
+            end = mark
+            first = first if first is not None else mark
+            continue
+        position = bisect_left(members, index)
+        before = links[members[position - 1]][:3] if position > 0 else None
+        after = links[members[position]][:3] if position < len(members) else None
+        flags[_outside_flag(mark, before, after, rules).value] += 1
+    head: list[Link] = [] if end is None else [(*end, _SETTLED_LENGTH, -1)]
+    return Series(
+        links=_relinked(head, (link[:3] for link in links[start + count :]), rules),
+        first=first,
+        left_out=_counted(series.left_out, flags),
+    )
+
+
+def _before_settled(series: Series, mark: Mark, rules: Plausibility) -> Series:
+    """A reading timed before the settled end (a replay, a clock that stepped back): it
+    may only move the first valid reading earlier; inside the settled span it changes no
+    energy when its value lies within the span's."""
+    assert series.first is not None
+    first, end = series.first, series.links[0]
+    if mark[:2] < first[:2]:
+        if _fits(mark, first, rules):
+            return replace(series, first=mark)
+        flag = _outside_flag(mark, None, first, rules)
+    elif first[2] <= mark[2] <= end[2]:
+        return series
+    else:
+        flag = _outside_flag(mark, first, end[:3], rules)
+    return _left_out(series, flag)
+
+
+def _inserted(series: Series, mark: Mark, rules: Plausibility) -> Series:
+    """`series` with one more reading that passed the per-reading rules."""
+    if series.first is not None and mark[:2] < series.links[0][:2]:
+        return _before_settled(series, mark, rules)
+    series = replace(series, links=_linked(series.links, mark, rules))
+    if len(series.links) - (series.first is not None) > 2 * WINDOW:
+        # Settled in batches, so that settling costs O(1) per reading.
+        series = _settled(series, rules)
+    return series
 
 
 def _add_seq(ranges: tuple[tuple[int, int], ...], seq_no: int) -> tuple[tuple[int, int], ...]:
@@ -315,23 +436,23 @@ def _judge(
 
 
 def _judged(
-    links: tuple[Link, ...],
+    series: Series,
     event: TxEvent,
     readings: tuple[tuple[datetime, float], ...],
     span: tuple[datetime | None, datetime | None],
     rules: Plausibility,
     flags: Counter[str],
-) -> tuple[Link, ...]:
-    """`links` with the readings that pass the per-reading rules; the others are counted in
-    `flags`."""
+) -> Series:
+    """`series` with the readings that pass the per-reading rules; the others are counted
+    in `flags`."""
     for timestamp, value in readings:
         mark = (timestamp, event.seq_no, value)
         flag = _judge(mark, span, event.received_at, rules)
         if flag is not None:
             flags[flag.value] += 1
         else:
-            links = _linked(links, mark, rules)
-    return links
+            series = _inserted(series, mark, rules)
+    return series
 
 
 def plausible_series(
@@ -397,7 +518,7 @@ def apply(
     changes["imports"] = _judged(state.imports, event, event.import_readings, span, rules, flags)
     changes["exports"] = _judged(state.exports, event, event.export_readings, span, rules, flags)
     changes["flags"] = _counted(state.flags, flags)
-    chains = _chain_flags(changes["imports"], rules) + _chain_flags(changes["exports"], rules)
+    chains = _series_flags(changes["imports"], rules) + _series_flags(changes["exports"], rules)
     changes["quality"] = _counted(changes["flags"], chains)
     return replace(state, **changes), False
 
@@ -442,8 +563,13 @@ def supersede(state: TxState, at: datetime) -> TxState:
 def to_json(state: TxState) -> dict[str, Any]:
     """The state as JSON-safe values, for the `machine` column."""
 
-    def marks(links: tuple[Link, ...]) -> list[list[Any]]:
-        return [[link[0].isoformat(), *link[1:]] for link in links]
+    def series(value: Series) -> dict[str, Any]:
+        first = value.first
+        return {
+            "links": [[link[0].isoformat(), *link[1:]] for link in value.links],
+            "first": None if first is None else [first[0].isoformat(), *first[1:]],
+            "left_out": dict(value.left_out),
+        }
 
     def moment(value: datetime | None) -> str | None:
         return None if value is None else value.isoformat()
@@ -464,8 +590,8 @@ def to_json(state: TxState) -> dict[str, Any]:
         "charging_state": state.charging_state,
         "stopped_reason": state.stopped_reason,
         "remote_start_id": state.remote_start_id,
-        "imports": marks(state.imports),
-        "exports": marks(state.exports),
+        "imports": series(state.imports),
+        "exports": series(state.exports),
         "flags": dict(state.flags),
         "quality": dict(state.quality),
     }
@@ -478,10 +604,21 @@ def from_json(data: dict[str, Any]) -> TxState:
             for at, seq, value, length, previous in values
         )
 
-    def legacy(first: list[Any] | None, last: list[Any] | None) -> tuple[Link, ...]:
+    def series(value: dict[str, Any] | list[list[Any]]) -> Series:
+        if isinstance(value, list):
+            # Rows written before the window kept every reading; the next event settles them.
+            return Series(links=links(value))
+        first = value["first"]
+        return Series(
+            links=links(value["links"]),
+            first=None if first is None else (parse_timestamp(first[0]), int(first[1]), first[2]),
+            left_out=tuple(sorted(value["left_out"].items())),
+        )
+
+    def legacy(first: list[Any] | None, last: list[Any] | None) -> Series:
         # Rows written before series judgement kept only the first and last valid reading.
         ends = [[*end, n + 1, n - 1] for n, end in enumerate(e for e in (first, last) if e)]
-        return links(ends[:1] if first == last else ends)
+        return Series(links=links(ends[:1] if first == last else ends))
 
     def moment(value: str | None) -> datetime | None:
         return None if value is None else parse_timestamp(value)
@@ -504,12 +641,12 @@ def from_json(data: dict[str, Any]) -> TxState:
         stopped_reason=data["stopped_reason"],
         remote_start_id=data["remote_start_id"],
         imports=(
-            links(data["imports"])
+            series(data["imports"])
             if "imports" in data
             else legacy(data["first_import"], data["last_import"])
         ),
         exports=(
-            links(data["exports"])
+            series(data["exports"])
             if "exports" in data
             else legacy(data["first_export"], data["last_export"])
         ),

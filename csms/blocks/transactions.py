@@ -74,20 +74,21 @@ def meter_rows(
     evse_id: int,
     transaction_id: str | None,
     samples: Iterable[Reading],
-) -> list[MeterValue]:
+) -> list[dict[str, Any]]:
+    """MeterValue rows as field values, for `Batch.insert_values`."""
     return [
-        MeterValue(
-            station_id=station_id,
-            evse_id=evse_id,
-            transaction_id=transaction_id,
-            timestamp=sample.timestamp,
-            measurand=sample.measurand,
-            phase=sample.phase,
-            context=sample.context,
-            location=sample.location,
-            value=sample.value,
-            unit=sample.unit,
-        )
+        {
+            "station_id": station_id,
+            "evse_id": evse_id,
+            "transaction_id": transaction_id,
+            "timestamp": sample.timestamp,
+            "measurand": sample.measurand,
+            "phase": sample.phase,
+            "context": sample.context,
+            "location": sample.location,
+            "value": sample.value,
+            "unit": sample.unit,
+        }
         for sample in samples
     ]
 
@@ -231,7 +232,7 @@ class Transactions:
                 continue
             at = state.started_at or self.context.clock()
             ended = machine.supersede(old, at)
-            batch.update(Transaction(id=row_id, **_transaction_fields(ended)), _UPDATED_FIELDS)
+            batch.update_values(Transaction, row_id, _transaction_fields(ended))
             batch.insert(
                 StationEvent(
                     station_id=station_id,
@@ -286,18 +287,19 @@ class Transactions:
             batch.shared.setdefault(_PENDING_EVENTS, {}).setdefault(
                 (station_id, event.transaction_id), []
             ).append(event)
-            batch.insert(
-                TransactionEvent(
-                    station_id=station_id,
-                    transaction_id=event.transaction_id,
-                    seq_no=event.seq_no,
-                    event_type=event.event_type.value,
-                    trigger_reason=event.trigger_reason,
-                    timestamp=event.timestamp,
-                    offline=event.offline,
-                    payload=payload,
-                    received_at=received_at,
-                )
+            batch.insert_values(
+                TransactionEvent,
+                {
+                    "station_id": station_id,
+                    "transaction_id": event.transaction_id,
+                    "seq_no": event.seq_no,
+                    "event_type": event.event_type.value,
+                    "trigger_reason": event.trigger_reason,
+                    "timestamp": event.timestamp,
+                    "offline": event.offline,
+                    "payload": payload,
+                    "received_at": received_at,
+                },
             )
             fields = _transaction_fields(state)
             if row_id is None:
@@ -309,10 +311,10 @@ class Transactions:
                 )
                 row_id = row.id
             else:
-                batch.update(Transaction(id=row_id, **fields), _UPDATED_FIELDS)
+                batch.update_values(Transaction, row_id, fields)
             evse_id = state.evse_id if state.evse_id is not None else 0
             for meter_row in meter_rows(station_id, evse_id, event.transaction_id, samples):
-                batch.insert(meter_row)
+                batch.insert_values(MeterValue, meter_row)
             committed_id = row_id
             batch.shared[_PENDING][(station_id, event.transaction_id)] = (committed_id, state)
             batch.on_commit(lambda: self._remember(station_id, committed_id, state))
@@ -336,7 +338,7 @@ class Transactions:
 
         async def write(batch: Batch) -> None:
             for row in rows:
-                batch.insert(row)
+                batch.insert_values(MeterValue, row)
 
         await self.context.writer.submit(write)
         return {}
@@ -345,25 +347,6 @@ class Transactions:
 def _evse_of(before: machine.TxState | None, event: machine.TxEvent) -> int | None:
     """The EVSE whose rating judges the transaction: the one it started on."""
     return event.evse_id if before is None or before.evse_id is None else before.evse_id
-
-
-_UPDATED_FIELDS = (
-    "evse_id",
-    "connector_id",
-    "id_token",
-    "id_token_type",
-    "state",
-    "charging_state",
-    "started_at",
-    "ended_at",
-    "stopped_reason",
-    "remote_start_id",
-    "energy_wh",
-    "discharged_wh",
-    "machine",
-    "seq_gaps",
-    "data_quality",
-)
 
 
 def _transaction_fields(state: machine.TxState) -> dict[str, Any]:
