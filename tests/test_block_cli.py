@@ -13,6 +13,9 @@ from tests.ocpp_wire import WirePeer, open_peer
 from tests.stations import boot
 from tests.test_cli import PASSWORD, cli
 
+#: A random-looking password: chosen ones are judged by how guessable they are.
+STRONG = "q7Vh2LxZp9TmK4rWc8Ns"
+
 
 async def _answering(peer: WirePeer, action: str, response: dict[str, Any]) -> dict[str, Any]:
     call = await peer.expect_call(timeout=30)
@@ -39,7 +42,7 @@ async def test_set_status_triggers_the_boot_of_a_pending_station(db_url: str, cs
 
     weak = await cli(db_url, "stations", "set-password", "CS-1", "--password", "short")
     assert weak.returncode == 1 and "error" in weak.stdout
-    strong = await cli(db_url, "stations", "set-password", "CS-1", "--password", "x" * 20)
+    strong = await cli(db_url, "stations", "set-password", "CS-1", "--password", STRONG)
     assert strong.returncode == 0, strong.stdout + strong.stderr
     assert (await Station.get(id="CS-1")).password_hash
     await peer.close()
