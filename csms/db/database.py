@@ -8,6 +8,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from tortoise import Tortoise
 from tortoise.exceptions import IntegrityError, OperationalError
 
+from csms.db.schema_upgrade import add_missing_columns
+
 MODELS = ["csms.db.models", "csms.db.block_models"]
 
 
@@ -41,6 +43,9 @@ async def open_database(url: str, *, create_schema: bool = True) -> None:
         }
     )
     if create_schema:
+        # Columns first: creating the schema also comments on every column (PostgreSQL),
+        # which fails for a column an earlier version's table lacks.
+        await add_missing_columns(Tortoise.get_connection(name))
         await _create_schema()
 
 
