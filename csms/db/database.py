@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from asyncpg.exceptions import TransactionRollbackError
 from tortoise import Tortoise
 from tortoise.exceptions import IntegrityError, OperationalError
 
@@ -51,13 +52,13 @@ async def open_database(url: str, *, create_schema: bool = True) -> None:
 
 async def _create_schema(attempts: int = 5) -> None:
     """CREATE ... IF NOT EXISTS for every table. Processes of a cluster starting together
-    on an empty PostgreSQL schema race on the catalog (a unique violation in pg_type):
-    the loser tries again once the winner's tables exist."""
+    on an empty PostgreSQL schema race on the catalog (a unique violation in pg_type, or a
+    deadlock between two CREATEs): the loser tries again once the winner's tables exist."""
     for attempt in range(attempts):
         try:
             await Tortoise.generate_schemas(safe=True)
             return
-        except (IntegrityError, OperationalError):
+        except (IntegrityError, OperationalError, TransactionRollbackError):
             if attempt == attempts - 1:
                 raise
             await asyncio.sleep(0.2 * (attempt + 1))
