@@ -11,39 +11,12 @@ import pytest
 from csms.api.openapi import openapi_document
 from csms.app import Csms
 from csms.gateway import schemas
+from tests.ocpp_fuzz import STATION_ACTIONS_V201
 from tests.ocpp_wire import WirePeer
 from tests.stations import at, boot, tx_event
 
 #: The direction of every action of OCPP 2.0.1 part 2 (DataTransfer goes both ways).
-STATION_TO_CSMS = frozenset(
-    {
-        "Authorize",
-        "BootNotification",
-        "ClearedChargingLimit",
-        "DataTransfer",
-        "FirmwareStatusNotification",
-        "Get15118EVCertificate",
-        "GetCertificateStatus",
-        "Heartbeat",
-        "LogStatusNotification",
-        "MeterValues",
-        "NotifyChargingLimit",
-        "NotifyCustomerInformation",
-        "NotifyDisplayMessages",
-        "NotifyEVChargingNeeds",
-        "NotifyEVChargingSchedule",
-        "NotifyEvent",
-        "NotifyMonitoringReport",
-        "NotifyReport",
-        "PublishFirmwareStatusNotification",
-        "ReportChargingProfiles",
-        "ReservationStatusUpdate",
-        "SecurityEventNotification",
-        "SignCertificate",
-        "StatusNotification",
-        "TransactionEvent",
-    }
-)
+STATION_TO_CSMS = frozenset(STATION_ACTIONS_V201)
 CSMS_TO_STATION = frozenset(
     {
         "CancelReservation",
